@@ -1,0 +1,938 @@
+//! The config file: YAML or JSON in, a validated [`Config`] out.
+//!
+//! Parsing is strict: unknown keys are errors, durations need a unit, and every error names
+//! the path of the bad field (`services[0].checks[2].spec.url`), with line and column for
+//! YAML. Cross-field rules (unique names, prefixes in one place only, next hops for the
+//! families in use, ...) run after parsing and report every problem at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use crate::check::{self, CheckSpec};
+
+/// Where the config is read from when neither `--config` nor `CONFIG_PATH` says.
+pub const DEFAULT_PATH: &str = "/config.yaml";
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub announcer: AnnouncerConfig,
+    pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnouncerConfig {
+    pub router_id: Ipv4Addr,
+    pub local_address: IpAddr,
+    pub local_asn: u32,
+    /// `-1`: gobgpd makes outgoing sessions only.
+    #[serde(default = "default_listen_port")]
+    pub listen_port: i32,
+    /// Next hop of IPv4 routes; `local_address` when that is IPv4.
+    #[serde(default)]
+    pub next_hop: Option<Ipv4Addr>,
+    /// Next hop of IPv6 routes; `local_address` when that is IPv6.
+    #[serde(default)]
+    pub next_hop_ipv6: Option<Ipv6Addr>,
+    /// Prefixes announced only while every service is up.
+    #[serde(default, deserialize_with = "prefixes")]
+    pub routes: Vec<IpNet>,
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    #[serde(default)]
+    pub gobgp: GobgpConfig,
+}
+
+fn default_listen_port() -> i32 {
+    -1
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub name: String,
+    pub remote_address: IpAddr,
+    pub remote_asn: u32,
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    /// File holding the TCP-MD5 secret; read at start, never logged.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// `0`: no eBGP multihop.
+    #[serde(default)]
+    pub multihop_ttl: u8,
+    #[serde(default)]
+    pub passive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GobgpConfig {
+    /// gobgpd's gRPC API, `host:port`.
+    #[serde(default = "default_gobgp_address")]
+    pub address: String,
+    /// How often the wanted paths are compared with gobgpd's RIB.
+    #[serde(default = "default_reconcile_interval")]
+    pub reconcile_interval: Dur,
+    /// How often `ListPeer` is polled for the peer metrics.
+    #[serde(default = "default_peer_poll_interval")]
+    pub peer_poll_interval: Dur,
+    /// Bound on every gRPC call to gobgpd.
+    #[serde(default = "default_rpc_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_gobgp_address() -> String {
+    "127.0.0.1:50051".to_string()
+}
+fn default_reconcile_interval() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_peer_poll_interval() -> Dur {
+    Dur(Duration::from_secs(5))
+}
+fn default_rpc_timeout() -> Dur {
+    Dur(Duration::from_secs(3))
+}
+
+impl Default for GobgpConfig {
+    fn default() -> Self {
+        GobgpConfig {
+            address: default_gobgp_address(),
+            reconcile_interval: default_reconcile_interval(),
+            peer_poll_interval: default_peer_poll_interval(),
+            timeout: default_rpc_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub check_interval: Dur,
+    #[serde(default = "one")]
+    pub rise: u32,
+    #[serde(default = "one")]
+    pub fall: u32,
+    /// Prefixes announced only while this service is up.
+    #[serde(default, deserialize_with = "prefixes")]
+    pub routes: Vec<IpNet>,
+    pub checks: Vec<CheckConfig>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One check of a service: `kind`, optional `name` (default: the kind) and the kind's `spec`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    pub name: String,
+    pub spec: CheckSpec,
+}
+
+impl CheckConfig {
+    pub fn kind(&self) -> &'static str {
+        self.spec.kind()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_metrics_address")]
+    pub address: SocketAddr,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_metrics_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            address: default_metrics_address(),
+        }
+    }
+}
+
+/// A duration written with a unit (`100ms`, `10s`, `1m30s`). A bare number is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const fn millis(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+    pub const fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration with a unit, such as \"100ms\", \"10s\" or \"1m30s\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                parse_duration(s).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\", not {n}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `100ms`, `10s`, `1m30s`, `1h`; rejects bare numbers.
+pub fn parse_duration(s: &str) -> Result<Dur, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "a duration needs a unit: write \"{t}s\" or \"{t}ms\", not {t}"
+        ));
+    }
+    humantime::parse_duration(t).map(Dur).map_err(|e| {
+        format!("invalid duration {s:?} ({e}); write e.g. \"100ms\", \"10s\", \"1m30s\"")
+    })
+}
+
+// `CheckConfig` is `{kind, name, spec}` where the type of `spec` depends on `kind`. It is
+// read by hand so that the spec is deserialized straight into the kind's own struct, which
+// keeps field paths (and YAML positions) of errors inside the spec.
+impl<'de> Deserialize<'de> for CheckConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = CheckConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a check: a map with `kind`, optional `name` and `spec`")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<CheckConfig, A::Error> {
+                let mut kind: Option<String> = None;
+                let mut name: Option<String> = None;
+                let mut spec: Option<CheckSpec> = None;
+                // A spec written before its kind is kept as generic data until the kind is known.
+                let mut early_spec: Option<serde_json::Value> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "kind" => {
+                            let k: String = map.next_value()?;
+                            if !check::KINDS.contains(&k.as_str()) {
+                                return Err(de::Error::custom(format!(
+                                    "unknown check kind {k:?}; valid kinds: {}",
+                                    check::KINDS.join(", ")
+                                )));
+                            }
+                            kind = Some(k);
+                        }
+                        "name" => name = Some(map.next_value()?),
+                        "spec" => match &kind {
+                            Some(k) => spec = Some(map.next_value_seed(check::SpecSeed(k))?),
+                            None => early_spec = Some(map.next_value()?),
+                        },
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected one of `kind`, `name`, `spec`"
+                            )));
+                        }
+                    }
+                }
+                let kind = kind.ok_or_else(|| {
+                    de::Error::custom(format!(
+                        "missing field `kind`; valid kinds: {}",
+                        check::KINDS.join(", ")
+                    ))
+                })?;
+                let spec = match (spec, early_spec) {
+                    (Some(s), _) => s,
+                    (None, Some(v)) => {
+                        let mut track = serde_path_to_error::Track::new();
+                        let de = serde_path_to_error::Deserializer::new(v, &mut track);
+                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), de)
+                            .map_err(|e| de::Error::custom(format!("spec.{}: {e}", track.path())))?
+                    }
+                    // A kind whose fields all have defaults may leave out `spec`.
+                    (None, None) => {
+                        let empty = serde_json::Value::Object(Default::default());
+                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), empty)
+                            .map_err(|e| de::Error::custom(format!("missing field `spec` ({e})")))?
+                    }
+                };
+                Ok(CheckConfig {
+                    name: name.unwrap_or_else(|| kind.clone()),
+                    spec,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A list of prefixes in CIDR notation, with an error that says how to write one.
+fn prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    struct Prefix(IpNet);
+    impl<'de> Deserialize<'de> for Prefix {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let s = String::deserialize(d)?;
+            if let Ok(net) = s.trim().parse::<IpNet>() {
+                return Ok(Prefix(net));
+            }
+            let hint = match s.trim().parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => format!("; for one address write {a}/32"),
+                Ok(IpAddr::V6(a)) => format!("; for one address write {a}/128"),
+                Err(_) => String::new(),
+            };
+            Err(de::Error::custom(format!(
+                "{s:?} is not a prefix in CIDR notation (e.g. 192.0.2.0/24){hint}"
+            )))
+        }
+    }
+    Ok(Vec::<Prefix>::deserialize(d)?
+        .into_iter()
+        .map(|p| p.0)
+        .collect())
+}
+
+/// The format of a config file, decided by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Result<Format, String> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(e) if e == "yaml" || e == "yml" => Ok(Format::Yaml),
+            Some(e) if e == "json" => Ok(Format::Json),
+            _ => Err(format!(
+                "cannot tell the format of {}: name it *.yaml, *.yml or *.json",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// One thing wrong with a config: where (field path) and what, with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `services[0].checks[2].spec.url`; empty for the document as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+    /// The same problem one level down: `spec` + `url` -> `spec.url`.
+    pub fn under(mut self, prefix: &str) -> Problem {
+        self.path = join_path(prefix, &self.path);
+        self
+    }
+}
+
+fn join_path(prefix: &str, rest: &str) -> String {
+    match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest.to_string(),
+        (_, true) => prefix.to_string(),
+        _ if rest.starts_with('[') => format!("{prefix}{rest}"),
+        _ => format!("{prefix}.{rest}"),
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config file {} is not valid:", self.file.display())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A config that passed validation, with the warnings it raised.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let fail = |problems| ConfigError {
+        file: path.to_path_buf(),
+        problems,
+    };
+    let format = Format::of(path).map_err(|m| fail(vec![Problem::new("", m)]))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Problem::new(
+            "",
+            format!("cannot read it: {e} (set CONFIG_PATH or --config to the config file)"),
+        )])
+    })?;
+    let config = parse(&text, format).map_err(|p| fail(vec![p]))?;
+    let warnings = config.validate().map_err(fail)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// Parses a config document (no semantic validation: see [`Config::validate`]).
+pub fn parse(text: &str, format: Format) -> Result<Config, Problem> {
+    match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = path_string(e.path());
+                let inner = e.into_inner();
+                Problem::new(path, format!("{inner}"))
+            })
+        }
+        Format::Yaml => {
+            let mut path = String::new();
+            let result = serde_saphyr::with_deserializer_from_str(text, |de| {
+                let mut track = serde_path_to_error::Track::new();
+                let r = Config::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+                path = path_string(&track.path());
+                r
+            });
+            result.map_err(|e| Problem::new(path, yaml_message(&e)))
+        }
+    }
+}
+
+/// serde_path_to_error writes `services[0].checks[2]`; the root is `.`, which we leave out.
+fn path_string(p: &serde_path_to_error::Path) -> String {
+    let s = p.to_string();
+    if s == "." { String::new() } else { s }
+}
+
+/// A one-line YAML error with its line and column.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let msg = e.to_string();
+    // serde-saphyr renders a multi-line snippet; keep the first line and the position.
+    let first = msg.lines().next().unwrap_or_default().trim().to_string();
+    match e.location() {
+        Some(loc) => format!("{first} (line {}, column {})", loc.line(), loc.column()),
+        None => first,
+    }
+}
+
+impl Config {
+    /// Cross-field rules. Returns the warnings, or every problem found.
+    pub fn validate(&self) -> Result<Vec<String>, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let a = &self.announcer;
+
+        if a.local_asn == 0 {
+            problems.push(Problem::new(
+                "announcer.local_asn",
+                "must be 1..4294967295, not 0",
+            ));
+        }
+        if !(a.listen_port == -1 || (1..=65535).contains(&a.listen_port)) {
+            problems.push(Problem::new(
+                "announcer.listen_port",
+                format!(
+                    "{} is not a port: use 1..65535, or -1 for outgoing sessions only",
+                    a.listen_port
+                ),
+            ));
+        }
+        if let Err(m) = check_host_port(&a.gobgp.address) {
+            problems.push(Problem::new("announcer.gobgp.address", m));
+        }
+        for (field, d) in [
+            ("reconcile_interval", a.gobgp.reconcile_interval),
+            ("peer_poll_interval", a.gobgp.peer_poll_interval),
+            ("timeout", a.gobgp.timeout),
+        ] {
+            if d.0.is_zero() {
+                problems.push(Problem::new(
+                    format!("announcer.gobgp.{field}"),
+                    "must be longer than 0s",
+                ));
+            }
+        }
+
+        // Prefixes: canonical, one place only, a next hop for their family.
+        let mut seen: BTreeMap<IpNet, String> = BTreeMap::new();
+        let all_routes = a
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("announcer.routes[{i}]"), r))
+            .chain(self.services.iter().enumerate().flat_map(|(s, svc)| {
+                svc.routes
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| (format!("services[{s}].routes[{i}]"), r))
+            }));
+        for (path, net) in all_routes {
+            if net.trunc() != *net {
+                problems.push(Problem::new(
+                    &path,
+                    format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                ));
+            }
+            if let Some(first) = seen.get(net) {
+                problems.push(Problem::new(
+                    &path,
+                    format!(
+                        "{net} is already listed at {first}; a prefix may appear in one place only"
+                    ),
+                ));
+            } else {
+                seen.insert(*net, path);
+            }
+        }
+        if seen.keys().any(|n| matches!(n, IpNet::V4(_)))
+            && a.next_hop.is_none()
+            && !a.local_address.is_ipv4()
+        {
+            problems.push(Problem::new(
+                "announcer.next_hop",
+                "IPv4 routes need an IPv4 next hop: set next_hop (local_address is IPv6)",
+            ));
+        }
+        if seen.keys().any(|n| matches!(n, IpNet::V6(_)))
+            && a.next_hop_ipv6.is_none()
+            && !a.local_address.is_ipv6()
+        {
+            problems.push(Problem::new(
+                "announcer.next_hop_ipv6",
+                "IPv6 routes need an IPv6 next hop: set next_hop_ipv6",
+            ));
+        }
+        if seen.is_empty() {
+            warnings.push("no routes are configured: anycastd will announce nothing".to_string());
+        }
+
+        let mut peer_names = BTreeSet::new();
+        for (i, p) in a.peers.iter().enumerate() {
+            let at = |f: &str| format!("announcer.peers[{i}].{f}");
+            if p.name.trim().is_empty() {
+                problems.push(Problem::new(at("name"), "must not be empty"));
+            } else if !peer_names.insert(p.name.as_str()) {
+                problems.push(Problem::new(
+                    at("name"),
+                    format!(
+                        "{:?} is used by another peer; peer names must be unique",
+                        p.name
+                    ),
+                ));
+            }
+            if p.remote_asn == 0 {
+                problems.push(Problem::new(
+                    at("remote_asn"),
+                    "must be 1..4294967295, not 0",
+                ));
+            }
+            if p.remote_port == Some(0) {
+                problems.push(Problem::new(at("remote_port"), "must be 1..65535"));
+            }
+            if let Some(file) = &p.password_file
+                && let Err(e) = std::fs::metadata(file)
+            {
+                problems.push(Problem::new(
+                    at("password_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                ));
+            }
+        }
+        if a.peers.is_empty() {
+            warnings.push("no peers are configured: routes will reach no router".to_string());
+        }
+
+        if self.services.is_empty() {
+            problems.push(Problem::new("services", "at least one service is needed"));
+        }
+        let mut service_names = BTreeSet::new();
+        for (s, svc) in self.services.iter().enumerate() {
+            let at = |f: &str| format!("services[{s}].{f}");
+            if svc.name.trim().is_empty() {
+                problems.push(Problem::new(at("name"), "must not be empty"));
+            } else if !service_names.insert(svc.name.as_str()) {
+                problems.push(Problem::new(
+                    at("name"),
+                    format!(
+                        "{:?} is used by another service; service names must be unique",
+                        svc.name
+                    ),
+                ));
+            }
+            if svc.check_interval.0.is_zero() {
+                problems.push(Problem::new(at("check_interval"), "must be longer than 0s"));
+            }
+            if svc.rise == 0 {
+                problems.push(Problem::new(at("rise"), "must be at least 1"));
+            }
+            if svc.fall == 0 {
+                problems.push(Problem::new(at("fall"), "must be at least 1"));
+            }
+            if svc.checks.is_empty() {
+                problems.push(Problem::new(
+                    at("checks"),
+                    "a service needs at least one check",
+                ));
+            }
+            let mut check_names = BTreeSet::new();
+            for (c, chk) in svc.checks.iter().enumerate() {
+                let cat = at(&format!("checks[{c}]"));
+                if chk.name.trim().is_empty() {
+                    problems.push(Problem::new(format!("{cat}.name"), "must not be empty"));
+                } else if !check_names.insert(chk.name.as_str()) {
+                    problems.push(Problem::new(
+                        format!("{cat}.name"),
+                        format!("{:?} is used by another check of this service; give each check its own `name`", chk.name),
+                    ));
+                }
+                problems.extend(
+                    chk.spec
+                        .validate()
+                        .into_iter()
+                        .map(|p| p.under(&format!("{cat}.spec"))),
+                );
+                let worst = chk.spec.attempts().worst_case();
+                if worst > svc.check_interval.0 {
+                    warnings.push(format!(
+                        "{cat} ({}): its worst case ({}) is longer than the service's check_interval ({}): rounds will run back to back",
+                        chk.name,
+                        Dur(worst),
+                        svc.check_interval
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(warnings)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The IPv4 next hop of the routes (`next_hop`, else `local_address`).
+    pub fn next_hop_v4(&self) -> Option<IpAddr> {
+        match (self.announcer.next_hop, self.announcer.local_address) {
+            (Some(n), _) => Some(IpAddr::V4(n)),
+            (None, IpAddr::V4(l)) => Some(IpAddr::V4(l)),
+            _ => None,
+        }
+    }
+
+    /// The IPv6 next hop of the routes (`next_hop_ipv6`, else an IPv6 `local_address`).
+    pub fn next_hop_v6(&self) -> Option<IpAddr> {
+        match (self.announcer.next_hop_ipv6, self.announcer.local_address) {
+            (Some(n), _) => Some(IpAddr::V6(n)),
+            (None, IpAddr::V6(l)) => Some(IpAddr::V6(l)),
+            _ => None,
+        }
+    }
+
+    /// The next hop a prefix is announced with.
+    pub fn next_hop_for(&self, prefix: &IpNet) -> Option<IpAddr> {
+        match prefix {
+            IpNet::V4(_) => self.next_hop_v4(),
+            IpNet::V6(_) => self.next_hop_v6(),
+        }
+    }
+
+    /// Every prefix of the config, global and per service.
+    pub fn all_prefixes(&self) -> BTreeSet<IpNet> {
+        self.announcer
+            .routes
+            .iter()
+            .chain(self.services.iter().flat_map(|s| s.routes.iter()))
+            .copied()
+            .collect()
+    }
+}
+
+fn check_host_port(s: &str) -> Result<(), String> {
+    let fix = "write host:port, e.g. 127.0.0.1:50051";
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} has no port; {fix}"))?;
+    if host.trim_matches(|c| c == '[' || c == ']').is_empty() {
+        return Err(format!("{s:?} has no host; {fix}"));
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .map(|_| ())
+        .ok_or_else(|| format!("{s:?} has no valid port; {fix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED_YAML: &str = include_str!("../testdata/seed.yaml");
+    const SEED_JSON: &str = include_str!("../testdata/seed.json");
+
+    fn yaml(s: &str) -> Result<Config, Problem> {
+        parse(s, Format::Yaml)
+    }
+
+    /// The seed with one line replaced, for error tests.
+    fn seed_with(from: &str, to: &str) -> String {
+        assert!(SEED_YAML.contains(from), "seed has no {from:?}");
+        SEED_YAML.replacen(from, to, 1)
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match yaml(text) {
+            Err(p) => vec![p],
+            Ok(c) => c.validate().err().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn seed_example_yaml_and_json_are_equal() {
+        let y = yaml(SEED_YAML).expect("seed yaml");
+        let j = parse(SEED_JSON, Format::Json).expect("seed json");
+        assert_eq!(y, j);
+        assert_eq!(y.services[0].checks.len(), 6);
+        let kinds: Vec<&str> = y.services[0].checks.iter().map(|c| c.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "dns_lookup",
+                "http_2xx",
+                "tls_certificate",
+                "assigned_address",
+                "icmp_ping",
+                "tftp_rrq"
+            ]
+        );
+        // Names default to the kind.
+        assert_eq!(y.services[0].checks[1].name, "http_2xx");
+        assert_eq!(y.announcer.listen_port, -1);
+        assert_eq!(y.announcer.gobgp.address, "127.0.0.1:50051");
+        assert_eq!(y.services[0].rise, 1);
+        assert_eq!(y.services[0].check_interval, Dur::secs(10));
+        assert!(y.validate().is_ok(), "{:?}", y.validate());
+    }
+
+    #[test]
+    fn check_specs_are_parsed_into_their_kind() {
+        let c = yaml(SEED_YAML).expect("seed");
+        let CheckSpec::Http2xx(h) = &c.services[0].checks[1].spec else {
+            panic!("second check is http_2xx")
+        };
+        assert_eq!(
+            h.headers.get("Host").map(String::as_str),
+            Some("example.com")
+        );
+        assert_eq!(h.timeout, Dur::secs(2));
+        let CheckSpec::IcmpPing(p) = &c.services[0].checks[4].spec else {
+            panic!("fifth check is icmp_ping")
+        };
+        assert_eq!(p.target.host, "google.com");
+        assert_eq!(p.max_loss_percent, 0.0);
+    }
+
+    #[test]
+    fn unknown_key_names_its_path_and_position() {
+        let p = yaml(&seed_with(
+            "          method: GET\n",
+            "          methd: GET\n",
+        ))
+        .expect_err("typo");
+        assert_eq!(p.path, "services[0].checks[1].spec.methd");
+        assert!(p.message.contains("methd"), "{p}");
+        assert!(p.message.contains("line 29"), "{p}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_an_error() {
+        let p = yaml(&format!("{SEED_YAML}extra: 1\n")).expect_err("unknown key");
+        assert!(p.message.contains("extra"), "{p}");
+    }
+
+    #[test]
+    fn bare_number_duration_is_an_error() {
+        let p =
+            yaml(&seed_with("check_interval: 10s", "check_interval: 10")).expect_err("bare number");
+        assert_eq!(p.path, "services[0].check_interval");
+        assert!(p.message.contains("needs a unit"), "{p}");
+        let p = parse(&SEED_JSON.replacen("\"10s\"", "10", 1), Format::Json)
+            .expect_err("json bare number");
+        assert_eq!(p.path, "services[0].check_interval");
+    }
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(parse_duration("1m30s"), Ok(Dur::secs(90)));
+        assert_eq!(parse_duration("100ms"), Ok(Dur::millis(100)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten seconds").is_err());
+    }
+
+    #[test]
+    fn bad_field_inside_spec_names_the_full_path() {
+        let p = yaml(&seed_with("ipv4: 33.22.11.0", "ipv4: 33.22.11")).expect_err("bad address");
+        assert_eq!(p.path, "services[0].checks[3].spec.ipv4");
+        let p = yaml(&seed_with("kind: tftp_rrq", "kind: tftp")).expect_err("bad kind");
+        assert!(p.message.contains("valid kinds"), "{p}");
+        assert_eq!(p.path, "services[0].checks[5]");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let p = problems(&seed_with(
+            "url: http://127.0.0.1:8080",
+            "url: ftp://127.0.0.1:8080",
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "services[0].checks[1].spec.url");
+
+        let p = problems(&seed_with("- 10.0.0.128/32", "- 10.0.0.128/24"));
+        assert_eq!(p[0].path, "announcer.routes[0]");
+        assert!(p[0].message.contains("did you mean 10.0.0.0/24"), "{p:?}");
+
+        let p = problems(&seed_with("name: some_router_2", "name: some_router_1"));
+        assert_eq!(p[0].path, "announcer.peers[1].name");
+
+        let p = problems(&seed_with("ipv4: 33.22.11.0\n", "interface: lo\n"));
+        assert!(!p.is_empty(), "duplicate key or no address must fail");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let text = seed_with("name: some_router_2", "name: some_router_1")
+            .replacen("- 10.0.0.128/32", "- 10.0.0.128/24", 1)
+            .replacen("local_asn: 65999", "local_asn: 0", 1);
+        assert_eq!(problems(&text).len(), 3);
+    }
+
+    #[test]
+    fn prefix_in_two_places_is_an_error() {
+        let text = seed_with(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    routes: [10.0.0.128/32]\n",
+        );
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "services[0].routes[0]");
+        assert!(p[0].message.contains("announcer.routes[0]"), "{p:?}");
+    }
+
+    #[test]
+    fn ipv6_routes_need_an_ipv6_next_hop() {
+        let text = seed_with("- 10.0.0.128/32", "- 2001:db8::/48");
+        let p = problems(&text);
+        assert_eq!(p[0].path, "announcer.next_hop_ipv6");
+        let ok = text.replacen(
+            "local_asn: 65999",
+            "local_asn: 65999\n  next_hop_ipv6: 2001:db8::1",
+            1,
+        );
+        assert!(problems(&ok).is_empty());
+    }
+
+    #[test]
+    fn a_bare_address_as_route_gets_a_hint() {
+        let p = yaml(&seed_with("- 10.0.0.128/32", "- 10.0.0.128")).expect_err("no length");
+        assert_eq!(p.path, "announcer.routes[0]");
+        assert!(p.message.contains("10.0.0.128/32"), "{p}");
+    }
+
+    #[test]
+    fn slow_check_is_a_warning() {
+        let text = seed_with("check_interval: 10s", "check_interval: 1s");
+        let c = yaml(&text).expect("parses");
+        let w = c.validate().expect("only warnings");
+        assert!(w.iter().any(|w| w.contains("worst case")), "{w:?}");
+    }
+
+    #[test]
+    fn metrics_can_be_disabled() {
+        let c = yaml(&seed_with("enabled: true", "enabled: false")).expect("parses");
+        assert!(!c.metrics.enabled);
+    }
+
+    #[test]
+    fn format_by_extension() {
+        assert_eq!(Format::of(Path::new("/a/b.yml")), Ok(Format::Yaml));
+        assert_eq!(Format::of(Path::new("c.JSON")), Ok(Format::Json));
+        assert!(Format::of(Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn spec_before_kind_still_parses() {
+        let text = seed_with(
+            "      - kind: assigned_address\n        spec:\n          interface: dummy0\n          ipv4: 33.22.11.0\n",
+            "      - spec:\n          interface: dummy0\n          ipv4: 33.22.11.0\n        kind: assigned_address\n",
+        );
+        let c = yaml(&text).expect("parses");
+        assert_eq!(c, yaml(SEED_YAML).expect("seed"));
+    }
+}

@@ -1,0 +1,369 @@
+//! Metrics and the HTTP endpoint: every metric name in one place, a [`Metrics`] registry
+//! passed to whoever records (no global recorder), liveness heartbeats for `/healthz`, and
+//! the small HTTP server for `GET /metrics` and `GET /healthz`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use metrics::{Counter, Gauge, Key, Label, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+/// Metric names and their help texts.
+pub mod names {
+    pub const SERVICE_UP: &str = "anycastd_service_up";
+    pub const SERVICE_TRANSITIONS: &str = "anycastd_service_transitions_total";
+    pub const CHECK_UP: &str = "anycastd_check_up";
+    pub const CHECK_DURATION: &str = "anycastd_check_duration_seconds";
+    pub const ROUTE_ANNOUNCED: &str = "anycastd_route_announced";
+    pub const GOBGP_UP: &str = "anycastd_gobgp_up";
+    pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
+    pub const BUILD_INFO: &str = "anycastd_build_info";
+
+    /// `(name, help)` of the metrics above, for the exposition's HELP lines.
+    pub const HELP: &[(&str, &str)] = &[
+        (
+            SERVICE_UP,
+            "Service liveness status based on checks (1 up, 0 down)",
+        ),
+        (
+            SERVICE_TRANSITIONS,
+            "Times the service changed between up and down",
+        ),
+        (CHECK_UP, "Last result of the check (1 passed, 0 failed)"),
+        (
+            CHECK_DURATION,
+            "Duration of the last run of the check (all attempts) in seconds",
+        ),
+        (
+            ROUTE_ANNOUNCED,
+            "Whether the prefix is announced through gobgpd (1) or not (0)",
+        ),
+        (
+            GOBGP_UP,
+            "Whether gobgpd's gRPC API is reachable (1) or not (0)",
+        ),
+        (
+            GOBGP_RECONNECTS,
+            "Times anycastd (re)connected to gobgpd's API and set it up",
+        ),
+        (
+            BUILD_INFO,
+            "Always 1; the version label tells the running build",
+        ),
+    ];
+}
+
+/// The metrics registry. Cheap to clone; all clones share the same series.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        for (name, help) in names::HELP {
+            recorder.describe_gauge((*name).into(), unit_of(name), (*help).into());
+        }
+        let m = Metrics {
+            inner: Arc::new(Inner { recorder, handle }),
+        };
+        m.gauge(names::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))])
+            .set(1.0);
+        m
+    }
+
+    /// Describes a metric registered elsewhere (by a check kind, say).
+    pub fn describe(&self, name: &'static str, help: &'static str) {
+        self.inner
+            .recorder
+            .describe_gauge(name.into(), unit_of(name), help.into());
+    }
+
+    pub fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+        self.inner
+            .recorder
+            .register_gauge(&key(name, labels), &metadata())
+    }
+
+    pub fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.inner
+            .recorder
+            .register_counter(&key(name, labels), &metadata())
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        self.inner.handle.render()
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, v.to_string()))
+        .collect();
+    Key::from_parts(name, labels)
+}
+
+fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
+}
+
+fn unit_of(name: &str) -> Option<Unit> {
+    name.ends_with("_seconds").then_some(Unit::Seconds)
+}
+
+/// The daemon's loops, each expected to beat within its own allowance. `/healthz` answers
+/// 200 while all of them do.
+#[derive(Clone, Default)]
+pub struct Liveness {
+    beats: Arc<Mutex<BTreeMap<String, Beat>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Beat {
+    last: Instant,
+    allowance: Duration,
+    stopped: bool,
+}
+
+impl Liveness {
+    /// Registers a loop that promises to beat at least every `allowance`.
+    pub fn register(&self, name: impl Into<String>, allowance: Duration) -> Heartbeat {
+        let name = name.into();
+        if let Ok(mut b) = self.beats.lock() {
+            b.insert(
+                name.clone(),
+                Beat {
+                    last: Instant::now(),
+                    allowance,
+                    stopped: false,
+                },
+            );
+        }
+        Heartbeat {
+            name,
+            liveness: self.clone(),
+        }
+    }
+
+    /// `Err` with the loops that are late or gone.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let Ok(beats) = self.beats.lock() else {
+            return Err(vec!["liveness table poisoned".to_string()]);
+        };
+        let now = Instant::now();
+        let bad: Vec<String> = beats
+            .iter()
+            .filter_map(|(name, b)| {
+                if b.stopped {
+                    Some(format!("{name}: stopped"))
+                } else if now.duration_since(b.last) > b.allowance {
+                    Some(format!(
+                        "{name}: no sign of life for {:?}",
+                        now.duration_since(b.last)
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if bad.is_empty() { Ok(()) } else { Err(bad) }
+    }
+}
+
+/// A loop's promise to show it is alive. Dropping it (the loop ended or panicked) marks the
+/// loop stopped.
+pub struct Heartbeat {
+    name: String,
+    liveness: Liveness,
+}
+
+impl Heartbeat {
+    pub fn beat(&self) {
+        if let Ok(mut b) = self.liveness.beats.lock()
+            && let Some(beat) = b.get_mut(&self.name)
+        {
+            beat.last = Instant::now();
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.liveness.beats.lock()
+            && let Some(beat) = b.get_mut(&self.name)
+        {
+            beat.stopped = true;
+        }
+    }
+}
+
+/// Extra JSON views served next to the metrics (`/status`); a closure so that this module
+/// does not depend on who produces them.
+pub type StatusView = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the HTTP endpoint serves.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub metrics: Metrics,
+    pub liveness: Liveness,
+    pub status: Option<StatusView>,
+}
+
+impl Endpoint {
+    /// Binds `addr` now (so that a busy port is reported at start) and serves in a task.
+    pub async fn bind(self, addr: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(tokio::spawn(self.serve(listener)))
+    }
+
+    async fn serve(self, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let this = this.clone();
+                    async move { Ok::<_, Infallible>(this.answer(&req)) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(io, svc);
+                if let Err(e) = conn.await {
+                    debug!(%peer, error = %e, "metrics endpoint: connection ended with an error");
+                }
+            });
+        }
+    }
+
+    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "only GET\n".into(),
+            );
+        }
+        match req.uri().path() {
+            "/metrics" => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render(),
+            ),
+            "/healthz" => match self.liveness.check() {
+                Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+                Err(bad) => reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    format!("{}\n", bad.join("\n")),
+                ),
+            },
+            "/status" => match &self.status {
+                Some(view) => reply(StatusCode::OK, "application/json", view()),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "no status view\n".into(),
+                ),
+            },
+            "/" => reply(
+                StatusCode::OK,
+                "text/plain",
+                "anycastd: /metrics, /healthz, /status\n".into(),
+            ),
+            _ => reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found: try /metrics, /healthz or /status\n".into(),
+            ),
+        }
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_rendered_with_labels_and_help() {
+        let m = Metrics::new();
+        m.gauge(names::SERVICE_UP, &[("service", "dns")]).set(1.0);
+        let text = m.render();
+        assert!(text.contains("# HELP anycastd_service_up"), "{text}");
+        assert!(
+            text.contains("anycastd_service_up{service=\"dns\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("anycastd_build_info{version=\""), "{text}");
+    }
+
+    #[test]
+    fn clones_share_series() {
+        let m = Metrics::new();
+        let g = m
+            .clone()
+            .gauge(names::CHECK_UP, &[("service", "a"), ("check", "b")]);
+        g.set(1.0);
+        assert!(
+            m.render()
+                .contains("anycastd_check_up{service=\"a\",check=\"b\"} 1")
+        );
+    }
+
+    #[test]
+    fn liveness_reports_late_and_stopped_loops() {
+        let l = Liveness::default();
+        let a = l.register("a", Duration::from_secs(60));
+        assert_eq!(l.check(), Ok(()));
+        let b = l.register("b", Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(
+            l.check()
+                .is_err_and(|e| e.len() == 1 && e[0].starts_with("b:"))
+        );
+        drop(b);
+        a.beat();
+        drop(a);
+        let bad = l.check().expect_err("both stopped");
+        assert_eq!(bad, ["a: stopped", "b: stopped"]);
+    }
+}
