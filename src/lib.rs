@@ -9,8 +9,25 @@
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
 
+pub mod announcer;
 pub mod check;
 pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod service;
+
+/// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
+/// already said: the form operators read in logs and check failures.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}

@@ -55,6 +55,7 @@ impl Health {
 /// service's `routes` iff that service is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gate {
+    names: Vec<String>,
     global: Vec<IpNet>,
     per_service: Vec<Vec<IpNet>>,
     up: Vec<bool>,
@@ -63,6 +64,7 @@ pub struct Gate {
 impl Gate {
     pub fn new(config: &Config) -> Gate {
         Gate {
+            names: config.services.iter().map(|s| s.name.clone()).collect(),
             global: config.announcer.routes.clone(),
             per_service: config.services.iter().map(|s| s.routes.clone()).collect(),
             up: vec![false; config.services.len()],
@@ -91,6 +93,30 @@ impl Gate {
             }
         }
         w
+    }
+
+    /// Why `prefix` is or is not wanted, for logs: the services that gate it and which of
+    /// them are down.
+    pub fn explain(&self, prefix: &IpNet) -> String {
+        let gating: Vec<usize> = if self.global.contains(prefix) {
+            (0..self.up.len()).collect()
+        } else {
+            (0..self.up.len())
+                .filter(|i| self.per_service[*i].contains(prefix))
+                .collect()
+        };
+        let down: Vec<&str> = gating
+            .iter()
+            .filter(|i| !self.up[**i])
+            .map(|i| self.names[*i].as_str())
+            .collect();
+        let all: Vec<&str> = gating.iter().map(|i| self.names[*i].as_str()).collect();
+        match (all.len(), down.is_empty()) {
+            (0, _) => "not gated by any service".to_string(),
+            (1, true) => format!("service {} is up", all[0]),
+            (_, true) => format!("services {} are all up", all.join(", ")),
+            (_, false) => format!("service {} down", down.join(", ")),
+        }
     }
 }
 
@@ -340,6 +366,7 @@ mod tests {
     fn gate() -> Gate {
         let n = |s: &str| s.parse::<IpNet>().expect("test prefix");
         Gate {
+            names: vec!["a".into(), "b".into()],
             global: vec![n("192.0.2.1/32")],
             per_service: vec![vec![n("192.0.2.10/32")], vec![n("2001:db8::/48")]],
             up: vec![false, false],

@@ -209,7 +209,7 @@ impl Http2xx {
                         "{} {}: body: {}",
                         self.method,
                         self.url,
-                        source_chain(&e)
+                        crate::error_chain(&e)
                     )));
                 }
             }
@@ -245,20 +245,5 @@ fn describe(e: &reqwest::Error, url: &Url) -> String {
     } else {
         "request failed"
     };
-    format!("{url}: {what}: {}", source_chain(e))
-}
-
-/// `error: cause: cause`, the way an operator wants to read it.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
+    format!("{url}: {what}: {}", crate::error_chain(e))
 }

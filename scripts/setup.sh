@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what anycastd's build, tests and lab need, when missing, on Debian/Ubuntu.
+set -euo pipefail
+
+need=()
+command -v gobgpd >/dev/null || need+=(gobgpd)
+command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
+command -v python3 >/dev/null || need+=(python3)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+if ((${#need[@]})); then
+  echo "setup: installing ${need[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  # Debian's own cargo is too old for edition 2024: use rustup.
+  echo "setup: installing the Rust toolchain with rustup" >&2
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi

@@ -1,0 +1,370 @@
+//! The announcer: makes the local gobgpd announce exactly the wanted prefixes.
+//!
+//! It owns gobgpd's global settings, the configured peers and the paths of the configured
+//! prefixes; it leaves every other peer and path alone. The loop:
+//! 1. connect to gobgpd's API, retrying with backoff (never giving up);
+//! 2. set up: `StartBgp` if gobgpd has no global config (a different one is fatal), then
+//!    add or update each configured peer;
+//! 3. reconcile: compare the wanted routes with gobgpd's RIB and add/delete the difference
+//!    (this is also the withdraw-at-start of every prefix that is not wanted yet);
+//! 4. on every change of the services' states, add/delete just the difference; every
+//!    `reconcile_interval`, reconcile again (a restarted gobgpd forgets API-added state,
+//!    and this repairs it);
+//! 5. on shutdown, withdraw everything it announced.
+//!
+//! Any RPC error drops the connection and goes back to 1.
+
+pub mod client;
+pub mod reconcile;
+
+/// GoBGP's API, generated from `proto/` by `build.rs`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod api {
+    tonic::include_proto!("apipb");
+}
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use metrics::{Counter, Gauge};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use self::client::{ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
+use self::reconcile::{Plan, Route, plan};
+use crate::config::Config;
+use crate::metrics::{Heartbeat, Metrics, names};
+use crate::service::Gate;
+
+/// A problem that retrying cannot fix: anycastd must exit.
+#[derive(Debug, thiserror::Error)]
+pub enum Fatal {
+    #[error(
+        "gobgpd at {address} already runs with router id {have_id} and ASN {have_asn}, but the config says router id {want_id} and ASN {want_asn}: fix announcer.router_id/local_asn, or restart gobgpd without a global config so that anycastd sets it"
+    )]
+    GlobalMismatch {
+        address: String,
+        have_id: String,
+        have_asn: u32,
+        want_id: String,
+        want_asn: u32,
+    },
+}
+
+/// Why the current connection to gobgpd ended.
+enum Lost {
+    Fatal(Fatal),
+    Rpc(ClientError),
+}
+
+impl From<ClientError> for Lost {
+    fn from(e: ClientError) -> Lost {
+        Lost::Rpc(e)
+    }
+}
+
+pub struct Announcer {
+    address: String,
+    rpc_timeout: Duration,
+    reconcile_interval: Duration,
+    global: GlobalSettings,
+    peers: Vec<PeerSettings>,
+    /// Every configured prefix, with its next hop.
+    ours: BTreeMap<IpNet, IpAddr>,
+    gate: watch::Receiver<Gate>,
+    /// What gobgpd announces of ours, as far as anycastd knows.
+    announced: BTreeSet<Route>,
+    route_gauges: BTreeMap<IpNet, Gauge>,
+    up: Gauge,
+    reconnects: Counter,
+}
+
+impl Announcer {
+    /// Prepares the announcer; reads the peers' password files.
+    pub fn new(
+        cfg: &Config,
+        gate: watch::Receiver<Gate>,
+        metrics: &Metrics,
+    ) -> Result<Announcer, String> {
+        let a = &cfg.announcer;
+        let mut peers = Vec::with_capacity(a.peers.len());
+        for (i, p) in a.peers.iter().enumerate() {
+            let password = match &p.password_file {
+                Some(file) => {
+                    let s = std::fs::read_to_string(file).map_err(|e| {
+                        format!(
+                            "announcer.peers[{i}].password_file: cannot read {}: {e}",
+                            file.display()
+                        )
+                    })?;
+                    Some(s.trim_end_matches(['\r', '\n']).to_string())
+                }
+                None => None,
+            };
+            peers.push(PeerSettings {
+                name: p.name.clone(),
+                address: p.remote_address,
+                asn: p.remote_asn,
+                port: p.remote_port,
+                local_address: a.local_address,
+                password,
+                multihop_ttl: p.multihop_ttl,
+                passive: p.passive,
+            });
+        }
+        let mut ours = BTreeMap::new();
+        for prefix in cfg.all_prefixes() {
+            let nh = cfg.next_hop_for(&prefix).ok_or_else(|| {
+                format!("no next hop for {prefix}: set announcer.next_hop / next_hop_ipv6")
+            })?;
+            ours.insert(prefix, nh);
+        }
+        let route_gauges = ours
+            .keys()
+            .map(|p| {
+                let g = metrics.gauge(names::ROUTE_ANNOUNCED, &[("prefix", &p.to_string())]);
+                g.set(0.0);
+                (*p, g)
+            })
+            .collect();
+        let up = metrics.gauge(names::GOBGP_UP, &[]);
+        up.set(0.0);
+        Ok(Announcer {
+            address: a.gobgp.address.clone(),
+            rpc_timeout: a.gobgp.timeout.0,
+            reconcile_interval: a.gobgp.reconcile_interval.0,
+            global: GlobalSettings {
+                router_id: a.router_id,
+                asn: a.local_asn,
+                listen_port: a.listen_port,
+            },
+            peers,
+            ours,
+            gate,
+            announced: BTreeSet::new(),
+            route_gauges,
+            up,
+            reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
+        })
+    }
+
+    /// The routes the services' states call for now.
+    fn wanted(&self) -> BTreeSet<Route> {
+        self.gate
+            .borrow()
+            .wanted()
+            .into_iter()
+            .filter_map(|prefix| {
+                self.ours.get(&prefix).map(|nh| Route {
+                    prefix,
+                    next_hop: *nh,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs until `shutdown` turns true (then withdraws what it announced) or a fatal error.
+    pub async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        heartbeat: Heartbeat,
+    ) -> Result<(), Fatal> {
+        const MAX_BACKOFF: Duration = Duration::from_secs(5);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            heartbeat.beat();
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let connected = tokio::select! {
+                c = self.connect() => c,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            match connected {
+                Ok(mut client) => {
+                    backoff = Duration::from_millis(200);
+                    self.up.set(1.0);
+                    self.reconnects.increment(1);
+                    match self.serve(&mut client, &mut shutdown, &heartbeat).await {
+                        Ok(()) => return Ok(()),
+                        Err(Lost::Fatal(f)) => return Err(f),
+                        Err(Lost::Rpc(e)) => {
+                            self.up.set(0.0);
+                            warn!(error = %e, "lost gobgpd; reconnecting");
+                        }
+                    }
+                }
+                Err(Lost::Fatal(f)) => return Err(f),
+                Err(Lost::Rpc(e)) => {
+                    self.up.set(0.0);
+                    warn!(error = %e, retry_in = ?backoff, "gobgpd is not reachable");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<GobgpClient, Lost> {
+        let c = GobgpClient::connect(&self.address, self.rpc_timeout).await?;
+        info!(address = %self.address, "connected to gobgpd");
+        Ok(c)
+    }
+
+    /// Sets up the global config and the peers. Returns whether gobgpd had no global config
+    /// (it is new, or it restarted and forgot everything).
+    async fn setup(&self, c: &mut GobgpClient) -> Result<bool, Lost> {
+        let fresh = match c.global().await? {
+            None => {
+                c.start_bgp(&self.global).await?;
+                info!(router_id = %self.global.router_id, asn = self.global.asn, listen_port = self.global.listen_port, "started BGP in gobgpd");
+                true
+            }
+            Some(g) if g.router_id == self.global.router_id && g.asn == self.global.asn => false,
+            Some(g) => {
+                return Err(Lost::Fatal(Fatal::GlobalMismatch {
+                    address: self.address.clone(),
+                    have_id: g.router_id.to_string(),
+                    have_asn: g.asn,
+                    want_id: self.global.router_id.to_string(),
+                    want_asn: self.global.asn,
+                }));
+            }
+        };
+        for p in &self.peers {
+            match c.ensure_peer(p).await? {
+                PeerChange::Added => {
+                    info!(peer = %p.name, address = %p.address, "added peer to gobgpd")
+                }
+                PeerChange::Updated => {
+                    info!(peer = %p.name, address = %p.address, "updated peer in gobgpd")
+                }
+                PeerChange::Unchanged => debug!(peer = %p.name, "peer already configured"),
+            }
+        }
+        Ok(fresh)
+    }
+
+    async fn serve(
+        &mut self,
+        c: &mut GobgpClient,
+        shutdown: &mut watch::Receiver<bool>,
+        heartbeat: &Heartbeat,
+    ) -> Result<(), Lost> {
+        self.reconcile(c, true).await?;
+        let mut tick = tokio::time::interval(self.reconcile_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    self.withdraw_all(c).await;
+                    return Ok(());
+                }
+                changed = self.gate.changed() => {
+                    if changed.is_err() {
+                        // The services are gone (shutting down): keep serving until told.
+                        std::future::pending::<()>().await;
+                    }
+                    let wanted = self.wanted();
+                    let present: Vec<Route> = self.announced.iter().copied().collect();
+                    let p = plan(&self.our_prefixes(), &wanted, &present);
+                    self.execute(c, p, "").await?;
+                }
+                _ = tick.tick() => {
+                    heartbeat.beat();
+                    self.reconcile(c, false).await?;
+                }
+            }
+        }
+    }
+
+    fn our_prefixes(&self) -> BTreeSet<IpNet> {
+        self.ours.keys().copied().collect()
+    }
+
+    /// Makes gobgpd's RIB match the wanted routes, and repairs a gobgpd that forgot its
+    /// global config and peers (it restarted).
+    async fn reconcile(&mut self, c: &mut GobgpClient, first: bool) -> Result<(), Lost> {
+        if self.setup(c).await? && !first {
+            warn!("gobgpd had lost its global config (it restarted); set it up again");
+            self.reconnects.increment(1);
+        }
+        let present: Vec<Route> = c
+            .originated_paths()
+            .await?
+            .into_iter()
+            .map(|p| Route {
+                prefix: p.prefix,
+                next_hop: p.next_hop,
+            })
+            .filter(|r| self.ours.contains_key(&r.prefix))
+            .collect();
+        self.announced = present.iter().copied().collect();
+        let p = plan(&self.our_prefixes(), &self.wanted(), &present);
+        if !p.is_empty() {
+            info!(
+                add = p.add.len(),
+                delete = p.delete.len(),
+                "reconcile: gobgpd's RIB differs from the wanted routes"
+            );
+        }
+        self.execute(c, p, "reconcile: ").await?;
+        for (prefix, g) in &self.route_gauges {
+            let on = self.announced.iter().any(|r| r.prefix == *prefix);
+            g.set(if on { 1.0 } else { 0.0 });
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, c: &mut GobgpClient, p: Plan, why: &str) -> Result<(), Lost> {
+        let gate = self.gate.borrow().clone();
+        for r in p.delete {
+            c.delete_path(r.prefix, r.next_hop).await?;
+            self.announced.remove(&r);
+            if let Some(g) = self.route_gauges.get(&r.prefix) {
+                g.set(0.0);
+            }
+            warn!(prefix = %r.prefix, reason = %format!("{why}{}", gate.explain(&r.prefix)), "withdrawn");
+        }
+        for r in p.add {
+            c.add_path(r.prefix, r.next_hop).await?;
+            self.announced.insert(r);
+            if let Some(g) = self.route_gauges.get(&r.prefix) {
+                g.set(1.0);
+            }
+            warn!(prefix = %r.prefix, next_hop = %r.next_hop, reason = %format!("{why}{}", gate.explain(&r.prefix)), "announced");
+        }
+        Ok(())
+    }
+
+    /// Withdraws every route anycastd announced; errors are logged, not returned.
+    async fn withdraw_all(&mut self, c: &mut GobgpClient) {
+        let routes: Vec<Route> = self.announced.iter().copied().collect();
+        let mut failed = 0;
+        for r in &routes {
+            match c.delete_path(r.prefix, r.next_hop).await {
+                Ok(()) => {
+                    self.announced.remove(r);
+                    if let Some(g) = self.route_gauges.get(&r.prefix) {
+                        g.set(0.0);
+                    }
+                    warn!(prefix = %r.prefix, reason = "anycastd is shutting down", "withdrawn");
+                }
+                Err(e) => {
+                    failed += 1;
+                    error!(prefix = %r.prefix, error = %e, "could not withdraw on shutdown");
+                }
+            }
+        }
+        info!(
+            withdrawn = routes.len() - failed,
+            failed, "shutdown: routes withdrawn"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The anycastd side of the lab: a controllable HTTP target, config files, and the real
+//! `anycastd` binary run as a child process.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every 10 ms until it holds or `deadline` passes; returns the time it took.
+pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// A small HTTP server on 127.0.0.1 that answers every request with `status`, and can be
+/// stopped (its port then refuses connections) and started again on the same port.
+pub struct HttpTarget {
+    addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    running: Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>,
+}
+
+impl HttpTarget {
+    pub fn start() -> HttpTarget {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an HTTP target on loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let mut t = HttpTarget {
+            addr,
+            status: Arc::new(AtomicU16::new(200)),
+            running: None,
+        };
+        t.serve(listener);
+        t
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    /// The status code every request gets from now on.
+    pub fn set_status(&self, code: u16) {
+        self.status.store(code, Ordering::SeqCst);
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, status) = (stop.clone(), self.status.clone());
+        let handle = thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer(stream, status.load(Ordering::SeqCst)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(2))
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        self.running = Some((stop, handle));
+    }
+
+    /// Stops listening: connections to the port are refused from now on.
+    pub fn stop(&mut self) {
+        if let Some((stop, handle)) = self.running.take() {
+            stop.store(true, Ordering::SeqCst);
+            let _ = handle.join();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listener = TcpListener::bind(self.addr).expect("rebind the HTTP target's port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for HttpTarget {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn answer(mut stream: TcpStream, status: u16) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 4096];
+    let mut req = Vec::new();
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = "ok\n";
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// The real `anycastd` binary, run on a config file.
+pub struct Anycastd {
+    child: Option<Child>,
+    log: PathBuf,
+    pub metrics: SocketAddr,
+}
+
+impl Anycastd {
+    /// Starts anycastd on `config` (written to `dir`), with debug logs to a file.
+    pub fn start(dir: &Path, config: &str, metrics: SocketAddr) -> Anycastd {
+        let path = dir.join("anycastd.yaml");
+        std::fs::write(&path, config).expect("write the anycastd config");
+        let log = dir.join("anycastd.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+            .arg("--config")
+            .arg(&path)
+            .env("LOG_LEVEL", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the anycastd log"))
+            .spawn()
+            .expect("start the anycastd binary");
+        Anycastd {
+            child: Some(child),
+            log,
+            metrics,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET /metrics` from the daemon (empty when it does not answer).
+    pub fn metrics_text(&self) -> String {
+        http_get(self.metrics, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Sends `signal` (e.g. "TERM") and waits for the exit.
+    pub fn signal_and_wait(&mut self, signal: &str, deadline: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("anycastd is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{signal} failed");
+        self.wait(deadline)
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self, deadline: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("anycastd is running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "anycastd did not exit within {deadline:?}; log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Anycastd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback: `(status, body)`.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// A free TCP port on 127.0.0.1 (closed again, so racy only against other processes).
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -1,0 +1,5 @@
+//! The lab harness shared by the integration tests. Each test binary uses part of it.
+#![allow(dead_code)]
+
+pub mod gobgpd;
+pub mod lab;
