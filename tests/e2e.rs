@@ -330,3 +330,35 @@ fn gobgpd_with_another_global_config_is_exit_2() {
         d.log()
     );
 }
+
+#[test]
+fn metrics_disabled_means_no_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let dead_api = free_tcp_port();
+    let config = format!(
+        r#"announcer:
+  router_id: 10.255.0.1
+  local_address: 127.0.0.1
+  local_asn: 65001
+  routes: [192.0.2.70/32]
+  gobgp:
+    address: 127.0.0.1:{dead_api}
+services:
+  - name: web
+    check_interval: 1s
+    checks:
+      - kind: assigned_address
+        spec: {{ ipv4: 127.0.0.1 }}
+metrics:
+  enabled: false
+  address: {metrics}
+"#
+    );
+    let d = Anycastd::start(dir.path(), &config, metrics);
+    // Running (it reports the missing gobgpd), and yet nothing listens on the metrics address.
+    wait_until("anycastd to report gobgpd unreachable", CHANGE, || {
+        d.log().contains("gobgpd is not reachable")
+    });
+    assert_eq!(http_get(metrics, "/metrics"), None);
+}

@@ -245,5 +245,11 @@ fn describe(e: &reqwest::Error, url: &Url) -> String {
     } else {
         "request failed"
     };
-    format!("{url}: {what}: {}", crate::error_chain(e))
+    // reqwest's own layers ("error sending request for url ...: client error (Connect)")
+    // say nothing the operator needs; the innermost cause does.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(s) = root.source() {
+        root = s;
+    }
+    format!("{url}: {what}: {root}")
 }
