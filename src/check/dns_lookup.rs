@@ -1,12 +1,20 @@
 //! `dns_lookup`: passes if a lookup of `query` returns at least one A or AAAA address, from
 //! the given `resolver` or the system's.
+//!
+//! Every attempt builds a fresh resolver (see [`super::resolve`]): no answer is cached
+//! between attempts, /etc/hosts is never consulted (the check is about DNS), and A and AAAA
+//! are asked in parallel. NXDOMAIN, SERVFAIL, an empty answer and a silent or unreachable
+//! server all fail, with the query and the server in the message.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::resolve::{self, Upstream};
 use super::{
-    Attempts, Check, CheckContext, KindSpec, default_interval, default_timeout, default_tries,
+    AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
+    default_timeout, default_tries, soft_deadline,
 };
 use crate::config::{Dur, Problem};
 
@@ -39,6 +47,20 @@ impl KindSpec for Spec {
         let mut p = self.attempts().problems();
         if self.query.trim().is_empty() {
             p.push(Problem::new("query", "must name the host to look up"));
+        } else if self.query.parse::<IpAddr>().is_ok() {
+            p.push(Problem::new(
+                "query",
+                format!(
+                    "{:?} is an IP address, which needs no lookup; give a name",
+                    self.query
+                ),
+            ));
+        }
+        if self.resolver.is_some_and(|r| r.port() == 0) {
+            p.push(Problem::new(
+                "resolver",
+                "needs a port: write ip:port, e.g. 127.0.0.1:53",
+            ));
         }
         p
     }
@@ -51,6 +73,94 @@ impl KindSpec for Spec {
     }
 
     fn build(&self, _ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
-        Err("the dns_lookup prober is not in this build yet".to_string())
+        Ok(Box::new(DnsLookup {
+            query: self.query.trim().to_string(),
+            upstream: match self.resolver {
+                Some(r) => Upstream::At(r),
+                None => Upstream::System,
+            },
+            target: self.target(),
+            timeout: self.timeout.0,
+        }))
+    }
+}
+
+struct DnsLookup {
+    query: String,
+    upstream: Upstream,
+    /// `name @server`, the head of every failure message.
+    target: String,
+    timeout: Duration,
+}
+
+impl DnsLookup {
+    async fn probe(&self) -> Result<(), Failure> {
+        let fail = |m: String| Failure(format!("{}: {m}", self.target));
+        let resolver = resolve::resolver(self.upstream, self.timeout, false).map_err(fail)?;
+        let lookup = tokio::time::timeout(
+            soft_deadline(self.timeout),
+            resolver.lookup_ip(self.query.as_str()),
+        )
+        .await
+        .map_err(|_| {
+            fail(format!(
+                "no answer within {} (is a DNS server listening there?)",
+                Dur(self.timeout)
+            ))
+        })?
+        .map_err(|e| fail(resolve::describe(&e)))?;
+        if lookup.iter().next().is_none() {
+            return Err(fail("no A or AAAA record in the answer".to_string()));
+        }
+        Ok(())
+    }
+}
+
+impl Check for DnsLookup {
+    fn attempt(&self) -> AttemptFuture<'_> {
+        Box::pin(self.probe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Spec {
+        serde_saphyr::from_str(yaml).expect("test spec")
+    }
+
+    #[test]
+    fn defaults() {
+        let s = spec("query: example.org");
+        assert_eq!(s.resolver, None);
+        assert_eq!(
+            s.attempts(),
+            Attempts {
+                tries: 1,
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(1),
+            }
+        );
+        assert!(s.validate().is_empty());
+        assert_eq!(s.target(), "example.org @system");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let paths =
+            |y: &str| -> Vec<String> { spec(y).validate().into_iter().map(|p| p.path).collect() };
+        assert_eq!(paths("query: ' '"), ["query"]);
+        assert_eq!(paths("query: 192.0.2.1"), ["query"]);
+        assert_eq!(
+            paths("{query: a.example, resolver: '127.0.0.1:0'}"),
+            ["resolver"]
+        );
+        assert_eq!(
+            paths("{query: a.example, tries: 0, timeout: 0s}"),
+            ["tries", "timeout"]
+        );
+        assert!(serde_saphyr::from_str::<Spec>("{query: a, resolver: 127.0.0.1}").is_err());
+        assert!(serde_saphyr::from_str::<Spec>("{query: a, retries: 2}").is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod assigned_address;
 pub mod dns_lookup;
 pub mod http_2xx;
 pub mod icmp_ping;
+mod resolve;
 pub mod tftp_rrq;
 pub mod tls_certificate;
 
@@ -88,6 +89,14 @@ pub fn default_interval() -> Dur {
 }
 pub fn default_timeout() -> Dur {
     Dur::secs(1)
+}
+
+/// How long a prober waits before it gives up with its own, precise message ("no DATA
+/// block 3 within 1s"): a little less than the attempt's `timeout`, so that this message
+/// reaches the operator instead of the [`Runner`]'s bare "timed out". The Runner's cut stays
+/// the hard bound.
+pub fn soft_deadline(timeout: Duration) -> Duration {
+    timeout.saturating_sub((timeout / 10).min(Duration::from_millis(100)))
 }
 
 /// What a kind's spec knows how to do. Implemented by each kind's `Spec`.

@@ -1,5 +1,6 @@
 //! The lab harness shared by the integration tests. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod checks;
 pub mod gobgpd;
 pub mod lab;

@@ -1,0 +1,97 @@
+//! DNS plumbing shared by the probers: resolvers built fresh for every lookup, host-name
+//! resolution for the kinds that accept a name (`icmp_ping`, `tls_certificate`), and the
+//! wording of DNS failures.
+//!
+//! A resolver is built per lookup, never kept: nothing is cached between checks (a health
+//! check must ask every time, and picks up edits of /etc/resolv.conf and /etc/hosts), and
+//! dropping the lookup future (the Runner's timeout) drops its sockets and tasks with it.
+//! `getaddrinfo` on a blocking thread, by contrast, would outlive a cancelled attempt.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+
+/// Where a resolver sends its queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    /// The name servers of /etc/resolv.conf (read at every lookup).
+    System,
+    /// One server, over UDP with TCP for truncated answers.
+    At(SocketAddr),
+}
+
+/// A resolver for one lookup. `hosts`: whether /etc/hosts answers before DNS (yes for
+/// "find this host", no for "is this DNS server healthy").
+pub(crate) fn resolver(
+    upstream: Upstream,
+    timeout: Duration,
+    hosts: bool,
+) -> Result<TokioResolver, String> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = match upstream {
+        Upstream::System => TokioResolver::builder(provider).map_err(|e| {
+            format!("cannot read the system resolver configuration (/etc/resolv.conf): {e}")
+        })?,
+        Upstream::At(addr) => {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for c in &mut ns.connections {
+                c.port = addr.port();
+            }
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![ns]),
+                provider,
+            )
+        }
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = timeout;
+    opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    opts.use_hosts_file = if hosts {
+        ResolveHosts::Always
+    } else {
+        ResolveHosts::Never
+    };
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up a DNS resolver: {e}"))
+}
+
+/// A DNS failure in an operator's words: `NXDOMAIN`, `SERVFAIL`, `no answer`, ...
+pub(crate) fn describe(e: &NetError) -> String {
+    match e {
+        NetError::Dns(DnsError::ResponseCode(c)) => rcode(*c),
+        NetError::Dns(DnsError::NoRecordsFound(nr)) => match nr.response_code {
+            ResponseCode::NXDomain => "NXDOMAIN (the name does not exist)".to_string(),
+            ResponseCode::NoError => {
+                "no A or AAAA record (NOERROR with an empty answer)".to_string()
+            }
+            c => format!("{} with no records", rcode(c)),
+        },
+        NetError::Timeout => "no answer (request timed out)".to_string(),
+        NetError::Io(io) => format!("cannot reach the name server: {io}"),
+        NetError::NoConnections => "no name server could be reached".to_string(),
+        NetError::Proto(p) => format!("invalid answer: {p}"),
+        other => other.to_string(),
+    }
+}
+
+/// A response code as dig writes it.
+fn rcode(c: ResponseCode) -> String {
+    let name = match c {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        other => return format!("response code {} ({other})", u16::from(other)),
+    };
+    format!("{name} ({c})")
+}
