@@ -7,7 +7,7 @@
 //! dropping the lookup future (the Runner's timeout) drops its sockets and tasks with it.
 //! `getaddrinfo` on a blocking thread, by contrast, would outlive a cancelled attempt.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -61,6 +61,23 @@ pub(crate) fn resolver(
     builder
         .build()
         .map_err(|e| format!("cannot set up a DNS resolver: {e}"))
+}
+
+/// The addresses of `host` (an IP address or a name), A records first.
+pub(crate) async fn addresses(host: &str, timeout: Duration) -> Result<Vec<IpAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let r = resolver(Upstream::System, timeout, true)?;
+    let found = r
+        .lookup_ip(host)
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {}", describe(&e)))?;
+    let ips: Vec<IpAddr> = found.iter().collect();
+    if ips.is_empty() {
+        return Err(format!("cannot resolve {host}: no A or AAAA record"));
+    }
+    Ok(ips)
 }
 
 /// A DNS failure in an operator's words: `NXDOMAIN`, `SERVFAIL`, `no answer`, ...
