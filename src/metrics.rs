@@ -27,6 +27,19 @@ pub mod names {
     pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
     pub const BUILD_INFO: &str = "anycastd_build_info";
 
+    // icmp_ping, labels {service, check, host}: the last run's figures, and totals.
+    pub const CHECK_AVG_RTT: &str = "anycastd_check_avg_rtt_seconds";
+    pub const CHECK_MIN_RTT: &str = "anycastd_check_min_rtt_seconds";
+    pub const CHECK_MAX_RTT: &str = "anycastd_check_max_rtt_seconds";
+    pub const CHECK_STD_DEV_RTT: &str = "anycastd_check_std_dev_rtt_seconds";
+    pub const CHECK_LOSS: &str = "anycastd_check_loss_percent";
+    pub const CHECK_PACKETS_SENT: &str = "anycastd_check_packets_sent_total";
+    pub const CHECK_PACKETS_RECEIVED: &str = "anycastd_check_packets_received_total";
+    pub const CHECK_PACKETS_DUPLICATES: &str = "anycastd_check_packets_received_duplicates_total";
+
+    // tls_certificate, labels {service, check, path}.
+    pub const CERTIFICATE_EXPIRES_IN: &str = "anycastd_certificate_expires_in_seconds";
+
     /// `(name, help)` of the metrics above, for the exposition's HELP lines.
     pub const HELP: &[(&str, &str)] = &[
         (
@@ -57,6 +70,40 @@ pub mod names {
         (
             BUILD_INFO,
             "Always 1; the version label tells the running build",
+        ),
+        (
+            CHECK_AVG_RTT,
+            "Average round-trip time of the echo replies of the last ICMP check, in seconds",
+        ),
+        (
+            CHECK_MIN_RTT,
+            "Shortest round-trip time of the last ICMP check, in seconds",
+        ),
+        (
+            CHECK_MAX_RTT,
+            "Longest round-trip time of the last ICMP check, in seconds",
+        ),
+        (
+            CHECK_STD_DEV_RTT,
+            "Standard deviation of the round-trip times of the last ICMP check, in seconds",
+        ),
+        (
+            CHECK_LOSS,
+            "Percent of the echo requests of the last ICMP check that got no reply",
+        ),
+        (CHECK_PACKETS_SENT, "Echo requests sent by the ICMP check"),
+        (
+            CHECK_PACKETS_RECEIVED,
+            "Echo replies received by the ICMP check",
+        ),
+        (
+            CHECK_PACKETS_DUPLICATES,
+            "Duplicate echo replies received by the ICMP check (stays 0 for now: the ICMP \
+             library drops a duplicate before anycastd sees it)",
+        ),
+        (
+            CERTIFICATE_EXPIRES_IN,
+            "Seconds until the checked certificate's notAfter; negative once expired",
         ),
     ];
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{assert_within_worst_case, failure, runner};
+use common::checks::{assert_within_worst_case, failure, runner};
 use sha2::{Digest, Sha256};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
