@@ -39,6 +39,8 @@ pub mod names {
 
     // tls_certificate, labels {service, check, path}.
     pub const CERTIFICATE_EXPIRES_IN: &str = "anycastd_certificate_expires_in_seconds";
+    /// The same figure under the Go daemon's name, so that its dashboards keep working.
+    pub const CERTIFICATE_EXPIRES_IN_LEGACY: &str = "certificate_expires_in_seconds";
 
     /// `(name, help)` of the metrics above, for the exposition's HELP lines.
     pub const HELP: &[(&str, &str)] = &[
@@ -104,6 +106,10 @@ pub mod names {
         (
             CERTIFICATE_EXPIRES_IN,
             "Seconds until the checked certificate's notAfter; negative once expired",
+        ),
+        (
+            CERTIFICATE_EXPIRES_IN_LEGACY,
+            "Same as anycastd_certificate_expires_in_seconds (the Go daemon's name, kept for its dashboards)",
         ),
     ];
 }

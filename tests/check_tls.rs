@@ -1,0 +1,360 @@
+//! `tls_certificate` against PEM files and a TLS server on loopback, with certificates made
+//! by rcgen at test time: a CA "Test Issuer" and leaves signed by it.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use common::checks::{assert_within_worst_case, failure, runner};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType, date_time_ymd,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A leaf's validity, in years.
+#[derive(Clone, Copy)]
+enum Validity {
+    /// 2020 to 2099.
+    Current,
+    /// 2000 to 2001.
+    Expired,
+    /// 2090 to 2099.
+    NotYet,
+}
+
+struct Pki {
+    ca_pem: String,
+    ca_der: CertificateDer<'static>,
+    leaf_pem: String,
+    leaf_der: CertificateDer<'static>,
+    leaf_key: PrivateKeyDer<'static>,
+}
+
+/// A CA "Test Issuer" and a leaf "Test certificate" for site.example.org and 127.0.0.1.
+fn pki(validity: Validity) -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "Test Issuer");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.not_before = date_time_ymd(2019, 1, 1);
+    ca.not_after = date_time_ymd(2100, 1, 1);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate().expect("leaf key");
+    let mut leaf = CertificateParams::new(vec!["site.example.org".to_string()]).expect("params");
+    leaf.subject_alt_names.push(SanType::IpAddress(
+        "127.0.0.1".parse().expect("an IP address"),
+    ));
+    leaf.distinguished_name
+        .push(DnType::CommonName, "Test certificate");
+    let (from, to) = match validity {
+        Validity::Current => ((2020, 1, 1), (2099, 1, 1)),
+        Validity::Expired => ((2000, 1, 1), (2001, 1, 1)),
+        Validity::NotYet => ((2090, 1, 1), (2099, 1, 1)),
+    };
+    leaf.not_before = date_time_ymd(from.0, from.1, from.2);
+    leaf.not_after = date_time_ymd(to.0, to.1, to.2);
+    let leaf_cert = leaf.signed_by(&key, &issuer).expect("leaf certificate");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        ca_der: ca_cert.der().clone(),
+        leaf_pem: leaf_cert.pem(),
+        leaf_der: leaf_cert.der().clone(),
+        leaf_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write a PEM file");
+    p
+}
+
+/// The YAML of a check on the file `path`, with `extra` spec lines.
+fn local(path: &Path, extra: &str) -> String {
+    format!(
+        "name: cert\nkind: tls_certificate\nspec:\n  local: {{path: \"{}\"}}\n{extra}",
+        path.display()
+    )
+}
+
+const ALL_FIELDS: &str = "  common_name: Test certificate\n  dns_names: [site.example.org]\n  ip_addresses: [127.0.0.1]\n  issuer: Test Issuer\n  min_valid_for: 720h\n";
+
+fn expires_in(text: &str, path: &str) -> f64 {
+    let prefix = "anycastd_certificate_expires_in_seconds{";
+    text.lines()
+        .find(|l| l.starts_with(prefix) && l.contains(&format!("path=\"{path}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no expiry metric for {path} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn a_leaf_first_chain_passes_on_every_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::Current);
+    let path = write(
+        dir.path(),
+        "chain.pem",
+        &format!("{}{}", k.leaf_pem, k.ca_pem),
+    );
+    let (r, m) = runner(&local(&path, ALL_FIELDS));
+    let o = r.run().await;
+    assert!(o.result.is_ok(), "{o:?}");
+    let secs = expires_in(&m.render(), &path.display().to_string());
+    assert!(secs > 365.0 * 86400.0, "expires in {secs}");
+    // The Go daemon's name for the same figure.
+    assert!(m.render().contains("\ncertificate_expires_in_seconds{"));
+}
+
+#[tokio::test]
+async fn the_leaf_is_checked_not_the_ca_whatever_the_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::Current);
+    let ca_first = write(
+        dir.path(),
+        "ca-first.pem",
+        &format!("{}{}", k.ca_pem, k.leaf_pem),
+    );
+    let (r, _) = runner(&local(&ca_first, ALL_FIELDS));
+    let o = r.run().await;
+    assert!(o.result.is_ok(), "{o:?}");
+
+    // A file holding only the CA: its name is not the leaf's.
+    let ca_only = write(dir.path(), "ca.pem", &k.ca_pem);
+    let (r, _) = runner(&local(&ca_only, "  common_name: Test certificate\n"));
+    let msg = failure(&r.run().await);
+    assert!(
+        msg.contains("common_name") && msg.contains("Test Issuer"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_single_certificate_with_its_key_in_the_same_file_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::Current);
+    let key_pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let path = write(dir.path(), "both.pem", &format!("{key_pem}{}", k.leaf_pem));
+    let (r, _) = runner(&local(&path, "  common_name: Test certificate\n"));
+    assert!(r.run().await.result.is_ok());
+}
+
+#[tokio::test]
+async fn each_mismatching_field_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::Current);
+    let path = write(dir.path(), "leaf.pem", &k.leaf_pem);
+    for (extra, field, shows) in [
+        ("  common_name: other\n", "common_name", "Test certificate"),
+        (
+            "  dns_names: [site.example.org, other.example.org]\n",
+            "dns_names",
+            "other.example.org",
+        ),
+        ("  ip_addresses: [127.0.0.2]\n", "ip_addresses", "127.0.0.2"),
+        ("  issuer: Other CA\n", "issuer", "Test Issuer"),
+        ("  min_valid_for: 1000000h\n", "min_valid_for", "expires in"),
+    ] {
+        let (r, m) = runner(&local(&path, extra));
+        let msg = failure(&r.run().await);
+        assert!(msg.contains(field) && msg.contains(shows), "{field}: {msg}");
+        assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+        // Still valid: the metric stays positive when another field fails.
+        assert!(expires_in(&m.render(), &path.display().to_string()) > 0.0);
+    }
+    // Every failing field is reported, not only the first.
+    let (r, _) = runner(&local(&path, "  common_name: x\n  issuer: y\n"));
+    let msg = failure(&r.run().await);
+    assert!(
+        msg.contains("common_name") && msg.contains("issuer"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_certificate_fails_and_its_metric_is_negative() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::Expired);
+    let path = write(dir.path(), "old.pem", &k.leaf_pem);
+    let (r, m) = runner(&local(&path, ""));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("expired"), "{msg}");
+    assert!(expires_in(&m.render(), &path.display().to_string()) < 0.0);
+}
+
+#[tokio::test]
+async fn a_not_yet_valid_certificate_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let k = pki(Validity::NotYet);
+    let path = write(dir.path(), "future.pem", &k.leaf_pem);
+    let (r, _) = runner(&local(&path, ""));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("not valid yet"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_missing_or_empty_file_fails_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, _) = runner(&local(&dir.path().join("nope.pem"), ""));
+    let msg = failure(&r.run().await);
+    assert!(
+        msg.contains("nope.pem") && msg.contains("cannot read"),
+        "{msg}"
+    );
+    let empty = write(dir.path(), "empty.pem", "just text\n");
+    let (r, _) = runner(&local(&empty, ""));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("no PEM CERTIFICATE"), "{msg}");
+}
+
+/// A TLS server on 127.0.0.1 presenting `chain`; it records the SNI names it was sent.
+struct TlsServer {
+    addr: SocketAddr,
+    sni: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+async fn tls_server(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> TlsServer {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let config = Arc::new(
+        ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server certificate"),
+    );
+    let sni = Arc::new(Mutex::new(Vec::new()));
+    let seen = sni.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (config, seen) = (config.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(start) = LazyConfigAcceptor::new(Default::default(), s).await else {
+                    return;
+                };
+                let name = start.client_hello().server_name().map(str::to_string);
+                seen.lock().expect("sni lock").push(name);
+                if let Ok(mut tls) = start.into_stream(config).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    TlsServer { addr, sni }
+}
+
+fn remote(host: &str, extra: &str) -> String {
+    format!(
+        "name: cert\nkind: tls_certificate\nspec:\n  remote:\n    host: \"{host}\"\n    timeout: 1s\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn a_remote_server_passes_insecure_and_sends_the_server_name() {
+    let k = pki(Validity::Current);
+    let srv = tls_server(vec![k.leaf_der.clone(), k.ca_der.clone()], k.leaf_key).await;
+    let host = srv.addr.to_string();
+    let yaml = remote(
+        &host,
+        &format!("    insecure: true\n    server_name: site.example.org\n{ALL_FIELDS}"),
+    );
+    let (r, m) = runner(&yaml);
+    let o = r.run().await;
+    assert!(o.result.is_ok(), "{o:?}");
+    assert!(expires_in(&m.render(), &host) > 0.0);
+    assert_eq!(
+        srv.sni.lock().expect("sni").last(),
+        Some(&Some("site.example.org".to_string()))
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_chain_fails_unless_insecure() {
+    let k = pki(Validity::Current);
+    let srv = tls_server(vec![k.leaf_der.clone()], k.leaf_key).await;
+    let (r, m) = runner(&remote(
+        &srv.addr.to_string(),
+        "  common_name: Test certificate\n",
+    ));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("not trusted"), "{msg}");
+    // The certificate was read all the same.
+    assert!(expires_in(&m.render(), &srv.addr.to_string()) > 0.0);
+}
+
+#[tokio::test]
+async fn an_expired_remote_certificate_fails_with_its_dates() {
+    let k = pki(Validity::Expired);
+    let srv = tls_server(vec![k.leaf_der.clone()], k.leaf_key).await;
+    let host = srv.addr.to_string();
+    let (r, m) = runner(&remote(&host, "    insecure: true\n"));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("expired: notAfter was"), "{msg}");
+    assert!(expires_in(&m.render(), &host) < 0.0);
+}
+
+#[tokio::test]
+async fn a_silent_server_fails_within_the_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    // Accepts and never says a word.
+    let keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let (r, _) = runner(&remote(&addr.to_string(), "    insecure: true\n"));
+    let o = r.run().await;
+    let msg = failure(&o);
+    assert!(
+        msg.contains("TLS handshake") && msg.contains("no answer"),
+        "{msg}"
+    );
+    assert_within_worst_case(&r, &o);
+    keep.abort();
+}
+
+#[tokio::test]
+async fn a_closed_port_fails_at_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let (r, _) = runner(&remote(
+        &format!("127.0.0.1:{port}"),
+        "    insecure: true\n",
+    ));
+    let o = r.run().await;
+    let msg = failure(&o);
+    assert!(msg.contains("cannot connect"), "{msg}");
+    assert!(o.duration < std::time::Duration::from_millis(500), "{o:?}");
+}
+
+#[tokio::test]
+async fn a_plain_text_server_fails_the_handshake() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let (r, _) = runner(&remote(&addr.to_string(), "    insecure: true\n"));
+    let msg = failure(&r.run().await);
+    assert!(
+        msg.contains("TLS handshake") && msg.contains("failed"),
+        "{msg}"
+    );
+}
