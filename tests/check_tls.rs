@@ -3,75 +3,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use common::checks::{assert_within_worst_case, failure, runner};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType, date_time_ymd,
-};
+use common::tls::{Validity, pki, tls_server};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio_rustls::LazyConfigAcceptor;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::crypto::ring;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-/// A leaf's validity, in years.
-#[derive(Clone, Copy)]
-enum Validity {
-    /// 2020 to 2099.
-    Current,
-    /// 2000 to 2001.
-    Expired,
-    /// 2090 to 2099.
-    NotYet,
-}
-
-struct Pki {
-    ca_pem: String,
-    ca_der: CertificateDer<'static>,
-    leaf_pem: String,
-    leaf_der: CertificateDer<'static>,
-    leaf_key: PrivateKeyDer<'static>,
-}
-
-/// A CA "Test Issuer" and a leaf "Test certificate" for site.example.org and 127.0.0.1.
-fn pki(validity: Validity) -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.distinguished_name
-        .push(DnType::CommonName, "Test Issuer");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.not_before = date_time_ymd(2019, 1, 1);
-    ca.not_after = date_time_ymd(2100, 1, 1);
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca, ca_key);
-
-    let key = KeyPair::generate().expect("leaf key");
-    let mut leaf = CertificateParams::new(vec!["site.example.org".to_string()]).expect("params");
-    leaf.subject_alt_names.push(SanType::IpAddress(
-        "127.0.0.1".parse().expect("an IP address"),
-    ));
-    leaf.distinguished_name
-        .push(DnType::CommonName, "Test certificate");
-    let (from, to) = match validity {
-        Validity::Current => ((2020, 1, 1), (2099, 1, 1)),
-        Validity::Expired => ((2000, 1, 1), (2001, 1, 1)),
-        Validity::NotYet => ((2090, 1, 1), (2099, 1, 1)),
-    };
-    leaf.not_before = date_time_ymd(from.0, from.1, from.2);
-    leaf.not_after = date_time_ymd(to.0, to.1, to.2);
-    let leaf_cert = leaf.signed_by(&key, &issuer).expect("leaf certificate");
-    Pki {
-        ca_pem: ca_cert.pem(),
-        ca_der: ca_cert.der().clone(),
-        leaf_pem: leaf_cert.pem(),
-        leaf_der: leaf_cert.der().clone(),
-        leaf_key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -215,43 +152,6 @@ async fn a_missing_or_empty_file_fails_with_its_path() {
     let (r, _) = runner(&local(&empty, ""));
     let msg = failure(&r.run().await);
     assert!(msg.contains("no PEM CERTIFICATE"), "{msg}");
-}
-
-/// A TLS server on 127.0.0.1 presenting `chain`; it records the SNI names it was sent.
-struct TlsServer {
-    addr: SocketAddr,
-    sni: Arc<Mutex<Vec<Option<String>>>>,
-}
-
-async fn tls_server(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> TlsServer {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let config = Arc::new(
-        ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("server certificate"),
-    );
-    let sni = Arc::new(Mutex::new(Vec::new()));
-    let seen = sni.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            let (config, seen) = (config.clone(), seen.clone());
-            tokio::spawn(async move {
-                let Ok(start) = LazyConfigAcceptor::new(Default::default(), s).await else {
-                    return;
-                };
-                let name = start.client_hello().server_name().map(str::to_string);
-                seen.lock().expect("sni lock").push(name);
-                if let Ok(mut tls) = start.into_stream(config).await {
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    TlsServer { addr, sni }
 }
 
 fn remote(host: &str, extra: &str) -> String {

@@ -124,6 +124,16 @@ pub struct Anycastd {
 impl Anycastd {
     /// Starts anycastd on `config` (written to `dir`), with debug logs to a file.
     pub fn start(dir: &Path, config: &str, metrics: SocketAddr) -> Anycastd {
+        Anycastd::start_with_env(dir, config, metrics, &[])
+    }
+
+    /// Like [`Anycastd::start`], with extra environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        config: &str,
+        metrics: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Anycastd {
         let path = dir.join("anycastd.yaml");
         std::fs::write(&path, config).expect("write the anycastd config");
         let log = dir.join("anycastd.log");
@@ -131,6 +141,7 @@ impl Anycastd {
             .arg("--config")
             .arg(&path)
             .env("LOG_LEVEL", "debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("create the anycastd log"))
             .spawn()

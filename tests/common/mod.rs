@@ -2,5 +2,8 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod dns;
 pub mod gobgpd;
 pub mod lab;
+pub mod tftpd;
+pub mod tls;

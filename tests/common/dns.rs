@@ -1,0 +1,124 @@
+//! A DNS responder on loopback that answers the way a test tells it to: an A record
+//! (192.0.2.10), an AAAA record (2001:db8::10), NXDOMAIN, SERVFAIL, an empty answer,
+//! garbage, or nothing at all.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::UdpSocket;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    A,
+    Aaaa,
+    NxDomain,
+    ServFail,
+    Empty,
+    Garbage,
+    Silent,
+}
+
+/// A DNS responder on 127.0.0.1 with a free port.
+pub struct Responder {
+    pub addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    queries: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Responder {
+    pub async fn start(mode: Mode) -> Responder {
+        let sock = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the test responder");
+        let addr = sock.local_addr().expect("responder address");
+        let mode = Arc::new(Mutex::new(mode));
+        let queries = Arc::new(AtomicUsize::new(0));
+        let (m, q) = (mode.clone(), queries.clone());
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                q.fetch_add(1, Ordering::SeqCst);
+                let mode = *m.lock().expect("mode lock");
+                if let Some(reply) = answer(&buf[..n], mode) {
+                    let _ = sock.send_to(&reply, from).await;
+                }
+            }
+        });
+        Responder {
+            addr,
+            mode,
+            queries,
+            task,
+        }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock().expect("mode lock") = mode;
+    }
+
+    pub fn queries(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The reply to `query` in `mode`, built by hand (RFC 1035 §4.1).
+pub fn answer(query: &[u8], mode: Mode) -> Option<Vec<u8>> {
+    match mode {
+        Mode::Silent => return None,
+        Mode::Garbage => return Some(b"\xde\xad\xbe\xef not a DNS message at all".to_vec()),
+        _ => {}
+    }
+    // The question: the name's labels, a zero, then QTYPE and QCLASS.
+    let mut i = 12;
+    loop {
+        let len = usize::from(*query.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*query.get(i)?, *query.get(i + 1)?]);
+    let question = query.get(12..i + 4)?;
+    let rcode = match mode {
+        Mode::NxDomain => 3,
+        Mode::ServFail => 2,
+        _ => 0,
+    };
+    let rdata: Option<Vec<u8>> = match (mode, qtype) {
+        (Mode::A, 1) => Some(vec![192, 0, 2, 10]),
+        (Mode::Aaaa, 28) => Some(
+            "2001:db8::10"
+                .parse::<std::net::Ipv6Addr>()
+                .ok()?
+                .octets()
+                .to_vec(),
+        ),
+        _ => None,
+    };
+    let mut r = Vec::with_capacity(128);
+    r.extend_from_slice(query.get(0..2)?); // ID
+    r.push(0x80 | 0x04 | (query.get(2)? & 0x01)); // QR, AA, RD as asked
+    r.push(0x80 | rcode); // RA, RCODE
+    r.extend_from_slice(&1u16.to_be_bytes()); // QDCOUNT
+    r.extend_from_slice(&u16::from(rdata.is_some()).to_be_bytes()); // ANCOUNT
+    r.extend_from_slice(&[0, 0, 0, 0]); // NSCOUNT, ARCOUNT
+    r.extend_from_slice(question);
+    if let Some(d) = rdata {
+        r.extend_from_slice(&[0xc0, 0x0c]); // the name of the question
+        r.extend_from_slice(&qtype.to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes()); // IN
+        r.extend_from_slice(&60u32.to_be_bytes()); // TTL
+        r.extend_from_slice(&u16::try_from(d.len()).ok()?.to_be_bytes());
+        r.extend_from_slice(&d);
+    }
+    Some(r)
+}
