@@ -587,3 +587,57 @@ fn subject_alt_names(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<IpAddr>) {
     }
     (dns, ips)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Spec {
+        serde_saphyr::from_str(yaml).expect("the spec parses")
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let paths = |s: Spec| -> Vec<String> { s.validate().into_iter().map(|p| p.path).collect() };
+        assert_eq!(paths(spec("common_name: x\n")), vec![""]);
+        assert_eq!(
+            paths(spec("local: {path: /a.pem}\nremote: {host: \"h:443\"}\n")),
+            vec!["remote"]
+        );
+        assert_eq!(
+            paths(spec("remote: {host: example.org}\n")),
+            vec!["remote.host"]
+        );
+        assert_eq!(
+            paths(spec("remote: {host: \"h:443\", timeout: 0s}\n")),
+            vec!["remote.timeout"]
+        );
+        assert!(paths(spec("remote: {host: \"[::1]:443\"}\n")).is_empty());
+    }
+
+    #[test]
+    fn defaults() {
+        let s = spec("remote: {host: \"example.org:443\"}\n");
+        let r = s.remote.clone().expect("remote");
+        assert_eq!(
+            (r.insecure, r.timeout, r.server_name),
+            (false, Dur::secs(3), None)
+        );
+        assert_eq!(s.attempts().timeout, Duration::from_secs(3));
+        assert_eq!(
+            spec("local: {path: /a.pem}\n").attempts().timeout,
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn host_and_port_are_split() {
+        assert_eq!(
+            split_host_port("a.example:443"),
+            Some(("a.example".into(), 443))
+        );
+        assert_eq!(split_host_port("[::1]:8443"), Some(("::1".into(), 8443)));
+        assert_eq!(split_host_port("a.example"), None);
+        assert_eq!(split_host_port(":443"), None);
+    }
+}
