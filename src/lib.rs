@@ -15,6 +15,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod service;
+pub mod status;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
 /// already said: the form operators read in logs and check failures.

@@ -9,10 +9,12 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use anycastd::announcer::Announcer;
+use anycastd::announcer::peers::{PeerMonitor, render_metrics};
 use anycastd::config::{self, Config};
 use anycastd::logging;
 use anycastd::metrics::{Endpoint, Liveness, Metrics};
 use anycastd::service::{Gate, Service};
+use anycastd::status::{self, StatusView};
 
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
 const EXIT_CONFIG: u8 = 2;
@@ -39,6 +41,15 @@ enum Command {
     Run,
     /// Validate the config file, print a summary, and exit 0 (valid) or 2 (not).
     CheckConfig,
+    /// Ask a running anycastd for its state (GET /status) and print it as tables.
+    Status {
+        /// The daemon's metrics address (host:port); default: metrics.address of the config.
+        #[arg(long, short = 'a')]
+        address: Option<String>,
+        /// Print the JSON document as it is.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +64,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     logging::init(level, format);
+
+    if let Some(Command::Status { address, json }) = &cli.command {
+        return status_command(&cli.config, address.as_deref(), *json);
+    }
 
     let loaded = match config::load(&cli.config) {
         Ok(l) => l,
@@ -69,6 +84,8 @@ fn main() -> ExitCode {
             print!("{}", summary(&cli.config, &loaded.config, &loaded.warnings));
             ExitCode::SUCCESS
         }
+        // Handled before the config is required.
+        Command::Status { .. } => ExitCode::SUCCESS,
         Command::Run => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -100,16 +117,28 @@ async fn run(cfg: Config) -> ExitCode {
             Err(e) => return fail(&e),
         }
     }
-    let announcer = match Announcer::new(&cfg, gate_rx, &metrics) {
+    let announcer = match Announcer::new(&cfg, gate_rx.clone(), &metrics) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
+    let (peer_monitor, peer_table) = PeerMonitor::new(&cfg);
+    let table = peer_table.clone();
+    metrics.add_collector(Box::new(move || render_metrics(table.borrow().as_ref())));
+    let reports: Vec<_> = services.iter().map(|_| watch::channel(None)).collect();
+    let view = StatusView::new(
+        &cfg,
+        reports.iter().map(|(tx, _)| tx.subscribe()).collect(),
+        gate_rx,
+        announcer.state(),
+        peer_table,
+    );
 
     if cfg.metrics.enabled {
+        let view = std::sync::Arc::new(view);
         let endpoint = Endpoint {
             metrics: metrics.clone(),
             liveness: liveness.clone(),
-            status: None,
+            status: Some(std::sync::Arc::new(move || view.json())),
         };
         if let Err(e) = endpoint.bind(cfg.metrics.address).await {
             return fail(&format!(
@@ -121,7 +150,7 @@ async fn run(cfg: Config) -> ExitCode {
     }
 
     let mut tasks = tokio::task::JoinSet::new();
-    for svc in services {
+    for (svc, (reports, _)) in services.into_iter().zip(reports) {
         let cfg_svc = &cfg.services[svc.index];
         let worst = cfg_svc
             .checks
@@ -133,10 +162,10 @@ async fn run(cfg: Config) -> ExitCode {
             format!("service {}", svc.name),
             cfg_svc.check_interval.0 + worst + Duration::from_secs(30),
         );
-        let (reports, _) = watch::channel(None);
         tasks.spawn(svc.run(gate_tx.clone(), reports, heartbeat));
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tasks.spawn(peer_monitor.run(shutdown_rx.clone()));
     let heartbeat = liveness.register(
         "announcer",
         cfg.announcer.gobgp.reconcile_interval.0
@@ -175,6 +204,49 @@ async fn run(cfg: Config) -> ExitCode {
         }
         Err(_) => {
             error!(deadline = ?SHUTDOWN_DEADLINE, "routes not withdrawn in time; exiting anyway");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `anycastd status`: fetches `/status` from a running daemon and prints it.
+fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bool) -> ExitCode {
+    let address = match address {
+        Some(a) => a.to_string(),
+        None => match config::load(config_path) {
+            Ok(l) => l.config.metrics.address.to_string(),
+            Err(e) => {
+                return fail(&format!(
+                    "{e}\n(give the daemon's metrics address with --address host:port)"
+                ));
+            }
+        },
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let body = match rt.block_on(status::fetch(&address)) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("anycastd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!("{body}");
+        return ExitCode::SUCCESS;
+    }
+    match serde_json::from_str::<status::Status>(&body) {
+        Ok(s) => {
+            print!("{}", status::render_table(&s));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("anycastd: {address} did not answer with a status document: {e}");
             ExitCode::FAILURE
         }
     }

@@ -42,6 +42,35 @@ pub mod names {
     /// The same figure under the Go daemon's name, so that its dashboards keep working.
     pub const CERTIFICATE_EXPIRES_IN_LEGACY: &str = "certificate_expires_in_seconds";
 
+    // gobgpd's peers, labels {router_id, peer}; rendered from the peer table at scrape time.
+    pub const GOBGP_PEER_COUNT: &str = "anycastd_gobgp_peer_count";
+    pub const GOBGP_PEER_ADMIN_STATE: &str = "anycastd_gobgp_peer_admin_state";
+    pub const GOBGP_PEER_FLOPS: &str = "anycastd_gobgp_peer_flops_count";
+    pub const GOBGP_PEER_OUT_QUEUE: &str = "anycastd_gobgp_peer_out_queue_count";
+    pub const GOBGP_PEER_PASSWORD_SET: &str = "anycastd_gobgp_peer_password_set_flag";
+    pub const GOBGP_PEER_REMOVE_PRIVATE: &str = "anycastd_gobgp_peer_remove_private_flag";
+    pub const GOBGP_PEER_SEND_COMMUNITY: &str = "anycastd_gobgp_peer_send_community_flag";
+    pub const GOBGP_PEER_SESSION_STATE: &str = "anycastd_gobgp_peer_session_state";
+    pub const GOBGP_PEER_TYPE: &str = "anycastd_gobgp_peer_type";
+    pub const GOBGP_RECEIVED_KEEPALIVE: &str = "anycastd_gobgp_received_messages_keepalive";
+    pub const GOBGP_RECEIVED_NOTIFICATION: &str = "anycastd_gobgp_received_messages_notification";
+    pub const GOBGP_RECEIVED_OPEN: &str = "anycastd_gobgp_received_messages_open";
+    pub const GOBGP_RECEIVED_REFRESH: &str = "anycastd_gobgp_received_messages_refresh";
+    pub const GOBGP_RECEIVED_TOTAL: &str = "anycastd_gobgp_received_messages_total";
+    pub const GOBGP_RECEIVED_UPDATE: &str = "anycastd_gobgp_received_messages_update";
+    pub const GOBGP_RECEIVED_WITHDRAW_PREFIX: &str =
+        "anycastd_gobgp_received_messages_withdraw_prefix";
+    pub const GOBGP_RECEIVED_WITHDRAW_UPDATE: &str =
+        "anycastd_gobgp_received_messages_withdraw_update";
+    pub const GOBGP_SENT_KEEPALIVE: &str = "anycastd_gobgp_sent_messages_keepalive";
+    pub const GOBGP_SENT_NOTIFICATION: &str = "anycastd_gobgp_sent_messages_notification";
+    pub const GOBGP_SENT_OPEN: &str = "anycastd_gobgp_sent_messages_open";
+    pub const GOBGP_SENT_REFRESH: &str = "anycastd_gobgp_sent_messages_refresh";
+    pub const GOBGP_SENT_TOTAL: &str = "anycastd_gobgp_sent_messages_total";
+    pub const GOBGP_SENT_UPDATE: &str = "anycastd_gobgp_sent_messages_update";
+    pub const GOBGP_SENT_WITHDRAW_PREFIX: &str = "anycastd_gobgp_sent_messages_withdraw_prefix";
+    pub const GOBGP_SENT_WITHDRAW_UPDATE: &str = "anycastd_gobgp_sent_messages_withdraw_update";
+
     /// `(name, help)` of the metrics above, for the exposition's HELP lines.
     pub const HELP: &[(&str, &str)] = &[
         (
@@ -111,7 +140,97 @@ pub mod names {
             CERTIFICATE_EXPIRES_IN_LEGACY,
             "Same as anycastd_certificate_expires_in_seconds (the Go daemon's name, kept for its dashboards)",
         ),
+        (
+            GOBGP_PEER_COUNT,
+            "Total amount of peers configured for the GoBGP instance",
+        ),
+        (GOBGP_PEER_ADMIN_STATE, "Peer state 0=up, 1=down, 2=pfx_ct"),
+        (GOBGP_PEER_FLOPS, "Peer flops count"),
+        (GOBGP_PEER_OUT_QUEUE, "Peer outgoing messages queue"),
+        (
+            GOBGP_PEER_PASSWORD_SET,
+            "Whether the peer has a password set (1) or not (0)",
+        ),
+        (
+            GOBGP_PEER_REMOVE_PRIVATE,
+            "Remove private AS setting of the peer: 0=none, 1=all, 2=replace",
+        ),
+        (
+            GOBGP_PEER_SEND_COMMUNITY,
+            "Send community flags of the peer",
+        ),
+        (
+            GOBGP_PEER_SESSION_STATE,
+            "Peer session state 0=unknown, 1=idle, 2=connect, 3=active, 4=opensent, 5=openconfirm, 6=established",
+        ),
+        (GOBGP_PEER_TYPE, "Peer type 0=internal, 1=external"),
+        (
+            GOBGP_RECEIVED_KEEPALIVE,
+            "Number of Keepalive messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_NOTIFICATION,
+            "Number of Notification messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_OPEN,
+            "Number of Open messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_REFRESH,
+            "Number of Refresh messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_TOTAL,
+            "Total number of messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_UPDATE,
+            "Number of Update messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_WITHDRAW_PREFIX,
+            "Number of Withdraw Prefix messages received from the peer",
+        ),
+        (
+            GOBGP_RECEIVED_WITHDRAW_UPDATE,
+            "Number of Withdraw Update messages received from the peer",
+        ),
+        (
+            GOBGP_SENT_KEEPALIVE,
+            "Number of Keepalive messages sent to the peer",
+        ),
+        (
+            GOBGP_SENT_NOTIFICATION,
+            "Number of Notification messages sent to the peer",
+        ),
+        (GOBGP_SENT_OPEN, "Number of Open messages sent to the peer"),
+        (
+            GOBGP_SENT_REFRESH,
+            "Number of Refresh messages sent to the peer",
+        ),
+        (
+            GOBGP_SENT_TOTAL,
+            "Total number of messages sent to the peer",
+        ),
+        (
+            GOBGP_SENT_UPDATE,
+            "Number of Update messages sent to the peer",
+        ),
+        (
+            GOBGP_SENT_WITHDRAW_PREFIX,
+            "Number of Withdraw Prefix messages sent to the peer",
+        ),
+        (
+            GOBGP_SENT_WITHDRAW_UPDATE,
+            "Number of Withdraw Update messages sent to the peer",
+        ),
     ];
+
+    /// The help text of `name`.
+    pub fn help(name: &str) -> &'static str {
+        HELP.iter().find(|(n, _)| *n == name).map_or("", |(_, h)| h)
+    }
 }
 
 /// The metrics registry. Cheap to clone; all clones share the same series.
@@ -123,7 +242,12 @@ pub struct Metrics {
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Series rendered at scrape time from someone else's state (gobgpd's peers).
+    collectors: Mutex<Vec<Collector>>,
 }
+
+/// Renders some series in the text format, at scrape time.
+pub type Collector = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -139,7 +263,11 @@ impl Metrics {
             recorder.describe_gauge((*name).into(), unit_of(name), (*help).into());
         }
         let m = Metrics {
-            inner: Arc::new(Inner { recorder, handle }),
+            inner: Arc::new(Inner {
+                recorder,
+                handle,
+                collectors: Mutex::new(Vec::new()),
+            }),
         };
         m.gauge(names::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))])
             .set(1.0);
@@ -165,9 +293,23 @@ impl Metrics {
             .register_counter(&key(name, labels), &metadata())
     }
 
+    /// Adds series that are rendered at every scrape (and so vanish when their source
+    /// stops listing them).
+    pub fn add_collector(&self, c: Collector) {
+        if let Ok(mut cs) = self.inner.collectors.lock() {
+            cs.push(c);
+        }
+    }
+
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
-        self.inner.handle.render()
+        let mut text = self.inner.handle.render();
+        if let Ok(cs) = self.inner.collectors.lock() {
+            for c in cs.iter() {
+                text.push_str(&c());
+            }
+        }
+        text
     }
 }
 
@@ -275,14 +417,14 @@ impl Drop for Heartbeat {
 
 /// Extra JSON views served next to the metrics (`/status`); a closure so that this module
 /// does not depend on who produces them.
-pub type StatusView = Arc<dyn Fn() -> String + Send + Sync>;
+pub type StatusJson = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What the HTTP endpoint serves.
 #[derive(Clone)]
 pub struct Endpoint {
     pub metrics: Metrics,
     pub liveness: Liveness,
-    pub status: Option<StatusView>,
+    pub status: Option<StatusJson>,
 }
 
 impl Endpoint {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+use common::prom;
 
 /// BGP sessions take 5–9 s to establish on loopback.
 const SESSION: Duration = Duration::from_secs(40);
@@ -501,4 +502,384 @@ fn the_seed_example_runs_every_kind_of_check() {
         eprintln!("{l}");
     }
     drop(rt);
+}
+
+/// `GET /status` as a JSON value.
+fn status_json(lab: &Lab) -> serde_json::Value {
+    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+}
+
+/// A sample of the daemon's metrics, read with the exposition parser.
+fn sample(d: &Anycastd, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    prom::value(&prom::parse(&d.metrics_text()), name, labels)
+}
+
+/// `gobgp -p <api> <args>` against the speaker.
+fn gobgp_cli(lab: &Lab, args: &[&str]) {
+    let out = std::process::Command::new("gobgp")
+        .arg("-p")
+        .arg(lab.speaker.api_port().to_string())
+        .args(args)
+        .output()
+        .expect("run the gobgp CLI");
+    assert!(out.status.success(), "gobgp {args:?}: {out:?}");
+}
+
+/// The peer metrics follow the session and the UPDATEs sent, `/status` and `anycastd
+/// status` tell the same story, and the whole exposition parses.
+#[test]
+fn peer_metrics_status_and_status_command() {
+    let mut lab = Lab::new();
+    let mut target = HttpTarget::start();
+    let config = lab
+        .config(&["192.0.2.60/32"], &http_service("web", &target.url(), &[]))
+        .replace(
+            "    reconcile_interval: 1s\n",
+            "    reconcile_interval: 1s\n    peer_poll_interval: 200ms\n",
+        );
+    let d = lab.start(&config);
+    lab.wait("192.0.2.60/32", true, SESSION);
+
+    let peer = [("router_id", "10.255.0.1"), ("peer", "router")];
+    wait_until("session_state 6 in the metrics", CHANGE, || {
+        sample(&d, "anycastd_gobgp_peer_session_state", &peer) == Some(6.0)
+    });
+    let m = prom::parse(&d.metrics_text());
+    assert_eq!(
+        prom::value(
+            &m,
+            "anycastd_gobgp_peer_count",
+            &[("router_id", "10.255.0.1")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(prom::value(&m, "anycastd_gobgp_up", &[]), Some(1.0));
+    assert_eq!(
+        prom::value(&m, "anycastd_gobgp_peer_type", &peer),
+        Some(1.0)
+    );
+    assert_eq!(
+        prom::value(
+            &m,
+            "anycastd_route_announced",
+            &[("prefix", "192.0.2.60/32")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        prom::value(
+            &m,
+            "anycastd_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    for name in [
+        "anycastd_gobgp_peer_admin_state",
+        "anycastd_gobgp_peer_flops_count",
+        "anycastd_gobgp_peer_out_queue_count",
+        "anycastd_gobgp_peer_password_set_flag",
+        "anycastd_gobgp_peer_remove_private_flag",
+        "anycastd_gobgp_peer_send_community_flag",
+        "anycastd_gobgp_received_messages_keepalive",
+        "anycastd_gobgp_received_messages_notification",
+        "anycastd_gobgp_received_messages_open",
+        "anycastd_gobgp_received_messages_refresh",
+        "anycastd_gobgp_received_messages_total",
+        "anycastd_gobgp_received_messages_update",
+        "anycastd_gobgp_received_messages_withdraw_update",
+        "anycastd_gobgp_sent_messages_keepalive",
+        "anycastd_gobgp_sent_messages_notification",
+        "anycastd_gobgp_sent_messages_open",
+        "anycastd_gobgp_sent_messages_refresh",
+        "anycastd_gobgp_sent_messages_total",
+        "anycastd_gobgp_sent_messages_update",
+        "anycastd_gobgp_sent_messages_withdraw_prefix",
+        "anycastd_gobgp_sent_messages_withdraw_update",
+    ] {
+        assert!(prom::value(&m, name, &peer).is_some(), "{name} missing");
+    }
+    assert!(prom::value(&m, "anycastd_gobgp_sent_messages_open", &peer) >= Some(1.0));
+    let sent_updates =
+        |d: &Anycastd| sample(d, "anycastd_gobgp_sent_messages_update", &peer).unwrap_or(0.0);
+    let before_withdraw = sent_updates(&d);
+
+    let s = status_json(&lab);
+    assert_eq!(s["services"][0]["state"], "up", "{s:#}");
+    assert_eq!(s["services"][0]["checks"][0]["result"], "pass", "{s:#}");
+    assert_eq!(s["prefixes"][0]["prefix"], "192.0.2.60/32");
+    assert_eq!(s["prefixes"][0]["wanted"], true);
+    assert_eq!(s["prefixes"][0]["announced"], true);
+    assert_eq!(s["peers"][0]["name"], "router");
+    assert_eq!(s["peers"][0]["session_state"], "ESTABLISHED", "{s:#}");
+    assert!(s["peers"][0]["uptime_seconds"].is_u64(), "{s:#}");
+    assert_eq!(s["gobgp"]["up"], true);
+
+    // A withdraw: the sent withdraw counters grow, the status says why.
+    target.stop();
+    lab.wait("192.0.2.60/32", false, CHANGE);
+    // GoBGP counts a withdraw it sends as an UPDATE (it never fills its sent withdraw
+    // counters; the received ones are checked below).
+    wait_until("sent updates to grow after a withdraw", CHANGE, || {
+        sent_updates(&d) > before_withdraw
+    });
+    let s = status_json(&lab);
+    assert_eq!(s["services"][0]["state"], "down", "{s:#}");
+    assert_eq!(s["services"][0]["checks"][0]["result"], "fail");
+    let error = s["services"][0]["checks"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("127.0.0.1"),
+        "the error names the target: {s:#}"
+    );
+    assert_eq!(s["prefixes"][0]["wanted"], false);
+    assert_eq!(s["prefixes"][0]["announced"], false);
+
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["status", "--address", &lab.metrics.to_string()])
+        .output()
+        .expect("run anycastd status");
+    let out = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{table:?}");
+    for want in [
+        "SERVICE",
+        "web",
+        "DOWN",
+        "FAIL",
+        error.as_str(),
+        "192.0.2.60/32",
+        "ESTABLISHED",
+    ] {
+        assert!(
+            out.contains(want),
+            "`anycastd status` lacks {want:?}:\n{out}"
+        );
+    }
+    eprintln!("anycastd status:\n{out}");
+
+    // An announce: the sent update counter grows.
+    let before_announce = sent_updates(&d);
+    target.restart();
+    lab.wait("192.0.2.60/32", true, CHANGE);
+    wait_until("sent updates to grow after an announce", CHANGE, || {
+        sent_updates(&d) > before_announce
+    });
+
+    // The router announces a prefix and withdraws it: the received
+    // update, withdraw-update and withdraw-prefix counters are each their own series.
+    let received = |d: &Anycastd, what: &str| {
+        sample(
+            d,
+            &format!("anycastd_gobgp_received_messages_{what}"),
+            &peer,
+        )
+        .unwrap_or(-1.0)
+    };
+    let router_cli = |args: &[&str]| {
+        let out = std::process::Command::new("gobgp")
+            .arg("-p")
+            .arg(lab.router.api_port().to_string())
+            .args(args)
+            .output()
+            .expect("run the gobgp CLI");
+        assert!(out.status.success(), "gobgp {args:?}: {out:?}");
+    };
+    let updates_in = received(&d, "update");
+    router_cli(&[
+        "global",
+        "rib",
+        "add",
+        "203.0.113.0/24",
+        "nexthop",
+        "198.51.100.2",
+    ]);
+    wait_until("an UPDATE received from the router", CHANGE, || {
+        received(&d, "update") > updates_in
+    });
+    assert_eq!(received(&d, "withdraw_update"), 0.0);
+    router_cli(&["global", "rib", "del", "203.0.113.0/24"]);
+    wait_until("a withdraw received from the router", CHANGE, || {
+        received(&d, "withdraw_update") == 1.0 && received(&d, "withdraw_prefix") == 1.0
+    });
+
+    // A peer added behind anycastd's back is listed by its address, and goes when removed.
+    gobgp_cli(&lab, &["neighbor", "add", "127.0.0.9", "as", "65009"]);
+    let foreign = [("router_id", "10.255.0.1"), ("peer", "127.0.0.9")];
+    wait_until("the foreign peer in the metrics", CHANGE, || {
+        sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_some()
+    });
+    assert_eq!(
+        sample(
+            &d,
+            "anycastd_gobgp_peer_count",
+            &[("router_id", "10.255.0.1")]
+        ),
+        Some(2.0)
+    );
+    gobgp_cli(&lab, &["neighbor", "del", "127.0.0.9"]);
+    wait_until("the foreign peer gone from the metrics", CHANGE, || {
+        sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_none()
+    });
+    eprintln!(
+        "metrics excerpt:\n{}",
+        d.metrics_text()
+            .lines()
+            .filter(|l| !l.starts_with('#')
+                && (l.contains("gobgp") || l.contains("route_") || l.contains("service_")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The router goes away and comes back: both session changes are logged, at WARN.
+    lab.router.stop();
+    wait_until("the lost session in the log", CHANGE, || {
+        d.log().contains("BGP session lost")
+    });
+    wait_until("session_state below 6 in the metrics", CHANGE, || {
+        sample(&d, "anycastd_gobgp_peer_session_state", &peer) < Some(6.0)
+    });
+    lab.router.restart();
+    lab.wait("192.0.2.60/32", true, SESSION);
+
+    // gobgpd gone: gobgp_up 0 and no stale peer series; back: a reconnect, logged.
+    lab.speaker.kill9();
+    wait_until("gobgp_up 0 and no peer series", CHANGE, || {
+        let text = d.metrics_text();
+        let m = prom::parse(&text);
+        prom::value(&m, "anycastd_gobgp_up", &[]) == Some(0.0)
+            && !text.contains("anycastd_gobgp_peer_session_state{")
+            && !text.contains("anycastd_gobgp_peer_count{")
+    });
+    lab.speaker.restart();
+    lab.wait("192.0.2.60/32", true, SESSION);
+    wait_until("a reconnect counted and logged", CHANGE, || {
+        sample(&d, "anycastd_gobgp_reconnects_total", &[]) >= Some(1.0)
+            && d.log().contains("reconnected to gobgpd")
+    });
+    let log = d.log();
+    for want in [
+        "BGP session established",
+        "BGP session lost",
+        "check failed",
+        "service is down",
+        "withdrawn",
+        "announced",
+    ] {
+        assert!(log.contains(want), "the log lacks {want:?}:\n{log}");
+    }
+    assert_eq!(
+        sample(
+            &d,
+            "anycastd_service_transitions_total",
+            &[("service", "web")]
+        ),
+        Some(3.0),
+        "up, down, up"
+    );
+}
+
+/// LOG_FORMAT=json: every line is one JSON object with a level and a message; the peer's
+/// password is never in the log, even at debug level.
+#[test]
+fn json_logs_and_no_secrets() {
+    let lab = Lab::new();
+    let secret = "s3cr3t-Pa55word";
+    let pw = lab.dir.path().join("bgp-password");
+    std::fs::write(&pw, format!("{secret}\n")).expect("write the password file");
+    let config = format!(
+        r#"announcer:
+  router_id: 10.255.0.1
+  local_address: 127.0.0.1
+  local_asn: {SPEAKER_ASN}
+  next_hop: 198.51.100.1
+  routes: [192.0.2.70/32]
+  peers:
+    - name: router
+      remote_address: 127.0.0.1
+      remote_asn: {ROUTER_ASN}
+      remote_port: {port}
+      password_file: {pw}
+  gobgp:
+    address: 127.0.0.1:{api}
+services:
+  - name: web
+    check_interval: 200ms
+    checks:
+      - kind: http_2xx
+        spec:
+          url: http://127.0.0.1:{closed}/
+metrics:
+  address: {metrics}
+"#,
+        port = lab.router.bgp_port(),
+        pw = pw.display(),
+        api = lab.speaker.api_port(),
+        closed = free_tcp_port(),
+        metrics = lab.metrics,
+    );
+    let mut d = Anycastd::start_with_env(
+        lab.dir.path(),
+        &config,
+        lab.metrics,
+        &[("LOG_FORMAT", "json")],
+    );
+    wait_until("the peer added and the check failed", CHANGE, || {
+        let log = d.log();
+        log.contains("added peer to gobgpd") && log.contains("check failed")
+    });
+    let status = d.signal_and_wait("TERM", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let log = d.log();
+    assert!(!log.contains(secret), "the password is in the log:\n{log}");
+    let mut levels = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        let level = v["level"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no level: {line}"));
+        levels.insert(level.to_string());
+        assert!(v["message"].is_string(), "no message: {line}");
+        assert!(v["timestamp"].is_string(), "no timestamp: {line}");
+    }
+    assert!(
+        levels.contains("WARN") && levels.contains("DEBUG"),
+        "{levels:?}"
+    );
+    let failed = log
+        .lines()
+        .find(|l| l.contains("check failed"))
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(failed).unwrap_or_default();
+    assert_eq!(v["service"], "web", "{failed}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn the_exposition_validator_rejects_broken_text() {
+    let ok = "# HELP a x\n# TYPE a gauge\na{b=\"c\"} 1\na{b=\"d\"} 2\n";
+    assert_eq!(prom::parse(ok).len(), 2);
+    for bad in [
+        "a{b=\"c\"} one\n",
+        "a{b=\"c\"} 1\na{b=\"c\"} 2\n",
+        "a 1\nb 1\na{x=\"y\"} 1\n",
+        "# TYPE a gauge\n# TYPE a gauge\na 1\n",
+        "a{b=c} 1\n",
+        "what is this\n",
+    ] {
+        assert!(
+            std::panic::catch_unwind(|| prom::parse(bad)).is_err(),
+            "accepted: {bad:?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@
 //! Any RPC error drops the connection and goes back to 1.
 
 pub mod client;
+pub mod peers;
 pub mod reconcile;
 
 /// GoBGP's API, generated from `proto/` by `build.rs`.
@@ -53,6 +54,15 @@ pub enum Fatal {
     },
 }
 
+/// What the announcer knows of gobgpd, for the status view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnnouncerState {
+    /// Connected to gobgpd's API.
+    pub gobgp_up: bool,
+    /// The prefixes of ours that gobgpd announces, as of the last change or reconcile.
+    pub announced: BTreeSet<IpNet>,
+}
+
 /// Why the current connection to gobgpd ended.
 enum Lost {
     Fatal(Fatal),
@@ -79,6 +89,7 @@ pub struct Announcer {
     route_gauges: BTreeMap<IpNet, Gauge>,
     up: Gauge,
     reconnects: Counter,
+    state: watch::Sender<AnnouncerState>,
 }
 
 impl Announcer {
@@ -147,7 +158,31 @@ impl Announcer {
             route_gauges,
             up,
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
+            state: watch::channel(AnnouncerState::default()).0,
         })
+    }
+
+    /// Follows what the announcer knows of gobgpd.
+    pub fn state(&self) -> watch::Receiver<AnnouncerState> {
+        self.state.subscribe()
+    }
+
+    /// Publishes the connection state and the announced prefixes, and sets their gauges.
+    fn publish(&self, gobgp_up: bool) {
+        self.up.set(if gobgp_up { 1.0 } else { 0.0 });
+        let announced: BTreeSet<IpNet> = self.announced.iter().map(|r| r.prefix).collect();
+        for (prefix, g) in &self.route_gauges {
+            g.set(if announced.contains(prefix) { 1.0 } else { 0.0 });
+        }
+        self.state.send_if_modified(|s| {
+            let next = AnnouncerState {
+                gobgp_up,
+                announced,
+            };
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
     }
 
     /// The routes the services' states call for now.
@@ -173,6 +208,7 @@ impl Announcer {
     ) -> Result<(), Fatal> {
         const MAX_BACKOFF: Duration = Duration::from_secs(5);
         let mut backoff = Duration::from_millis(200);
+        let mut connected_before = false;
         loop {
             heartbeat.beat();
             if *shutdown.borrow() {
@@ -185,20 +221,24 @@ impl Announcer {
             match connected {
                 Ok(mut client) => {
                     backoff = Duration::from_millis(200);
-                    self.up.set(1.0);
-                    self.reconnects.increment(1);
+                    if connected_before {
+                        self.reconnects.increment(1);
+                        warn!(address = %self.address, "reconnected to gobgpd; reconciling");
+                    }
+                    connected_before = true;
+                    self.publish(true);
                     match self.serve(&mut client, &mut shutdown, &heartbeat).await {
                         Ok(()) => return Ok(()),
                         Err(Lost::Fatal(f)) => return Err(f),
                         Err(Lost::Rpc(e)) => {
-                            self.up.set(0.0);
+                            self.publish(false);
                             warn!(error = %e, "lost gobgpd; reconnecting");
                         }
                     }
                 }
                 Err(Lost::Fatal(f)) => return Err(f),
                 Err(Lost::Rpc(e)) => {
-                    self.up.set(0.0);
+                    self.publish(false);
                     warn!(error = %e, retry_in = ?backoff, "gobgpd is not reachable");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -315,10 +355,7 @@ impl Announcer {
             );
         }
         self.execute(c, p, "reconcile: ").await?;
-        for (prefix, g) in &self.route_gauges {
-            let on = self.announced.iter().any(|r| r.prefix == *prefix);
-            g.set(if on { 1.0 } else { 0.0 });
-        }
+        self.publish(true);
         Ok(())
     }
 
@@ -327,17 +364,13 @@ impl Announcer {
         for r in p.delete {
             c.delete_path(r.prefix, r.next_hop).await?;
             self.announced.remove(&r);
-            if let Some(g) = self.route_gauges.get(&r.prefix) {
-                g.set(0.0);
-            }
+            self.publish(true);
             warn!(prefix = %r.prefix, reason = %format!("{why}{}", gate.explain(&r.prefix)), "withdrawn");
         }
         for r in p.add {
             c.add_path(r.prefix, r.next_hop).await?;
             self.announced.insert(r);
-            if let Some(g) = self.route_gauges.get(&r.prefix) {
-                g.set(1.0);
-            }
+            self.publish(true);
             warn!(prefix = %r.prefix, next_hop = %r.next_hop, reason = %format!("{why}{}", gate.explain(&r.prefix)), "announced");
         }
         Ok(())
@@ -351,9 +384,7 @@ impl Announcer {
             match c.delete_path(r.prefix, r.next_hop).await {
                 Ok(()) => {
                     self.announced.remove(r);
-                    if let Some(g) = self.route_gauges.get(&r.prefix) {
-                        g.set(0.0);
-                    }
+                    self.publish(true);
                     warn!(prefix = %r.prefix, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {

@@ -5,5 +5,6 @@ pub mod checks;
 pub mod dns;
 pub mod gobgpd;
 pub mod lab;
+pub mod prom;
 pub mod tftpd;
 pub mod tls;
