@@ -370,93 +370,12 @@ metrics:
 /// against a CA given through SSL_CERT_FILE. Every check passes, and the route arrives.
 #[test]
 fn the_seed_example_runs_every_kind_of_check() {
-    use common::dns::{Mode, Responder};
-    use common::tftpd::Tftpd;
-    use common::tls::{Validity, pki, tls_server};
-
     let lab = Lab::new();
-    let rt = tokio::runtime::Runtime::new().expect("a runtime for the test servers");
-    let dns = rt.block_on(Responder::start(Mode::A));
-    let k = pki(Validity::Current);
-    let tls = rt.block_on(tls_server(
-        vec![k.leaf_der.clone(), k.ca_der.clone()],
-        k.leaf_key.clone_key(),
-    ));
-    let http = HttpTarget::start();
-    let tftpd = Tftpd::start();
-    let boot = tftpd.put("lpxelinux.0", &[0x5a; 3000]);
-    let chain = lab.dir.path().join("cert.pem");
-    std::fs::write(&chain, format!("{}{}", k.leaf_pem, k.ca_pem)).expect("write the chain");
-    let ca = lab.dir.path().join("ca.pem");
-    std::fs::write(&ca, &k.ca_pem).expect("write the CA");
-
-    let service = format!(
-        r#"  - name: http
-    check_interval: 1s
-    checks:
-      - kind: dns_lookup
-        spec:
-          query: google.com
-          resolver: {dns}
-          tries: 3
-          interval: 100ms
-          timeout: 3s
-      - kind: http_2xx
-        spec:
-          url: {url}
-          method: GET
-          headers:
-            Host: example.com
-          payload: ping
-          path: /
-          tries: 3
-          interval: 100ms
-          timeout: 2s
-      - kind: tls_certificate
-        spec:
-          local:
-            path: {chain}
-          common_name: Test certificate
-          dns_names:
-            - site.example.org
-          ip_addresses:
-            - 127.0.0.1
-          issuer: Test Issuer
-      - kind: assigned_address
-        spec:
-          interface: lo
-          ipv4: 127.0.0.1
-      - kind: icmp_ping
-        spec:
-          static:
-            host: localhost
-          tries: 3
-          interval: 100ms
-          timeout: 5s
-      - kind: tftp_rrq
-        spec:
-          url: tftp://{tftp}/lpxelinux.0
-          tries: 3
-          interval: 100ms
-          timeout: 5s
-      - name: remote-cert
-        kind: tls_certificate
-        spec:
-          remote:
-            host: {tls}
-            server_name: site.example.org
-          issuer: Test Issuer
-"#,
-        dns = dns.addr,
-        url = http.url(),
-        chain = chain.display(),
-        tftp = tftpd.addr,
-        tls = tls.addr,
-    );
-    let ca_file = ca.display().to_string();
+    let seed = common::seed::SeedTargets::start(lab.dir.path());
+    let ca_file = seed.ca_file.display().to_string();
     let d = Anycastd::start_with_env(
         lab.dir.path(),
-        &lab.config(&["10.0.0.128/32"], &service),
+        &lab.config(&["10.0.0.128/32"], &seed.service("http", "1s")),
         lab.metrics,
         &[("SSL_CERT_FILE", ca_file.as_str())],
     );
@@ -492,7 +411,7 @@ fn the_seed_example_runs_every_kind_of_check() {
     eprintln!("slowest check duration: {}", slowest.1);
 
     // One check fails: the route goes, and the log names the check and why.
-    std::fs::remove_file(&boot).expect("remove the served file");
+    std::fs::remove_file(&seed.boot_file).expect("remove the served file");
     lab.wait("10.0.0.128/32", false, CHANGE);
     wait_until("the withdraw reason in the log", CHANGE, || {
         let log = d.log();
@@ -501,7 +420,6 @@ fn the_seed_example_runs_every_kind_of_check() {
     for l in d.log().lines().filter(|l| l.contains("WARN")) {
         eprintln!("{l}");
     }
-    drop(rt);
 }
 
 /// `GET /status` as a JSON value.

@@ -290,6 +290,7 @@ impl GobgpClient {
     ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
         let req = WatchEventRequest {
             peer: Some(api::watch_event_request::Peer {}),
+            table: None,
         };
         let mut c = self.inner.clone();
         c.watch_event(req)
@@ -301,6 +302,43 @@ impl GobgpClient {
                 status: status_text(&s),
             })
     }
+}
+
+impl GobgpClient {
+    /// A stream of best-path changes of the global RIB, starting with the paths already
+    /// there. Used by the benchmark to see routes arrive at and leave a router; like
+    /// [`GobgpClient::watch_peer_events`], run it in a task of its own.
+    pub async fn watch_best_paths(
+        &mut self,
+    ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
+        use api::watch_event_request::{Table, table::Filter, table::filter::Type};
+        let req = WatchEventRequest {
+            peer: None,
+            table: Some(Table {
+                filters: vec![Filter {
+                    r#type: Type::Best as i32,
+                    init: true,
+                }],
+            }),
+        };
+        let mut c = self.inner.clone();
+        c.watch_event(req)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::Rpc {
+                endpoint: self.endpoint.clone(),
+                call: "WatchEvent",
+                status: status_text(&s),
+            })
+    }
+}
+
+/// The prefix of a path (IPv4 or IPv6 unicast), and whether the path is a withdraw.
+pub fn path_prefix(p: &Path) -> Option<(IpNet, bool)> {
+    let n: IpAddressPrefix = unpack(p.nlri.as_ref()?, "IPAddressPrefix")?;
+    let addr: IpAddr = n.prefix.parse().ok()?;
+    let prefix = IpNet::new(addr, u8::try_from(n.prefix_len).ok()?).ok()?;
+    Some((prefix, p.is_withdraw))
 }
 
 fn status_text(s: &tonic::Status) -> String {

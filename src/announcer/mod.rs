@@ -167,6 +167,12 @@ impl Announcer {
         self.state.subscribe()
     }
 
+    fn set_gauge(&self, prefix: &IpNet, on: bool) {
+        if let Some(g) = self.route_gauges.get(prefix) {
+            g.set(if on { 1.0 } else { 0.0 });
+        }
+    }
+
     /// Publishes the connection state and the announced prefixes, and sets their gauges.
     fn publish(&self, gobgp_up: bool) {
         self.up.set(if gobgp_up { 1.0 } else { 0.0 });
@@ -315,6 +321,7 @@ impl Announcer {
                     let present: Vec<Route> = self.announced.iter().copied().collect();
                     let p = plan(&self.our_prefixes(), &wanted, &present);
                     self.execute(c, p, "").await?;
+                    self.publish(true);
                 }
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -364,13 +371,13 @@ impl Announcer {
         for r in p.delete {
             c.delete_path(r.prefix, r.next_hop).await?;
             self.announced.remove(&r);
-            self.publish(true);
+            self.set_gauge(&r.prefix, false);
             warn!(prefix = %r.prefix, reason = %format!("{why}{}", gate.explain(&r.prefix)), "withdrawn");
         }
         for r in p.add {
             c.add_path(r.prefix, r.next_hop).await?;
             self.announced.insert(r);
-            self.publish(true);
+            self.set_gauge(&r.prefix, true);
             warn!(prefix = %r.prefix, next_hop = %r.next_hop, reason = %format!("{why}{}", gate.explain(&r.prefix)), "announced");
         }
         Ok(())
@@ -384,7 +391,7 @@ impl Announcer {
             match c.delete_path(r.prefix, r.next_hop).await {
                 Ok(()) => {
                     self.announced.remove(r);
-                    self.publish(true);
+                    self.set_gauge(&r.prefix, false);
                     warn!(prefix = %r.prefix, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {
@@ -393,6 +400,7 @@ impl Announcer {
                 }
             }
         }
+        self.publish(true);
         info!(
             withdrawn = routes.len() - failed,
             failed, "shutdown: routes withdrawn"

@@ -65,6 +65,11 @@ impl Gobgpd {
 
     /// A gobgpd listening for BGP on `listen_addr` (a free port) with one passive neighbor.
     pub fn router(o: RouterOpts) -> Gobgpd {
+        Gobgpd::router_with(o, &[])
+    }
+
+    /// Like [`Gobgpd::router`], with more passive IPv4 neighbors `(address, asn)`.
+    pub fn router_with(o: RouterOpts, extra: &[(IpAddr, u32)]) -> Gobgpd {
         let dir = tempfile::tempdir().expect("tempdir");
         let bgp_port = free_port();
         let config = dir.path().join("router.toml");
@@ -93,6 +98,21 @@ impl Gobgpd {
             naddr = o.neighbor_addr,
             nasn = o.neighbor_asn,
         );
+        let mut toml = toml;
+        for (addr, asn) in extra {
+            toml.push_str(&format!(
+                r#"[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{addr}"
+    peer-as = {asn}
+  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"#
+            ));
+        }
         std::fs::write(&config, toml).expect("write router config");
         let mut g = Gobgpd {
             child: None,

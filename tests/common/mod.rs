@@ -6,5 +6,6 @@ pub mod dns;
 pub mod gobgpd;
 pub mod lab;
 pub mod prom;
+pub mod seed;
 pub mod tftpd;
 pub mod tls;
