@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The benchmark of BENCHMARKS.md, in one command: installs what is missing (gobgpd, exabgp,
+# curl, Rust), then runs `cargo bench --bench anycast` with real gobgpd speaker and router,
+# the release anycastd and ExaBGP's healthcheck side by side. Arguments pick sections:
+# latency, footprint, scale (default: all). BENCH_CYCLES and BENCH_SECONDS tune it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+if ! command -v exabgp >/dev/null; then
+  echo "bench: installing exabgp" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends exabgp >/dev/null
+fi
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+mkdir -p target
+cargo bench --locked --bench anycast -- "$@" | tee target/bench-results.md
+echo "bench: figures written to target/bench-results.md" >&2
