@@ -8,14 +8,19 @@
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
+//! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
+//! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
+//! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 
 pub mod announcer;
 pub mod check;
 pub mod config;
+pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod service;
 pub mod status;
+pub mod systemd;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
 /// already said: the form operators read in logs and check failures.

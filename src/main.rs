@@ -50,10 +50,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a running anycastd's /healthz; exit 0 (healthy) or 1 (not). For container
+    /// healthchecks: the image has no curl.
+    Healthcheck {
+        /// Address of the daemon's metrics endpoint; default: metrics.address of the config.
+        #[arg(long)]
+        address: Option<std::net::SocketAddr>,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "2s", value_parser = |s: &str| config::parse_duration(s).map(|d| d.0))]
+        timeout: Duration,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { address, timeout }) = &cli.command {
+        return anycastd::healthcheck::run(*address, &cli.config, *timeout);
+    }
     let level =
         match logging::parse_level(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "WARN".into())) {
             Ok(l) => l,
@@ -85,7 +98,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         // Handled before the config is required.
-        Command::Status { .. } => ExitCode::SUCCESS,
+        Command::Status { .. } | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Run => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -117,7 +130,7 @@ async fn run(cfg: Config) -> ExitCode {
             Err(e) => return fail(&e),
         }
     }
-    let announcer = match Announcer::new(&cfg, gate_rx.clone(), &metrics) {
+    let mut announcer = match Announcer::new(&cfg, gate_rx.clone(), &metrics) {
         Ok(a) => a,
         Err(e) => return fail(&e),
     };
@@ -172,6 +185,7 @@ async fn run(cfg: Config) -> ExitCode {
             + cfg.announcer.gobgp.timeout.0 * 8
             + Duration::from_secs(30),
     );
+    let notifier = anycastd::systemd::spawn(announcer.first_attempt(), liveness.clone());
     let mut announcer = tokio::spawn(announcer.run(shutdown_rx, heartbeat));
 
     let signal = tokio::select! {
@@ -190,6 +204,7 @@ async fn run(cfg: Config) -> ExitCode {
         Err(e) => return fail(&format!("cannot listen for signals: {e}")),
     };
     warn!(signal, "shutting down: withdrawing routes");
+    notifier.stopping();
     tasks.abort_all();
     let _ = shutdown_tx.send(true);
     match tokio::time::timeout(SHUTDOWN_DEADLINE, announcer).await {

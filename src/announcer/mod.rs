@@ -90,6 +90,9 @@ pub struct Announcer {
     up: Gauge,
     reconnects: Counter,
     state: watch::Sender<AnnouncerState>,
+    /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
+    /// its outcome (for systemd's READY=1).
+    first_attempt: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Announcer {
@@ -159,6 +162,7 @@ impl Announcer {
             up,
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
             state: watch::channel(AnnouncerState::default()).0,
+            first_attempt: None,
         })
     }
 
@@ -189,6 +193,20 @@ impl Announcer {
             *s = next;
             changed
         });
+    }
+
+    /// Resolves once the first attempt to connect to gobgpd and set it up has finished,
+    /// successfully or not (a dropped announcer drops the sender, which also resolves it).
+    pub fn first_attempt(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.first_attempt = Some(tx);
+        rx
+    }
+
+    fn first_attempt_done(&mut self) {
+        if let Some(tx) = self.first_attempt.take() {
+            let _ = tx.send(());
+        }
     }
 
     /// The routes the services' states call for now.
@@ -237,6 +255,7 @@ impl Announcer {
                         Ok(()) => return Ok(()),
                         Err(Lost::Fatal(f)) => return Err(f),
                         Err(Lost::Rpc(e)) => {
+                            self.first_attempt_done();
                             self.publish(false);
                             warn!(error = %e, "lost gobgpd; reconnecting");
                         }
@@ -244,6 +263,7 @@ impl Announcer {
                 }
                 Err(Lost::Fatal(f)) => return Err(f),
                 Err(Lost::Rpc(e)) => {
+                    self.first_attempt_done();
                     self.publish(false);
                     warn!(error = %e, retry_in = ?backoff, "gobgpd is not reachable");
                     tokio::select! {
@@ -303,6 +323,7 @@ impl Announcer {
         heartbeat: &Heartbeat,
     ) -> Result<(), Lost> {
         self.reconcile(c, true).await?;
+        self.first_attempt_done();
         let mut tick = tokio::time::interval(self.reconcile_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;

@@ -1,0 +1,158 @@
+//! `anycastd healthcheck`: asks a running anycastd's `GET /healthz` and exits 0 (healthy) or
+//! 1 (anything else). It exists because the container image has no shell and no curl: the
+//! compose healthcheck, the image's HEALTHCHECK and the gobgpd side's supervisor run the
+//! anycastd binary itself to probe the daemon.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config;
+
+/// The subcommand: probes `address`, or else the config's `metrics.address`; prints why on
+/// failure and returns 1 (the exit code container runtimes read as "unhealthy").
+pub fn run(address: Option<SocketAddr>, config_path: &Path, timeout: Duration) -> ExitCode {
+    let addr = match address {
+        Some(a) => a,
+        None => match config::load(config_path) {
+            Ok(l) if l.config.metrics.enabled => probe_address(l.config.metrics.address),
+            Ok(_) => {
+                println!(
+                    "unhealthy: metrics.enabled is false in {}, so there is no /healthz to ask",
+                    config_path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                println!("unhealthy: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match probe(addr, timeout) {
+        Ok(body) => {
+            println!("healthy: {body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("unhealthy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The address to probe: `metrics.address` as a client reaches it (an unspecified address
+/// such as `0.0.0.0` means "every local address", so loopback is asked).
+pub fn probe_address(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(a) if a.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
+        }
+        IpAddr::V6(a) if a.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), listen.port())
+        }
+        _ => listen,
+    }
+}
+
+/// `GET /healthz` on `addr`: `Ok` with the body on a 200, `Err` saying why not.
+pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e} (is anycastd running?)"))?;
+    s.set_read_timeout(Some(timeout))
+        .and_then(|()| s.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("{addr}: {e}"))?;
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
+    // The answer is a few lines; read at most 64 KiB of it.
+    let mut resp = Vec::new();
+    s.take(64 * 1024)
+        .read_to_end(&mut resp)
+        .map_err(|e| format!("{addr}: no answer within {timeout:?}: {e}"))?;
+    let resp = String::from_utf8_lossy(&resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_string())
+        .unwrap_or_default();
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("{addr}: /healthz answered {status}: {body}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// Answers one connection with `status` and `body`.
+    fn serve_once(status: u16, body: &'static str) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn healthy_is_ok() {
+        let addr = serve_once(200, "ok\n");
+        assert_eq!(probe(addr, Duration::from_secs(2)), Ok("ok".to_string()));
+    }
+
+    #[test]
+    fn unhealthy_names_the_stuck_loops() {
+        let addr = serve_once(503, "announcer: stopped\n");
+        let e = probe(addr, Duration::from_secs(2)).expect_err("503");
+        assert!(e.contains("503") && e.contains("announcer: stopped"), "{e}");
+    }
+
+    #[test]
+    fn nothing_listening_is_an_error() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let e = probe(addr, Duration::from_secs(2)).expect_err("refused");
+        assert!(e.contains("cannot connect"), "{e}");
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let start = std::time::Instant::now();
+        let e = probe(addr, Duration::from_millis(200)).expect_err("silence");
+        assert!(start.elapsed() < Duration::from_secs(2), "{e}");
+        drop(l);
+    }
+
+    #[test]
+    fn unspecified_listen_address_is_probed_on_loopback() {
+        let a: SocketAddr = "0.0.0.0:9090".parse().expect("addr");
+        assert_eq!(probe_address(a), "127.0.0.1:9090".parse().expect("addr"));
+        let a: SocketAddr = "[::]:9090".parse().expect("addr");
+        assert_eq!(probe_address(a), "[::1]:9090".parse().expect("addr"));
+        let a: SocketAddr = "10.1.2.3:9090".parse().expect("addr");
+        assert_eq!(probe_address(a), a);
+    }
+}
