@@ -44,6 +44,10 @@ impl HttpTarget {
         t
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/health", self.addr)
     }
