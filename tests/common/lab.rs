@@ -138,12 +138,47 @@ impl Anycastd {
         metrics: SocketAddr,
         env: &[(&str, &str)],
     ) -> Anycastd {
+        Anycastd::launch(
+            dir,
+            config,
+            metrics,
+            env,
+            &[],
+            Path::new(env!("CARGO_BIN_EXE_anycastd")),
+        )
+    }
+
+    /// Starts `binary` on `config` (written to `dir`) behind the command `prefix` (e.g.
+    /// `setpriv --reuid=nobody ... --`), from `dir` as working directory. `dir` and the
+    /// config are made readable by every user, for a prefix that drops privileges.
+    pub fn launch(
+        dir: &Path,
+        config: &str,
+        metrics: SocketAddr,
+        env: &[(&str, &str)],
+        prefix: &[&str],
+        binary: &Path,
+    ) -> Anycastd {
+        use std::os::unix::fs::PermissionsExt;
         let path = dir.join("anycastd.yaml");
         std::fs::write(&path, config).expect("write the anycastd config");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .expect("make the config dir readable");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .expect("make the config readable");
         let log = dir.join("anycastd.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&path)
+            .current_dir(dir)
             .env("LOG_LEVEL", "debug")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -157,7 +192,7 @@ impl Anycastd {
         }
     }
 
-    /// The process id, while it runs.
+    /// The process id, while it runs (a prefix such as setpriv execs anycastd in place).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
