@@ -2,7 +2,7 @@
 //! anycastd's own parser; at every level it names every key the code accepts (the list is
 //! taken from the parser itself, through the "unknown field, expected one of ..." error of a
 //! probe key); every line marked `# default` can be left out without changing the parsed
-//! config; and every check kind appears. The metrics table names only real metrics, and the
+//! config; and every check kind appears. The metrics table names exactly the exported metrics, and the
 //! layout section names only files that exist.
 
 use std::collections::BTreeSet;
@@ -200,8 +200,14 @@ fn metrics_table_names_real_metrics() {
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    for n in names {
-        assert!(known.contains(n), "README lists `{n}`, which the code does not export");
+    for n in &names {
+        assert!(
+            known.contains(n),
+            "README lists `{n}`, which the code does not export"
+        );
+    }
+    for n in &known {
+        assert!(names.contains(n), "README's metrics table lacks `{n}`");
     }
 }
 
