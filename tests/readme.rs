@@ -222,6 +222,9 @@ fn layout_names_existing_files() {
         .expect("layout block");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for line in block.lines() {
+        if line.starts_with(' ') {
+            continue; // the continuation of the line above
+        }
         let Some(entry) = line.split_whitespace().next() else {
             continue;
         };
