@@ -223,7 +223,7 @@ impl GobgpClient {
     }
 
     /// Announces `prefix` with `next_hop` from gobgpd's global RIB.
-    pub async fn add_path(&mut self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
+    pub async fn add_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
         let req = AddPathRequest {
             table_type: TableType::Global as i32,
             vrf_id: String::new(),
@@ -234,11 +234,7 @@ impl GobgpClient {
     }
 
     /// Withdraws a path added by [`add_path`](Self::add_path).
-    pub async fn delete_path(
-        &mut self,
-        prefix: IpNet,
-        next_hop: IpAddr,
-    ) -> Result<(), ClientError> {
+    pub async fn delete_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
         let req = DeletePathRequest {
             table_type: TableType::Global as i32,
             vrf_id: String::new(),

@@ -39,6 +39,9 @@ use crate::config::Config;
 use crate::metrics::{Heartbeat, Metrics, names};
 use crate::service::Gate;
 
+/// How many AddPath/DeletePath calls may be in flight at once.
+const IN_FLIGHT: usize = 64;
+
 /// A problem that retrying cannot fix: anycastd must exit.
 #[derive(Debug, thiserror::Error)]
 pub enum Fatal {
@@ -388,15 +391,23 @@ impl Announcer {
     }
 
     async fn execute(&mut self, c: &mut GobgpClient, p: Plan, why: &str) -> Result<(), Lost> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let gate = self.gate.borrow().clone();
-        for r in p.delete {
-            c.delete_path(r.prefix, r.next_hop).await?;
+        let client = &*c;
+        // Up to IN_FLIGHT calls at once over the one HTTP/2 channel: 10,000 routes one
+        // round trip after the other take seconds. Deletes all finish before adds start.
+        let mut deleted = stream::iter(p.delete)
+            .map(|r| async move { client.delete_path(r.prefix, r.next_hop).await.map(|()| r) })
+            .buffer_unordered(IN_FLIGHT);
+        while let Some(r) = deleted.try_next().await? {
             self.announced.remove(&r);
             self.set_gauge(&r.prefix, false);
             warn!(prefix = %r.prefix, reason = %format!("{why}{}", gate.explain(&r.prefix)), "withdrawn");
         }
-        for r in p.add {
-            c.add_path(r.prefix, r.next_hop).await?;
+        let mut added = stream::iter(p.add)
+            .map(|r| async move { client.add_path(r.prefix, r.next_hop).await.map(|()| r) })
+            .buffer_unordered(IN_FLIGHT);
+        while let Some(r) = added.try_next().await? {
             self.announced.insert(r);
             self.set_gauge(&r.prefix, true);
             warn!(prefix = %r.prefix, next_hop = %r.next_hop, reason = %format!("{why}{}", gate.explain(&r.prefix)), "announced");
@@ -406,12 +417,18 @@ impl Announcer {
 
     /// Withdraws every route anycastd announced; errors are logged, not returned.
     async fn withdraw_all(&mut self, c: &mut GobgpClient) {
+        use futures_util::stream::{self, StreamExt};
         let routes: Vec<Route> = self.announced.iter().copied().collect();
+        let total = routes.len();
+        let client = &*c;
+        let mut results = stream::iter(routes)
+            .map(|r| async move { (r, client.delete_path(r.prefix, r.next_hop).await) })
+            .buffer_unordered(IN_FLIGHT);
         let mut failed = 0;
-        for r in &routes {
-            match c.delete_path(r.prefix, r.next_hop).await {
+        while let Some((r, result)) = results.next().await {
+            match result {
                 Ok(()) => {
-                    self.announced.remove(r);
+                    self.announced.remove(&r);
                     self.set_gauge(&r.prefix, false);
                     warn!(prefix = %r.prefix, reason = "anycastd is shutting down", "withdrawn");
                 }
@@ -423,7 +440,7 @@ impl Announcer {
         }
         self.publish(true);
         info!(
-            withdrawn = routes.len() - failed,
+            withdrawn = total - failed,
             failed, "shutdown: routes withdrawn"
         );
     }
