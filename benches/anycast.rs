@@ -496,6 +496,8 @@ fn usage(pid: u32) -> (f64, u64) {
 }
 
 /// Runs `d` for the window and reports its CPU share and peak RSS.
+/// CPU share, peak RSS, and the check failures logged in the window (a footprint taken
+/// while checks fail, and so retry and time out, would not be the steady state's).
 fn measure(what: &str, d: &Anycastd, warmup: Duration) -> String {
     let window: u64 = std::env::var("BENCH_SECONDS")
         .ok()
@@ -504,12 +506,27 @@ fn measure(what: &str, d: &Anycastd, warmup: Duration) -> String {
     let pid = d.pid().expect("anycastd runs");
     std::thread::sleep(warmup);
     let (cpu0, _) = usage(pid);
-    let t0 = Instant::now();
+    let (t0, since) = (Instant::now(), SystemTime::now());
     std::thread::sleep(Duration::from_secs(window));
     let (cpu1, hwm) = usage(pid);
     let secs = t0.elapsed().as_secs_f64();
+    for l in d
+        .log()
+        .lines()
+        .filter(|l| l.contains("check failed"))
+        .take(3)
+    {
+        eprintln!("DEBUG {l}");
+    }
+    let failed = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("check failed"))
+        .filter_map(|l| humantime::parse_rfc3339(l.split_whitespace().next()?).ok())
+        .filter(|t| *t >= since)
+        .count();
     format!(
-        "| {what} | {:.2} % | {:.1} MB | {window} s |",
+        "| {what} | {:.2} % | {:.1} MB | {window} s | {failed} |",
         (cpu1 - cpu0) / secs * 100.0,
         hwm as f64 / 1024.0
     )
@@ -568,7 +585,9 @@ fn footprint() {
         ));
     }
     println!("## Footprint (CPU share of one core and peak RSS of the anycastd process)\n");
-    println!("| workload | CPU | peak RSS | window |\n|---|---|---|---|");
+    println!(
+        "| workload | CPU | peak RSS | window | checks failed in window |\n|---|---|---|---|---|"
+    );
     for r in rows {
         println!("{r}");
     }

@@ -100,7 +100,12 @@ fn main() -> ExitCode {
         // Handled before the config is required.
         Command::Status { .. } | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Run => {
+            // One worker thread: anycastd's work is small and I/O-bound, and with two the
+            // wake-ups passed between threads cost more than the work (1,000 checks a second:
+            // 6.8 % of a core with two workers, 4.8 % with one; BENCHMARKS.md). Blocking
+            // calls still go to tokio's blocking pool.
             let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .build()
             {

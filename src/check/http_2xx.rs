@@ -1,8 +1,9 @@
 //! `http_2xx`: sends one HTTP(S) request and passes on a 2xx status.
 //!
-//! Each attempt opens a fresh connection (a pooled one could hide a server that no longer
-//! accepts), redirects are not followed (a 3xx is not healthy), and at most
-//! [`BODY_LIMIT`] bytes of the body are read, so a huge or endless body costs nothing.
+//! `https://` servers are verified against the system trust store (`SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` are honoured). Each attempt opens a fresh connection (a pooled one could
+//! hide a server that no longer accepts), redirects are not followed (a 3xx is not healthy),
+//! and at most [`BODY_LIMIT`] bytes of the body are read, so a huge or endless body costs nothing.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +159,7 @@ impl KindSpec for Spec {
                 .join("; ")
         })?;
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(super::trust::verifying_client_config()?)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)

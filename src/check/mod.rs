@@ -13,6 +13,7 @@ pub mod icmp_ping;
 mod resolve;
 pub mod tftp_rrq;
 pub mod tls_certificate;
+mod trust;
 
 use std::fmt;
 use std::future::Future;

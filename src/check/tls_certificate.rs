@@ -208,10 +208,7 @@ impl RemoteTarget {
         let roots = if r.insecure {
             None
         } else {
-            let found = rustls_native_certs::load_native_certs();
-            let mut store = RootCertStore::empty();
-            let (added, _) = store.add_parsable_certificates(found.certs);
-            (added > 0).then(|| Arc::new(store))
+            super::trust::system_roots()
         };
         Ok(RemoteTarget {
             display: r.host.clone(),
