@@ -510,14 +510,6 @@ fn measure(what: &str, d: &Anycastd, warmup: Duration) -> String {
     std::thread::sleep(Duration::from_secs(window));
     let (cpu1, hwm) = usage(pid);
     let secs = t0.elapsed().as_secs_f64();
-    for l in d
-        .log()
-        .lines()
-        .filter(|l| l.contains("check failed"))
-        .take(3)
-    {
-        eprintln!("DEBUG {l}");
-    }
     let failed = d
         .log()
         .lines()
