@@ -153,24 +153,7 @@ fn binary_notifies_ready_watchdog_and_stopping() {
     // No gobgpd: the first attempt fails, and READY=1 still comes (the daemon is at work,
     // retrying).
     let dead_api = free_tcp_port();
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  routes: [192.0.2.80/32]
-  gobgp:
-    address: 127.0.0.1:{dead_api}
-services:
-  - name: lo
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-        spec: {{ ipv4: 127.0.0.1 }}
-metrics:
-  address: {metrics}
-"#
-    );
+    let config = lo_config(dead_api, metrics, "[192.0.2.80/32]");
     let socket = socket_path.display().to_string();
     let mut d = Anycastd::start_with_env(
         dir.path(),
@@ -221,24 +204,7 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
     // the daemon either.
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  gobgp:
-    address: 127.0.0.1:{}
-services:
-  - name: lo
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-        spec: {{ ipv4: 127.0.0.1 }}
-metrics:
-  address: {metrics}
-"#,
-        free_tcp_port()
-    );
+    let config = lo_config(free_tcp_port(), metrics, "[]");
     let d = Anycastd::start_with_env(
         dir.path(),
         &config,
@@ -253,4 +219,27 @@ metrics:
     wait_until("/healthz 200", Duration::from_secs(10), || {
         common::lab::http_get(metrics, "/healthz").is_some_and(|r| r.0 == 200)
     });
+}
+
+/// A config whose one service checks that 127.0.0.1 is assigned, with gobgpd's API on
+/// `api` (where nothing needs to listen) and `routes` (YAML) as the global routes.
+fn lo_config(api: u16, metrics: SocketAddr, routes: &str) -> String {
+    format!(
+        r#"announcer:
+  router_id: 10.255.0.1
+  local_address: 127.0.0.1
+  local_asn: 65001
+  routes: {routes}
+  gobgp:
+    address: 127.0.0.1:{api}
+services:
+  - name: lo
+    check_interval: 1s
+    checks:
+      - kind: assigned_address
+        spec: {{ ipv4: 127.0.0.1 }}
+metrics:
+  address: {metrics}
+"#
+    )
 }
