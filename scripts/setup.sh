@@ -4,7 +4,8 @@ set -euo pipefail
 
 need=()
 command -v gobgpd >/dev/null || need+=(gobgpd)
-command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
+[ -x /usr/sbin/in.tftpd ] || need+=(tftpd-hpa)
+command -v kill >/dev/null || need+=(procps)
 command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)

@@ -205,6 +205,8 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let config = lo_config(free_tcp_port(), metrics, "[]");
+    // A socket where the relative path would lead if it were used (anycastd runs in `dir`).
+    let sock = UnixDatagram::bind(dir.path().join("relative.sock")).expect("bind");
     let d = Anycastd::start_with_env(
         dir.path(),
         &config,
@@ -219,6 +221,11 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
     wait_until("/healthz 200", Duration::from_secs(10), || {
         common::lab::http_get(metrics, "/healthz").is_some_and(|r| r.0 == 200)
     });
+    assert_eq!(
+        receive(&sock, Duration::from_millis(300)),
+        None,
+        "nothing may be sent to an unusable NOTIFY_SOCKET"
+    );
 }
 
 /// A config whose one service checks that 127.0.0.1 is assigned, with gobgpd's API on

@@ -188,19 +188,32 @@ metrics:
     assert_eq!(run_healthcheck(&bin, metrics, &setpriv("")), Some(1));
 }
 
-/// Whether `gid` may open unprivileged ICMP sockets (net.ipv4.ping_group_range).
-fn ping_group_allows(gid: u32) -> bool {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
-    let v: Vec<u64> = range
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    v.len() == 2 && v[0] <= u64::from(gid) && u64::from(gid) <= v[1]
+const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
+
+/// Sets net.ipv4.ping_group_range to "1 0" (no group may open unprivileged ICMP sockets,
+/// the kernel's default) while it lives, and restores the old value on drop: on hosts
+/// that allow them, anycastd would ping without CAP_NET_RAW and the error path would go
+/// untested.
+struct NoUnprivilegedPing(String);
+
+impl NoUnprivilegedPing {
+    fn set() -> NoUnprivilegedPing {
+        let old = std::fs::read_to_string(PING_GROUP_RANGE).expect("read ping_group_range");
+        std::fs::write(PING_GROUP_RANGE, "1 0").expect("write ping_group_range (needs root)");
+        NoUnprivilegedPing(old.trim().to_string())
+    }
+}
+
+impl Drop for NoUnprivilegedPing {
+    fn drop(&mut self) {
+        let _ = std::fs::write(PING_GROUP_RANGE, &self.0);
+    }
 }
 
 #[test]
 fn without_cap_net_raw_icmp_fails_naming_it() {
     require_setpriv_as_root();
+    let _no_ping_group = NoUnprivilegedPing::set();
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = binary_in(dir.path());
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
@@ -236,20 +249,6 @@ metrics:
     });
     assert_identity(pid, 0);
 
-    if ping_group_allows(NOBODY) {
-        // This machine allows unprivileged ICMP sockets to nogroup: the check passes
-        // without the capability (the documented alternative to CAP_NET_RAW).
-        eprintln!("ping_group_range includes nogroup: icmp_ping works without CAP_NET_RAW here");
-        wait_until(
-            "icmp_ping to pass through a datagram socket",
-            CHANGE,
-            || {
-                d.metrics_text()
-                    .contains("anycastd_check_up{service=\"ping\",check=\"icmp_ping\"} 1")
-            },
-        );
-        return;
-    }
     wait_until("icmp_ping to fail naming CAP_NET_RAW", CHANGE, || {
         d.log().contains("CAP_NET_RAW")
     });
