@@ -288,19 +288,9 @@ impl GobgpClient {
             peer: Some(api::watch_event_request::Peer {}),
             table: None,
         };
-        let mut c = self.inner.clone();
-        c.watch_event(req)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| ClientError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "WatchEvent",
-                status: status_text(&s),
-            })
+        self.watch(req).await
     }
-}
 
-impl GobgpClient {
     /// A stream of best-path changes of the global RIB, starting with the paths already
     /// there. Used by the benchmark to see routes arrive at and leave a router; like
     /// [`GobgpClient::watch_peer_events`], run it in a task of its own.
@@ -317,6 +307,14 @@ impl GobgpClient {
                 }],
             }),
         };
+        self.watch(req).await
+    }
+
+    /// Opens a WatchEvent stream. No timeout: the stream lives as long as the connection.
+    async fn watch(
+        &self,
+        req: WatchEventRequest,
+    ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
         let mut c = self.inner.clone();
         c.watch_event(req)
             .await
