@@ -107,7 +107,7 @@ impl RibWatch {
         let (ev, pr) = (events.clone(), present.clone());
         rt.spawn(async move {
             let addr = format!("127.0.0.1:{api_port}");
-            let mut client = GobgpClient::connect(&addr, Duration::from_secs(3))
+            let client = GobgpClient::connect(&addr, Duration::from_secs(3))
                 .await
                 .expect("connect to the router's API");
             let mut stream = client

@@ -232,10 +232,21 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
             "a duration needs a unit: write \"{t}s\" or \"{t}ms\", not {t}"
         ));
     }
-    humantime::parse_duration(t).map(Dur).map_err(|e| {
+    let d = humantime::parse_duration(t).map_err(|e| {
         format!("invalid duration {s:?} ({e}); write e.g. \"100ms\", \"10s\", \"1m30s\"")
-    })
+    })?;
+    // One bound here keeps deadlines (now + timeout) and the per-request offsets of a
+    // series far from overflowing an Instant; `Attempts::worst_case` saturates.
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {s:?} is longer than 1000 years; write a shorter one"
+        ));
+    }
+    Ok(Dur(d))
 }
+
+/// The longest duration a config may give.
+pub const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 24 * 3600);
 
 // `CheckConfig` is `{kind, name, spec}` where the type of `spec` depends on `kind`. It is
 // read by hand so that the spec is deserialized straight into the kind's own struct, which
@@ -834,6 +845,19 @@ mod tests {
         assert_eq!(parse_duration("100ms"), Ok(Dur::millis(100)));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ten seconds").is_err());
+        assert_eq!(parse_duration("365d"), Ok(Dur::secs(365 * 24 * 3600)));
+    }
+
+    #[test]
+    fn absurd_durations_are_errors_not_overflows() {
+        // `tries x timeout` of such a check would overflow a Duration and panic.
+        let p = yaml(&seed_with(
+            "check_interval: 10s",
+            "check_interval: 1000000000y",
+        ))
+        .expect_err("too long");
+        assert_eq!(p.path, "services[0].check_interval");
+        assert!(p.message.contains("longer than 1000 years"), "{p}");
     }
 
     #[test]

@@ -152,7 +152,6 @@ async fn run(cfg: Config) -> ExitCode {
     );
 
     if cfg.metrics.enabled {
-        let view = std::sync::Arc::new(view);
         let endpoint = Endpoint {
             metrics: metrics.clone(),
             liveness: liveness.clone(),
@@ -178,7 +177,11 @@ async fn run(cfg: Config) -> ExitCode {
             .unwrap_or_default();
         let heartbeat = liveness.register(
             format!("service {}", svc.name),
-            cfg_svc.check_interval.0 + worst + Duration::from_secs(30),
+            cfg_svc
+                .check_interval
+                .0
+                .saturating_add(worst)
+                .saturating_add(Duration::from_secs(30)),
         );
         tasks.spawn(svc.run(gate_tx.clone(), reports, heartbeat));
     }
@@ -234,7 +237,8 @@ fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bo
     let address = match address {
         Some(a) => a.to_string(),
         None => match config::load(config_path) {
-            Ok(l) => l.config.metrics.address.to_string(),
+            // A daemon listening on 0.0.0.0 / [::] is asked on loopback.
+            Ok(l) => anycastd::healthcheck::probe_address(l.config.metrics.address).to_string(),
             Err(e) => {
                 return fail(&format!(
                     "{e}\n(give the daemon's metrics address with --address host:port)"

@@ -14,9 +14,9 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,18 +24,11 @@ use tracing::{debug, warn};
 
 use crate::metrics::Liveness;
 
-/// Where notifications go: a filesystem path or an abstract socket name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
-    Path(PathBuf),
-    Abstract(Vec<u8>),
-}
-
 /// A handle to the service manager's notification socket; does nothing when there is none.
 /// Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Notifier {
-    inner: Option<Arc<(UnixDatagram, Target)>>,
+    inner: Option<Arc<(UnixDatagram, SocketAddr)>>,
 }
 
 impl Notifier {
@@ -60,8 +53,8 @@ impl Notifier {
         };
         let bytes = name.as_bytes();
         let target = match bytes.first() {
-            Some(b'@') => Target::Abstract(bytes[1..].to_vec()),
-            Some(b'/') => Target::Path(PathBuf::from(name)),
+            Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..])?,
+            Some(b'/') => SocketAddr::from_pathname(name)?,
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -89,14 +82,7 @@ impl Notifier {
             return Ok(());
         };
         let (sock, target) = &**inner;
-        let sent = match target {
-            Target::Path(p) => sock.send_to(state.as_bytes(), p)?,
-            Target::Abstract(name) => {
-                use std::os::linux::net::SocketAddrExt;
-                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-                sock.send_to_addr(state.as_bytes(), &addr)?
-            }
-        };
+        let sent = sock.send_to_addr(state.as_bytes(), target)?;
         if sent != state.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -183,7 +169,8 @@ pub fn watchdog_interval(
         return None;
     }
     let usec: u64 = watchdog_usec?.trim().parse().ok()?;
-    (usec > 0).then(|| Duration::from_micros(usec / 2))
+    // Half the timeout, and never zero (a zero period would panic the ticker).
+    (usec > 0).then(|| Duration::from_micros((usec / 2).max(1)))
 }
 
 /// [`watchdog_interval`] from this process's environment.
@@ -266,6 +253,11 @@ mod tests {
         assert_eq!(watchdog_interval(None, None, 7), None);
         assert_eq!(watchdog_interval(Some("0"), None, 7), None);
         assert_eq!(watchdog_interval(Some("soon"), None, 7), None);
+        // One microsecond: half of it rounds to zero, which would panic the ticker.
+        assert_eq!(
+            watchdog_interval(Some("1"), None, 7),
+            Some(Duration::from_micros(1))
+        );
     }
 
     #[tokio::test]

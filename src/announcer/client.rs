@@ -94,6 +94,37 @@ pub enum ClientError {
     },
 }
 
+/// The waits between attempts to reach gobgpd: 200 ms, doubling up to 5 s, and back to
+/// 200 ms after a success.
+#[derive(Debug)]
+pub struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub fn new() -> Backoff {
+        Backoff(Self::FIRST)
+    }
+
+    /// The wait before the next attempt; the one after is twice as long.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(Self::MAX);
+        wait
+    }
+
+    pub fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
+
 pub struct GobgpClient {
     endpoint: String,
     timeout: Duration,
@@ -282,7 +313,7 @@ impl GobgpClient {
     /// A stream of peer events (state changes). gobgpd sends the stream's headers only with
     /// the first event, so run this in a task of its own; the stream has no timeout.
     pub async fn watch_peer_events(
-        &mut self,
+        &self,
     ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
         let req = WatchEventRequest {
             peer: Some(api::watch_event_request::Peer {}),
@@ -295,7 +326,7 @@ impl GobgpClient {
     /// there. Used by the benchmark to see routes arrive at and leave a router; like
     /// [`GobgpClient::watch_peer_events`], run it in a task of its own.
     pub async fn watch_best_paths(
-        &mut self,
+        &self,
     ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
         use api::watch_event_request::{Table, table::Filter, table::filter::Type};
         let req = WatchEventRequest {
@@ -418,9 +449,7 @@ fn is_local(p: &Path) -> bool {
 }
 
 fn decode_path(p: &Path) -> Option<OriginatedPath> {
-    let n: IpAddressPrefix = unpack(p.nlri.as_ref()?, "IPAddressPrefix")?;
-    let addr: IpAddr = n.prefix.parse().ok()?;
-    let prefix = IpNet::new(addr, u8::try_from(n.prefix_len).ok()?).ok()?;
+    let (prefix, _) = path_prefix(p)?;
     let next_hop = p.pattrs.iter().find_map(|a| {
         unpack::<NextHopAttribute>(a, "NextHopAttribute")
             .and_then(|n| n.next_hop.parse().ok())

@@ -33,7 +33,7 @@ use metrics::{Counter, Gauge};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use self::client::{ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
+use self::client::{Backoff, ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
 use self::reconcile::{Plan, Route, plan};
 use crate::config::Config;
 use crate::metrics::{Heartbeat, Metrics, names};
@@ -180,13 +180,11 @@ impl Announcer {
         }
     }
 
-    /// Publishes the connection state and the announced prefixes, and sets their gauges.
+    /// Publishes the connection state and the announced prefixes. The route gauges follow
+    /// each change where it is made (`execute`, `reconcile`, `withdraw_all`).
     fn publish(&self, gobgp_up: bool) {
         self.up.set(if gobgp_up { 1.0 } else { 0.0 });
         let announced: BTreeSet<IpNet> = self.announced.iter().map(|r| r.prefix).collect();
-        for (prefix, g) in &self.route_gauges {
-            g.set(if announced.contains(prefix) { 1.0 } else { 0.0 });
-        }
         self.state.send_if_modified(|s| {
             let next = AnnouncerState {
                 gobgp_up,
@@ -199,7 +197,8 @@ impl Announcer {
     }
 
     /// Resolves once the first attempt to connect to gobgpd and set it up has finished,
-    /// successfully or not (a dropped announcer drops the sender, which also resolves it).
+    /// successfully or not. A dropped announcer drops the sender: the receiver then gets an
+    /// error, which `systemd::spawn` takes as "never ready".
     pub fn first_attempt(&mut self) -> tokio::sync::oneshot::Receiver<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.first_attempt = Some(tx);
@@ -233,8 +232,7 @@ impl Announcer {
         mut shutdown: watch::Receiver<bool>,
         heartbeat: Heartbeat,
     ) -> Result<(), Fatal> {
-        const MAX_BACKOFF: Duration = Duration::from_secs(5);
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new();
         let mut connected_before = false;
         loop {
             heartbeat.beat();
@@ -247,7 +245,7 @@ impl Announcer {
             };
             match connected {
                 Ok(mut client) => {
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                     if connected_before {
                         self.reconnects.increment(1);
                         warn!(address = %self.address, "reconnected to gobgpd; reconciling");
@@ -268,12 +266,12 @@ impl Announcer {
                 Err(Lost::Rpc(e)) => {
                     self.first_attempt_done();
                     self.publish(false);
-                    warn!(error = %e, retry_in = ?backoff, "gobgpd is not reachable");
+                    let wait = backoff.next_wait();
+                    warn!(error = %e, retry_in = ?wait, "gobgpd is not reachable");
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => return Ok(()),
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -377,6 +375,10 @@ impl Announcer {
             .filter(|r| self.ours.contains_key(&r.prefix))
             .collect();
         self.announced = present.iter().copied().collect();
+        let on: BTreeSet<IpNet> = present.iter().map(|r| r.prefix).collect();
+        for (prefix, g) in &self.route_gauges {
+            g.set(if on.contains(prefix) { 1.0 } else { 0.0 });
+        }
         let p = plan(&self.our_prefixes(), &self.wanted(), &present);
         if !p.is_empty() {
             info!(

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::api;
-use super::client::GobgpClient;
+use super::client::{Backoff, GobgpClient};
 use crate::config::Config;
 use crate::metrics::names;
 
@@ -245,8 +245,7 @@ impl PeerMonitor {
     }
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        const MAX_BACKOFF: Duration = Duration::from_secs(5);
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -256,37 +255,39 @@ impl PeerMonitor {
                 _ = shutdown.changed() => return,
             };
             self.table.send_replace(None);
-            debug!(error = %lost, retry_in = ?backoff, "peer monitor: gobgpd not reachable");
+            let wait = backoff.next_wait();
+            debug!(error = %lost, retry_in = ?wait, "peer monitor: gobgpd not reachable");
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
     /// Connects, follows the events, and polls until an error, which it returns.
-    async fn connected_loop(&self, backoff: &mut Duration) -> String {
+    async fn connected_loop(&self, backoff: &mut Backoff) -> String {
         let mut client = match GobgpClient::connect(&self.address, self.rpc_timeout).await {
             Ok(c) => c,
             Err(e) => return e.to_string(),
         };
         // The event stream only delivers once gobgpd has something to say: its own task.
-        let events = match client.watch_peer_events().await {
-            Ok(stream) => Some(tokio::spawn(log_events(stream, self.names.clone()))),
+        // A JoinSet aborts its tasks when dropped: the follower ends with this connection.
+        let mut events = tokio::task::JoinSet::new();
+        match client.watch_peer_events().await {
+            Ok(stream) => {
+                events.spawn(log_events(stream, self.names.clone()));
+            }
             Err(e) => {
                 warn!(error = %e, "cannot follow gobgpd's peer events; session changes will not be logged");
-                None
             }
-        };
-        let _abort = AbortOnDrop(events);
+        }
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             match client.list_peers().await {
                 Ok(peers) => {
-                    *backoff = Duration::from_millis(200);
+                    backoff.reset();
                     let now = SystemTime::now();
                     let mut peers: Vec<PeerInfo> = peers
                         .iter()
@@ -300,17 +301,6 @@ impl PeerMonitor {
                 }
                 Err(e) => return e.to_string(),
             }
-        }
-    }
-}
-
-/// Aborts the task when dropped, so that the event follower ends with its connection.
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(h) = &self.0 {
-            h.abort();
         }
     }
 }

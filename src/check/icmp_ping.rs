@@ -179,7 +179,11 @@ impl IcmpPing {
 
     async fn probe(&self) -> Result<(), Failure> {
         let start = Instant::now();
-        let deadline = start + soft_deadline(self.budget);
+        // The budget (tries x timeout + ...) saturates for absurd configs: cap the deadline
+        // instead of overflowing the Instant.
+        let deadline = start
+            .checked_add(soft_deadline(self.budget))
+            .unwrap_or(start + crate::config::MAX_DURATION);
         let result = self.series(deadline).await;
         let stats = match &result {
             Ok((_, replies)) => Stats::of(replies),
@@ -217,18 +221,7 @@ impl IcmpPing {
         &self,
         deadline: Instant,
     ) -> Result<(IpAddr, Vec<Result<Duration, String>>), String> {
-        let ip = tokio::time::timeout_at(deadline, resolve::addresses(&self.host, self.timeout))
-            .await
-            .map_err(|_| {
-                format!(
-                    "cannot resolve {}: no answer within {}",
-                    self.host,
-                    Dur(self.timeout)
-                )
-            })??
-            .first()
-            .copied()
-            .ok_or_else(|| format!("cannot resolve {}", self.host))?;
+        let ip = resolve::first_address(&self.host, self.timeout, deadline).await?;
         let client = self.client(ip)?;
         let ident = next_ident();
         let first = self.next_seq.fetch_add(self.pings, Ordering::Relaxed);

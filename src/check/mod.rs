@@ -65,7 +65,10 @@ pub struct Attempts {
 impl Attempts {
     /// The longest a check can take: `tries × timeout + (tries−1) × interval`.
     pub fn worst_case(&self) -> Duration {
-        self.timeout * self.tries + self.interval * self.tries.saturating_sub(1)
+        // Saturating: `tries` may be up to u32::MAX, and this feeds only comparisons.
+        self.timeout
+            .saturating_mul(self.tries)
+            .saturating_add(self.interval.saturating_mul(self.tries.saturating_sub(1)))
     }
 
     /// The problems of the common fields, for a kind's `validate`.
@@ -337,5 +340,11 @@ mod tests {
             timeout: Duration::from_secs(2),
         };
         assert_eq!(a.worst_case(), Duration::from_millis(6200));
+        let huge = Attempts {
+            tries: u32::MAX,
+            interval: Duration::from_secs(1000 * 366 * 24 * 3600),
+            timeout: Duration::from_secs(1000 * 366 * 24 * 3600),
+        };
+        assert_eq!(huge.worst_case(), Duration::MAX);
     }
 }

@@ -80,6 +80,35 @@ pub(crate) async fn addresses(host: &str, timeout: Duration) -> Result<Vec<IpAdd
     Ok(ips)
 }
 
+/// [`addresses`], cut at `deadline` (the attempt's) as well as by `timeout` (the resolver's).
+pub(crate) async fn addresses_by(
+    host: &str,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<IpAddr>, String> {
+    tokio::time::timeout_at(deadline, addresses(host, timeout))
+        .await
+        .map_err(|_| {
+            format!(
+                "cannot resolve {host}: no answer within {}",
+                crate::config::Dur(timeout)
+            )
+        })?
+}
+
+/// The first of [`addresses_by`] (never empty: `addresses` fails rather than find none).
+pub(crate) async fn first_address(
+    host: &str,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<IpAddr, String> {
+    addresses_by(host, timeout, deadline)
+        .await?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("cannot resolve {host}"))
+}
+
 /// A DNS failure in an operator's words: `NXDOMAIN`, `SERVFAIL`, `no answer`, ...
 pub(crate) fn describe(e: &NetError) -> String {
     match e {

@@ -184,22 +184,9 @@ impl TftpRrq {
         let fail = |m: String| Failure(format!("{}: {m}", self.url));
         let ip = match &self.location.host {
             ServerHost::Ip(ip) => *ip,
-            ServerHost::Name(name) => {
-                let found =
-                    tokio::time::timeout_at(deadline, resolve::addresses(name, self.timeout))
-                        .await
-                        .map_err(|_| {
-                            fail(format!(
-                                "cannot resolve {name}: no answer within {}",
-                                Dur(self.timeout)
-                            ))
-                        })?
-                        .map_err(fail)?;
-                found
-                    .first()
-                    .copied()
-                    .ok_or_else(|| fail(format!("cannot resolve {name}")))?
-            }
+            ServerHost::Name(name) => resolve::first_address(name, self.timeout, deadline)
+                .await
+                .map_err(fail)?,
         };
         let server = SocketAddr::new(ip, self.location.port);
         let local: SocketAddr = match ip {

@@ -26,7 +26,7 @@ use tokio_rustls::rustls::client::danger::{
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{
-    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    self, CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme,
 };
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
@@ -113,18 +113,25 @@ impl KindSpec for Spec {
             _ => {}
         }
         if let Some(r) = &self.remote {
-            if r.host
-                .rsplit_once(':')
-                .and_then(|(_, port)| port.parse::<u16>().ok())
-                .is_none()
-            {
-                p.push(Problem::new(
+            // The same parsing as `build`, so that check-config catches what the daemon
+            // would refuse at start.
+            match split_host_port(&r.host) {
+                None => p.push(Problem::new(
                     "remote.host",
                     format!(
                         "{:?} needs a port: write host:port, e.g. example.org:443",
                         r.host
                     ),
-                ));
+                )),
+                Some((host, _)) => {
+                    let name = r.server_name.clone().unwrap_or(host);
+                    if let Err(e) = ServerName::try_from(name.clone()) {
+                        p.push(Problem::new(
+                            "remote.server_name",
+                            format!("{name:?} is not a valid TLS name: {e}"),
+                        ));
+                    }
+                }
             }
             if r.timeout.0.is_zero() {
                 p.push(Problem::new("remote.timeout", "must be longer than 0s"));
@@ -193,9 +200,12 @@ struct RemoteTarget {
     port: u16,
     server_name: ServerName<'static>,
     insecure: bool,
-    /// The system's trust anchors, loaded once at build; `None` when there are none.
-    roots: Option<Arc<RootCertStore>>,
+    /// Verifies chains against the system's trust anchors; built once, at build. `None`
+    /// when `insecure` or when the system has no anchors.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
+    /// `remote.timeout`, also the resolver's.
+    timeout: Duration,
 }
 
 impl RemoteTarget {
@@ -205,10 +215,14 @@ impl RemoteTarget {
         let name = r.server_name.clone().unwrap_or_else(|| host.clone());
         let server_name = ServerName::try_from(name.clone())
             .map_err(|e| format!("remote.server_name {name:?} is not a valid TLS name: {e}"))?;
-        let roots = if r.insecure {
-            None
-        } else {
-            super::trust::system_roots()
+        let provider = Arc::new(ring::default_provider());
+        let webpki = match super::trust::system_roots() {
+            Some(roots) if !r.insecure => Some(
+                WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .build()
+                    .map_err(|e| format!("cannot set up certificate verification: {e}"))?,
+            ),
+            _ => None,
         };
         Ok(RemoteTarget {
             display: r.host.clone(),
@@ -216,8 +230,9 @@ impl RemoteTarget {
             port,
             server_name,
             insecure: r.insecure,
-            roots,
-            provider: Arc::new(ring::default_provider()),
+            webpki,
+            provider,
+            timeout: r.timeout.0,
         })
     }
 
@@ -225,12 +240,7 @@ impl RemoteTarget {
     /// of the chain verification if it failed.
     async fn fetch(&self, deadline: Instant) -> Result<(Vec<u8>, Option<String>), String> {
         let within = |what: &str| format!("{what}: no answer within the timeout");
-        let addrs = tokio::time::timeout_at(
-            deadline,
-            resolve::addresses(&self.host, Duration::from_secs(5)),
-        )
-        .await
-        .map_err(|_| within(&format!("resolving {}", self.host)))??;
+        let addrs = resolve::addresses_by(&self.host, self.timeout, deadline).await?;
         let mut last = String::new();
         let mut stream = None;
         for ip in addrs {
@@ -246,17 +256,7 @@ impl RemoteTarget {
         }
         let stream = stream.ok_or(last)?;
         let verifier = Arc::new(Capture {
-            inner: match &self.roots {
-                Some(roots) if !self.insecure => Some(
-                    WebPkiServerVerifier::builder_with_provider(
-                        roots.clone(),
-                        self.provider.clone(),
-                    )
-                    .build()
-                    .map_err(|e| format!("cannot set up certificate verification: {e}"))?,
-                ),
-                _ => None,
-            },
+            inner: self.webpki.clone(),
             insecure: self.insecure,
             provider: self.provider.clone(),
             seen: Mutex::new(None),
@@ -610,6 +610,15 @@ mod tests {
             vec!["remote.timeout"]
         );
         assert!(paths(spec("remote: {host: \"[::1]:443\"}\n")).is_empty());
+        // What `build` would refuse, check-config refuses too.
+        assert_eq!(
+            paths(spec("remote: {host: \":443\"}\n")),
+            vec!["remote.host"]
+        );
+        assert_eq!(
+            paths(spec("remote: {host: \"h:443\", server_name: \"a b\"}\n")),
+            vec!["remote.server_name"]
+        );
     }
 
     #[test]
