@@ -6,16 +6,12 @@ mod common;
 use common::checks::{SERVICE, failure, runner};
 
 fn metric(text: &str, name: &str, host: &str) -> f64 {
-    let prefix = format!("{name}{{");
-    text.lines()
-        .find(|l| {
-            l.starts_with(&prefix)
-                && l.contains(&format!("host=\"{host}\""))
-                && l.contains(&format!("service=\"{SERVICE}\""))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} for host {host} in:\n{text}"))
+    common::prom::value(
+        &common::prom::parse(text),
+        name,
+        &[("host", host), ("service", SERVICE)],
+    )
+    .unwrap_or_else(|| panic!("no {name} for host {host} in:\n{text}"))
 }
 
 async fn passes(host: &str) {

@@ -27,12 +27,12 @@ fn local(path: &Path, extra: &str) -> String {
 const ALL_FIELDS: &str = "  common_name: Test certificate\n  dns_names: [site.example.org]\n  ip_addresses: [127.0.0.1]\n  issuer: Test Issuer\n  min_valid_for: 720h\n";
 
 fn expires_in(text: &str, path: &str) -> f64 {
-    let prefix = "anycastd_certificate_expires_in_seconds{";
-    text.lines()
-        .find(|l| l.starts_with(prefix) && l.contains(&format!("path=\"{path}\"")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no expiry metric for {path} in:\n{text}"))
+    common::prom::value(
+        &common::prom::parse(text),
+        "anycastd_certificate_expires_in_seconds",
+        &[("path", path)],
+    )
+    .unwrap_or_else(|| panic!("no expiry metric for {path} in:\n{text}"))
 }
 
 #[tokio::test]
@@ -228,10 +228,7 @@ async fn a_silent_server_fails_within_the_timeout() {
 
 #[tokio::test]
 async fn a_closed_port_fails_at_once() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = common::lab::free_tcp_port();
     let (r, _) = runner(&remote(
         &format!("127.0.0.1:{port}"),
         "    insecure: true\n",

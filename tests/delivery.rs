@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anycastd::config::{self, Format, MetricsConfig};
-use common::gobgpd::{free_port, require_gobgpd};
-use common::lab::{HttpTarget, wait_until};
+use common::gobgpd::{cli_at, require_gobgpd};
+use common::lab::{HttpTarget, free_tcp_port, wait_until};
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {
@@ -419,23 +419,12 @@ fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Whether the gobgpd on `api` answers and has the global config set below.
-fn gobgp_global(api: u16) -> Option<String> {
-    let o = Command::new("gobgp")
-        .args(["-u", "127.0.0.1", "-p", &api.to_string(), "global"])
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
 #[test]
 fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
     require_gobgpd();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("bound.log");
-    let api = free_port();
+    let api = free_tcp_port();
     // The image's CMD, on a free port.
     let (_, stages) = containerfile();
     let gobgpd_stage = stages.iter().find(|s| s.name == "gobgpd").expect("stage");
@@ -462,34 +451,20 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
 
     // gobgpd runs; "anycastd" configures it (as anycastd would) and is healthy.
     wait_until("gobgpd's API", deadline, || {
-        Command::new("gobgp")
-            .args(["-p", &api.to_string(), "neighbor"])
-            .output()
-            .is_ok_and(|o| o.status.success())
+        cli_at(api, &["neighbor"]).is_some()
     });
-    let set = Command::new("gobgp")
-        .args([
-            "-p",
-            &api.to_string(),
-            "global",
-            "as",
-            "65001",
-            "router-id",
-            "10.255.0.1",
-        ])
-        .output()
-        .expect("gobgp global");
-    assert!(set.status.success(), "{set:?}");
+    let set = cli_at(api, &["global", "as", "65001", "router-id", "10.255.0.1"]);
+    assert!(set.is_some(), "gobgp global as 65001 ... failed");
     wait_until("gobgpd-bound to see anycastd healthy", deadline, || {
         log_of(&log).contains("anycastd is healthy")
     });
-    assert!(gobgp_global(api).is_some_and(|g| g.contains("65001")));
+    assert!(cli_at(api, &["global"]).is_some_and(|g| g.contains("65001")));
 
     // anycastd goes away: after the grace, a fresh gobgpd (no global config, no routes).
     healthz.stop();
     let took = wait_until("a fresh gobgpd", deadline, || {
         log_of(&log).contains("restarting gobgpd so that its routes go")
-            && gobgp_global(api).is_some_and(|g| !g.contains("65001"))
+            && cli_at(api, &["global"]).is_some_and(|g| !g.contains("65001"))
     });
     eprintln!("gobgpd restarted {took:?} after /healthz went away (grace 1s)");
 
@@ -507,7 +482,7 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
         .expect("kill");
     assert!(killed.success());
     wait_until("gobgpd started again after dying", deadline, || {
-        last_pid(&log_of(&log)).is_some_and(|p| p != pid) && gobgp_global(api).is_some()
+        last_pid(&log_of(&log)).is_some_and(|p| p != pid) && cli_at(api, &["global"]).is_some()
     });
     // anycastd never came back: no further restarts for it (one only, above).
     let text = log_of(&log);
@@ -527,6 +502,6 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
         bound.0.try_wait().expect("try_wait").is_some()
     });
     wait_until("gobgpd to be gone", deadline, || {
-        gobgp_global(api).is_none()
+        cli_at(api, &["global"]).is_none()
     });
 }

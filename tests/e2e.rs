@@ -311,16 +311,8 @@ fn bad_config_exits_2_naming_the_field() {
 #[test]
 fn gobgpd_with_another_global_config_is_exit_2() {
     let lab = Lab::new();
-    let out = std::process::Command::new("gobgp")
-        .args(["-u", "127.0.0.1", "-p", &lab.speaker.api_port().to_string()])
-        .args(["global", "as", "65123", "router-id", "10.9.9.9"])
-        .output()
-        .expect("run the gobgp CLI");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.speaker
+        .run_cli(&["global", "as", "65123", "router-id", "10.9.9.9"]);
     let target = HttpTarget::start();
     let mut d =
         lab.start(&lab.config(&["192.0.2.60/32"], &http_service("web", &target.url(), &[])));
@@ -433,17 +425,6 @@ fn status_json(lab: &Lab) -> serde_json::Value {
 /// A sample of the daemon's metrics, read with the exposition parser.
 fn sample(d: &Anycastd, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     prom::value(&prom::parse(&d.metrics_text()), name, labels)
-}
-
-/// `gobgp -p <api> <args>` against the speaker.
-fn gobgp_cli(lab: &Lab, args: &[&str]) {
-    let out = std::process::Command::new("gobgp")
-        .arg("-p")
-        .arg(lab.speaker.api_port().to_string())
-        .args(args)
-        .output()
-        .expect("run the gobgp CLI");
-    assert!(out.status.success(), "gobgp {args:?}: {out:?}");
 }
 
 /// The peer metrics follow the session and the UPDATEs sent, `/status` and `anycastd
@@ -598,17 +579,8 @@ fn peer_metrics_status_and_status_command() {
         )
         .unwrap_or(-1.0)
     };
-    let router_cli = |args: &[&str]| {
-        let out = std::process::Command::new("gobgp")
-            .arg("-p")
-            .arg(lab.router.api_port().to_string())
-            .args(args)
-            .output()
-            .expect("run the gobgp CLI");
-        assert!(out.status.success(), "gobgp {args:?}: {out:?}");
-    };
     let updates_in = received(&d, "update");
-    router_cli(&[
+    lab.router.run_cli(&[
         "global",
         "rib",
         "add",
@@ -620,13 +592,15 @@ fn peer_metrics_status_and_status_command() {
         received(&d, "update") > updates_in
     });
     assert_eq!(received(&d, "withdraw_update"), 0.0);
-    router_cli(&["global", "rib", "del", "203.0.113.0/24"]);
+    lab.router
+        .run_cli(&["global", "rib", "del", "203.0.113.0/24"]);
     wait_until("a withdraw received from the router", CHANGE, || {
         received(&d, "withdraw_update") == 1.0 && received(&d, "withdraw_prefix") == 1.0
     });
 
     // A peer added behind anycastd's back is listed by its address, and goes when removed.
-    gobgp_cli(&lab, &["neighbor", "add", "127.0.0.9", "as", "65009"]);
+    lab.speaker
+        .run_cli(&["neighbor", "add", "127.0.0.9", "as", "65009"]);
     let foreign = [("router_id", "10.255.0.1"), ("peer", "127.0.0.9")];
     wait_until("the foreign peer in the metrics", CHANGE, || {
         sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_some()
@@ -639,7 +613,7 @@ fn peer_metrics_status_and_status_command() {
         ),
         Some(2.0)
     );
-    gobgp_cli(&lab, &["neighbor", "del", "127.0.0.9"]);
+    lab.speaker.run_cli(&["neighbor", "del", "127.0.0.9"]);
     wait_until("the foreign peer gone from the metrics", CHANGE, || {
         sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_none()
     });

@@ -3,11 +3,13 @@
 //! through the `gobgp` CLI.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use super::lab::free_tcp_port;
 
 /// Fails (never skips) when gobgpd is not installed, saying how to install it.
 pub fn require_gobgpd() {
@@ -26,11 +28,33 @@ pub fn require_gobgpd() {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on loopback")
-        .port()
+/// A passive `[[neighbors]]` entry of a gobgpd TOML config with these address families.
+fn neighbor_toml(addr: IpAddr, asn: u32, families: &[&str]) -> String {
+    let mut t = format!(
+        "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{addr}\"\n    peer-as = {asn}\n  [neighbors.transport.config]\n    passive-mode = true\n"
+    );
+    for f in families {
+        t.push_str(&format!(
+            "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{f}\"\n"
+        ));
+    }
+    t
+}
+
+fn cli_output(api: u16, args: &[&str]) -> std::io::Result<std::process::Output> {
+    Command::new("gobgp")
+        .args(["-u", "127.0.0.1", "-p", &api.to_string()])
+        .args(args)
+        .output()
+}
+
+/// `gobgp` against the gobgpd whose API is on 127.0.0.1:`api`: its output when it
+/// succeeded, `None` when it failed or could not run.
+pub fn cli_at(api: u16, args: &[&str]) -> Option<String> {
+    let o = cli_output(api, args).ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 pub struct RouterOpts {
@@ -54,7 +78,7 @@ impl Gobgpd {
     pub fn speaker() -> Gobgpd {
         let mut g = Gobgpd {
             child: None,
-            api_port: free_port(),
+            api_port: free_tcp_port(),
             bgp_port: 0,
             config: None,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -71,52 +95,26 @@ impl Gobgpd {
     /// Like [`Gobgpd::router`], with more passive IPv4 neighbors `(address, asn)`.
     pub fn router_with(o: RouterOpts, extra: &[(IpAddr, u32)]) -> Gobgpd {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bgp_port = free_port();
+        let bgp_port = free_tcp_port();
         let config = dir.path().join("router.toml");
-        let toml = format!(
-            r#"[global.config]
-  as = {asn}
-  router-id = "{rid}"
-  port = {bgp_port}
-  local-address-list = ["{listen}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{naddr}"
-    peer-as = {nasn}
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-"#,
+        let mut toml = format!(
+            "[global.config]\n  as = {asn}\n  router-id = \"{rid}\"\n  port = {bgp_port}\n  local-address-list = [\"{listen}\"]\n",
             asn = o.asn,
             rid = o.router_id,
             listen = o.listen_addr,
-            naddr = o.neighbor_addr,
-            nasn = o.neighbor_asn,
         );
-        let mut toml = toml;
+        toml.push_str(&neighbor_toml(
+            o.neighbor_addr,
+            o.neighbor_asn,
+            &["ipv4-unicast", "ipv6-unicast"],
+        ));
         for (addr, asn) in extra {
-            toml.push_str(&format!(
-                r#"[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{addr}"
-    peer-as = {asn}
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-"#
-            ));
+            toml.push_str(&neighbor_toml(*addr, *asn, &["ipv4-unicast"]));
         }
         std::fs::write(&config, toml).expect("write router config");
         let mut g = Gobgpd {
             child: None,
-            api_port: free_port(),
+            api_port: free_tcp_port(),
             bgp_port,
             config: Some(config),
             dir,
@@ -167,10 +165,8 @@ impl Gobgpd {
             .expect("start gobgpd");
         self.child = Some(child);
         let start = Instant::now();
-        // A bare gobgpd answers `neighbor` (with no peers) but not `global`; a configured one both.
-        let api_up = |g: &Gobgpd| {
-            g.cli_ok(&["neighbor"]) || g.cli(&["global"]).is_some_and(|o| !o.is_empty())
-        };
+        // `neighbor` answers on a bare gobgpd (no peers) as on a configured one.
+        let api_up = |g: &Gobgpd| g.cli_ok(&["neighbor"]);
         while !api_up(self) {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
@@ -195,22 +191,22 @@ impl Gobgpd {
     }
 
     fn cli_ok(&self, args: &[&str]) -> bool {
-        Command::new("gobgp")
-            .args(["-u", "127.0.0.1", "-p", &self.api_port.to_string()])
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
+        self.cli(args).is_some()
     }
 
     fn cli(&self, args: &[&str]) -> Option<String> {
-        let o = Command::new("gobgp")
-            .args(["-u", "127.0.0.1", "-p", &self.api_port.to_string()])
-            .args(args)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+        cli_at(self.api_port, args)
+    }
+
+    /// Runs the gobgp CLI against this gobgpd; panics, with its stderr, when it fails.
+    pub fn run_cli(&self, args: &[&str]) -> String {
+        let o = cli_output(self.api_port, args).expect("run the gobgp CLI");
+        assert!(
+            o.status.success(),
+            "gobgp {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// The prefixes in this gobgpd's global RIB, IPv4 and IPv6.
