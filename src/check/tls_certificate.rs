@@ -179,7 +179,7 @@ impl KindSpec for Spec {
 }
 
 /// What the certificate must show, from the spec.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 struct Expectations {
     common_name: Option<String>,
     dns_names: Vec<String>,
