@@ -49,7 +49,7 @@ fn verify(dir: &Path) -> (bool, String) {
 /// The shipped units, copied with `/usr/bin/anycastd` pointing at the binary under test
 /// (verify checks that every ExecStart binary exists; gobgpd is Debian's /usr/bin/gobgpd).
 fn units_for_verify(dir: &Path) {
-    for name in ["anycastd.service", "gobgpd.service"] {
+    for name in ["anycastd.service", "anycastd-gobgpd.service"] {
         let text = unit(name).replace("/usr/bin/anycastd", env!("CARGO_BIN_EXE_anycastd"));
         std::fs::write(dir.join(name), text).expect("write the unit copy");
     }
@@ -87,8 +87,8 @@ fn units_are_tied_and_hardened_as_documented() {
         "Type=notify",
         "NotifyAccess=main",
         "WatchdogSec=30s",
-        "Wants=gobgpd.service network-online.target",
-        "After=gobgpd.service network-online.target",
+        "Wants=anycastd-gobgpd.service network-online.target",
+        "After=anycastd-gobgpd.service network-online.target",
         "Restart=on-failure",
         "DynamicUser=yes",
         "CapabilityBoundingSet=CAP_NET_RAW",
@@ -108,16 +108,18 @@ fn units_are_tied_and_hardened_as_documented() {
             .any(|l| l.starts_with("Requires=") || l.starts_with("BindsTo=")),
         "anycastd.service must only Want gobgpd"
     );
-    let g = unit("gobgpd.service");
+    let g = unit("anycastd-gobgpd.service");
     for line in [
         "BindsTo=anycastd.service",
+        // Debian's gobgpd package has its own gobgpd.service; never both at once.
+        "Conflicts=gobgpd.service",
         "Type=notify",
         "DynamicUser=yes",
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
     ] {
-        assert!(has(&g, line), "gobgpd.service lacks `{line}`");
+        assert!(has(&g, line), "anycastd-gobgpd.service lacks `{line}`");
     }
     // gobgpd's API on loopback, at anycastd's default announcer.gobgp.address.
     let exec = g
