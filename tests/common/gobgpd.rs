@@ -41,6 +41,35 @@ fn neighbor_toml(addr: IpAddr, asn: u32, families: &[&str]) -> String {
     t
 }
 
+/// The TOML config of a router gobgpd: BGP on `listen_addr`:`port`, `o`'s neighbor with
+/// both unicast families, and more passive IPv4 neighbors `(address, asn)`.
+pub fn router_toml(o: &RouterOpts, port: u16, extra: &[(IpAddr, u32)]) -> String {
+    let mut toml = format!(
+        "[global.config]\n  as = {asn}\n  router-id = \"{rid}\"\n  port = {port}\n  local-address-list = [\"{listen}\"]\n",
+        asn = o.asn,
+        rid = o.router_id,
+        listen = o.listen_addr,
+    );
+    toml.push_str(&neighbor_toml(
+        o.neighbor_addr,
+        o.neighbor_asn,
+        &["ipv4-unicast", "ipv6-unicast"],
+    ));
+    for (addr, asn) in extra {
+        toml.push_str(&neighbor_toml(*addr, *asn, &["ipv4-unicast"]));
+    }
+    toml
+}
+
+/// The prefixes of `gobgp global rib -j` output (an object keyed by prefix); empty when it
+/// is not that.
+pub fn rib_json_prefixes(json: &str) -> BTreeSet<String> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
 fn cli_output(api: u16, args: &[&str]) -> std::io::Result<std::process::Output> {
     Command::new("gobgp")
         .args(["-u", "127.0.0.1", "-p", &api.to_string()])
@@ -97,20 +126,7 @@ impl Gobgpd {
         let dir = tempfile::tempdir().expect("tempdir");
         let bgp_port = free_tcp_port();
         let config = dir.path().join("router.toml");
-        let mut toml = format!(
-            "[global.config]\n  as = {asn}\n  router-id = \"{rid}\"\n  port = {bgp_port}\n  local-address-list = [\"{listen}\"]\n",
-            asn = o.asn,
-            rid = o.router_id,
-            listen = o.listen_addr,
-        );
-        toml.push_str(&neighbor_toml(
-            o.neighbor_addr,
-            o.neighbor_asn,
-            &["ipv4-unicast", "ipv6-unicast"],
-        ));
-        for (addr, asn) in extra {
-            toml.push_str(&neighbor_toml(*addr, *asn, &["ipv4-unicast"]));
-        }
+        let toml = router_toml(&o, bgp_port, extra);
         std::fs::write(&config, toml).expect("write router config");
         let mut g = Gobgpd {
             child: None,
@@ -216,11 +232,7 @@ impl Gobgpd {
             let Some(json) = self.cli(&["global", "rib", "-a", fam, "-j"]) else {
                 continue;
             };
-            if let Ok(serde_json::Value::Object(m)) =
-                serde_json::from_str::<serde_json::Value>(&json)
-            {
-                out.extend(m.keys().cloned());
-            }
+            out.extend(rib_json_prefixes(&json));
         }
         out
     }

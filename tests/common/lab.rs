@@ -11,17 +11,32 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Polls `cond` every 10 ms until it holds or `deadline` passes; returns the time it took.
-pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+pub fn wait_until(what: &str, deadline: Duration, cond: impl FnMut() -> bool) -> Duration {
+    wait_until_or(what, deadline, cond, String::new)
+}
+
+/// Like [`wait_until`]; on timeout the failure message ends with `context()` (logs, state).
+pub fn wait_until_or(
+    what: &str,
+    deadline: Duration,
+    mut cond: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) -> Duration {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        if start.elapsed() >= deadline {
+            panic!(
+                "timed out after {deadline:?} waiting for {what}\n{}",
+                context()
+            );
+        }
         thread::sleep(Duration::from_millis(10));
     }
     start.elapsed()
 }
+
+/// Makes the listening socket of an [`HttpTarget`] on an address.
+pub type Binder = Arc<dyn Fn(SocketAddr) -> std::io::Result<TcpListener> + Send + Sync>;
 
 /// A small HTTP server on 127.0.0.1 that answers every request with `status`, and can be
 /// stopped (its port then refuses connections) and started again on the same port.
@@ -29,17 +44,23 @@ pub struct HttpTarget {
     addr: SocketAddr,
     status: Arc<AtomicU16>,
     running: Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>,
+    bind: Binder,
 }
 
 impl HttpTarget {
     pub fn start() -> HttpTarget {
-        let listener = listen("127.0.0.1:0".parse().expect("an address"))
-            .expect("bind an HTTP target on loopback");
+        HttpTarget::start_with("127.0.0.1:0".parse().expect("an address"), Arc::new(listen))
+    }
+
+    /// On `addr`, with its listeners made by `bind` (e.g. in another network namespace).
+    pub fn start_with(addr: SocketAddr, bind: Binder) -> HttpTarget {
+        let listener = bind(addr).unwrap_or_else(|e| panic!("bind an HTTP target on {addr}: {e}"));
         let addr = listener.local_addr().expect("local addr");
         let mut t = HttpTarget {
             addr,
             status: Arc::new(AtomicU16::new(200)),
             running: None,
+            bind,
         };
         t.serve(listener);
         t
@@ -89,7 +110,7 @@ impl HttpTarget {
     /// Listens again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        let listener = listen(self.addr).expect("rebind the HTTP target's port");
+        let listener = (self.bind)(self.addr).expect("rebind the HTTP target's port");
         self.serve(listener);
     }
 }
@@ -103,7 +124,7 @@ impl Drop for HttpTarget {
 /// A listener with a deep accept queue, like a production server's: std's `bind` listens
 /// with a backlog of 128, and a burst of checks (the benchmark's 1,000 at once) overflowing
 /// it would see dropped SYNs, i.e. connect timeouts, instead of a slow answer.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_reuse_address(true)?;

@@ -1,10 +1,13 @@
 //! The lab harness shared by the integration tests. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod artifacts;
 pub mod checks;
 pub mod dns;
 pub mod gobgpd;
 pub mod lab;
+pub mod netns;
+pub mod podman;
 pub mod prom;
 pub mod seed;
 pub mod tftpd;

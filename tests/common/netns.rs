@@ -1,0 +1,188 @@
+//! Network namespaces that a test makes for itself (named `anycastd-test-<pid>-<what>`,
+//! deleted when their guard drops), links between them, sockets bound inside one from this
+//! process, and a router gobgpd running in one. The container tests use them so that
+//! nothing they start can reach anything but what they built: the sample config's
+//! documentation addresses (192.0.2.0/24, 198.51.100.0/24) exist only in these namespaces.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
+use super::lab::wait_until_or;
+
+/// A named network namespace (`ip netns`), deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+/// Runs `ip ARGS`; panics with its output when it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (Debian package iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl NetNs {
+    fn name_for(what: &str) -> String {
+        format!("anycastd-test-{}-{what}", std::process::id())
+    }
+
+    /// A new, empty namespace with `lo` up.
+    pub fn create(what: &str) -> NetNs {
+        let ns = NetNs {
+            name: NetNs::name_for(what),
+        };
+        ip(&["netns", "add", &ns.name]);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A name for the network namespace of process `pid` (e.g. a pod's infra container).
+    pub fn attach(what: &str, pid: u32) -> NetNs {
+        let ns = NetNs {
+            name: NetNs::name_for(what),
+        };
+        ip(&["netns", "attach", &ns.name, &pid.to_string()]);
+        ns
+    }
+
+    /// `ip -n NAME ARGS`.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+
+    /// `program` to run inside this namespace (`ip netns exec NAME program`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered this namespace: the sockets it makes live here.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        run_in(&self.name, f)
+    }
+}
+
+/// Runs `f` on a thread that has entered the namespace `name` (`ip netns`).
+pub fn run_in<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = PathBuf::from("/run/netns").join(name);
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path:?}: {e}"));
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap_or_else(|e| panic!("setns into {path:?} (needs root): {e}"));
+        f()
+    })
+    .join()
+    .expect("the thread in the namespace panicked")
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A veth pair: `a_if` in `a` with `a_addr`, `b_if` in `b` with `b_addr` (CIDR), both up.
+pub fn link(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: &str) {
+    a.ip(&[
+        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
+    a.ip(&["addr", "add", a_addr, "dev", a_if]);
+    b.ip(&["addr", "add", b_addr, "dev", b_if]);
+    a.ip(&["link", "set", a_if, "up"]);
+    b.ip(&["link", "set", b_if, "up"]);
+}
+
+/// A router gobgpd in a namespace (its API on the namespace's 127.0.0.1:50051), killed on drop.
+pub struct NsRouter {
+    ns: String,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NsRouter {
+    /// BGP on `o.listen_addr`:`port` with `o`'s passive neighbor.
+    pub fn start(ns: &NetNs, o: &RouterOpts, port: u16) -> NsRouter {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("router.toml");
+        std::fs::write(&config, router_toml(o, port, &[])).expect("write the router config");
+        let log = dir.path().join("router.log");
+        let child = ns
+            .command("gobgpd")
+            .arg("-f")
+            .arg(&config)
+            .args(["--api-hosts", "127.0.0.1:50051", "--pprof-disable"])
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("create the router log"))
+            .spawn()
+            .expect("start gobgpd in the namespace");
+        let r = NsRouter {
+            ns: ns.name.clone(),
+            child,
+            log,
+            _dir: dir,
+        };
+        wait_until_or(
+            "the router gobgpd's API",
+            Duration::from_secs(20),
+            || r.cli(&["neighbor"]).is_some(),
+            || r.log_tail(),
+        );
+        r
+    }
+
+    /// `gobgp ARGS` against this router: its output, or `None` when it failed.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "gobgp", "-p", "50051"])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The IPv4 prefixes in the router's RIB.
+    pub fn prefixes(&self) -> BTreeSet<String> {
+        self.cli(&["global", "rib", "-a", "ipv4", "-j"])
+            .map(|j| rib_json_prefixes(&j))
+            .unwrap_or_default()
+    }
+
+    /// The last lines of the router's log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "router log:\n{}",
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        )
+    }
+}
+
+impl Drop for NsRouter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
