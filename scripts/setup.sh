@@ -15,6 +15,14 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v setpriv >/dev/null || need+=(util-linux)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || need+=(docker-compose)
+# Container and package tests (tests/images.rs, tests/package.rs): rootful podman with runc
+# (crun refuses this kernel's hybrid cgroups), catatonit for the pods' infra containers,
+# mmdebstrap for the base images (no registry needed), dpkg-deb to read the package.
+command -v podman >/dev/null || need+=(podman)
+[ -x /usr/sbin/runc ] || command -v runc >/dev/null || need+=(runc)
+command -v catatonit >/dev/null || need+=(catatonit)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v dpkg-deb >/dev/null || need+=(dpkg)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -28,4 +36,13 @@ if ! command -v cargo >/dev/null; then
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
+fi
+
+# cargo-deb builds the Debian package (Cargo.toml, [package.metadata.deb]). Installed once
+# into ~/.cargo/bin, kept there between runs; 3.x for the systemd-units list.
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+if ! cargo deb --version 2>/dev/null | grep -q '^cargo-deb 3\.'; then
+  echo "setup: installing cargo-deb (cargo install, a few minutes once)" >&2
+  cargo install cargo-deb --locked --version '^3.8'
 fi
