@@ -24,8 +24,51 @@ pub const ULIMITS: [&str; 4] = [
 ];
 
 /// Fails (never skips) without root or without the programs the container tests need,
-/// saying how to install them.
+/// saying how to install them. Once per process, it also removes what test processes that
+/// died before their guards ran left behind (see [`sweep_leftovers`]).
 pub fn require_engine() {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    check_engine();
+    SWEPT.get_or_init(sweep_leftovers);
+}
+
+/// Pods, containers and network namespaces named `anycastd-test-<pid>-...` whose process is
+/// gone (killed mid-test: a CI timeout, ^C) are removed.
+pub fn sweep_leftovers() {
+    let dead = |name: &str| {
+        name.strip_prefix("anycastd-test-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let names = |args: &[&str]| -> Vec<String> {
+        String::from_utf8_lossy(&run(args).stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|n| dead(n))
+            .collect()
+    };
+    for pod in names(&["pod", "ps", "--format", "{{.Name}}"]) {
+        let _ = run(&["pod", "rm", "--force", "--time", "0", &pod]);
+    }
+    for c in names(&["ps", "--all", "--format", "{{.Names}}"]) {
+        let _ = run(&["rm", "--force", "--time", "0", &c]);
+    }
+    let netns = Command::new("ip").args(["netns", "list"]).output();
+    for line in netns
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+    {
+        let line = String::from_utf8_lossy(line);
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if dead(name) {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn check_engine() {
     let uid = Command::new("id").arg("-u").output().expect("run id");
     assert_eq!(
         String::from_utf8_lossy(&uid.stdout).trim(),
