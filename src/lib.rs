@@ -13,8 +13,12 @@
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 
 pub mod announcer;
+pub mod attributes;
 pub mod check;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod drain;
 pub mod duration;
 pub mod healthcheck;
 pub mod logging;
