@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::e2e::{CHANGE, Lab, SESSION, http_service};
 use common::gobgpd::{Gobgpd, RouterOpts, attr_of};
