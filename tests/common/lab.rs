@@ -242,6 +242,13 @@ impl Anycastd {
         assert!(ok.success(), "kill -{signal} failed");
     }
 
+    /// SIGKILL: the daemon dies without withdrawing anything or removing its marks.
+    pub fn kill9_for_test(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
