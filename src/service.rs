@@ -541,7 +541,7 @@ impl Service {
             last[i] = Some(o.passed());
             match (&o.result, changed) {
                 (Err(e), true) => {
-                    warn!(service = svc, check = %runner.name, kind = runner.kind, on_failure = ?self.on_failure[i], error = %e, "check failed")
+                    warn!(service = svc, check = %runner.name, kind = runner.kind, on_failure = %self.on_failure[i], error = %e, "check failed")
                 }
                 (Err(e), false) => {
                     debug!(service = svc, check = %runner.name, error = %e, "check still failing")

@@ -18,7 +18,7 @@ use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::attributes::describe;
-use crate::config::{OnFailure, ServiceConfig};
+use crate::config::ServiceConfig;
 use crate::drain::Reason;
 use crate::service::{Gate, Health, RoundReport, ServiceState};
 
@@ -132,15 +132,11 @@ impl ServiceShape {
                 .checks
                 .iter()
                 .map(|c| {
-                    let on_failure = match c.on_failure {
-                        OnFailure::Withdraw => "withdraw",
-                        OnFailure::Degrade => "degrade",
-                    };
                     (
                         c.name.clone(),
                         c.kind().to_string(),
                         c.spec.target(),
-                        on_failure.to_string(),
+                        c.on_failure.to_string(),
                     )
                 })
                 .collect(),

@@ -531,21 +531,29 @@ impl Announcer {
 
     /// The routes wanted now, given what gobgpd announces (`present`).
     fn wanted(&mut self, present: &BTreeSet<IpNet>) -> BTreeMap<IpNet, Route> {
-        let mut states: BTreeMap<IpNet, RouteState> = if *self.stop.borrow() == Stop::Running {
-            self.gate
-                .borrow()
-                .wanted()
-                .into_iter()
-                .filter(|(p, _)| self.intent.routes.contains_key(p))
-                .collect()
-        } else {
-            // Shutting down: every route drains.
-            self.intent
-                .routes
-                .keys()
-                .map(|p| (*p, RouteState::Draining))
-                .collect()
-        };
+        let stopping = *self.stop.borrow() != Stop::Running;
+        let mut states: BTreeMap<IpNet, RouteState> = BTreeMap::new();
+        {
+            let gate = self.gate.borrow();
+            let gated = gate.wanted();
+            for p in self.intent.routes.keys() {
+                let state = if stopping {
+                    // Shutting down: every route drains.
+                    Some(RouteState::Draining)
+                } else if let Some(s) = gated.get(p) {
+                    Some(*s)
+                } else if gate.gating(p).is_empty() {
+                    // No service gates it any more: a reload removed it, and the new intent
+                    // is on its way. It leaves gracefully, whichever comes first.
+                    Some(RouteState::Draining)
+                } else {
+                    None
+                };
+                if let Some(s) = state {
+                    states.insert(*p, s);
+                }
+            }
+        }
         states.extend(self.leaving.keys().map(|p| (*p, RouteState::Draining)));
         let specs = self.specs();
         self.wanted.routes(
@@ -622,17 +630,18 @@ impl Announcer {
 
     /// Why `prefix` changes, for the log line.
     fn reason(&self, prefix: &IpNet, state: Option<RouteState>, why: Why) -> String {
-        let base = if self.leaving.contains_key(prefix) {
-            "removed from the config".to_string()
-        } else if *self.stop.borrow() != Stop::Running {
-            "anycastd is shutting down".to_string()
-        } else if state.is_none()
-            && self.gate.borrow().wanted().get(prefix) == Some(&RouteState::Draining)
-        {
-            format!("{} (drain linger over)", self.gate.borrow().explain(prefix))
-        } else {
-            self.gate.borrow().explain(prefix)
-        };
+        let base =
+            if self.leaving.contains_key(prefix) || self.gate.borrow().gating(prefix).is_empty() {
+                "removed from the config".to_string()
+            } else if *self.stop.borrow() != Stop::Running {
+                "anycastd is shutting down".to_string()
+            } else if state.is_none()
+                && self.gate.borrow().wanted().get(prefix) == Some(&RouteState::Draining)
+            {
+                format!("{} (drain linger over)", self.gate.borrow().explain(prefix))
+            } else {
+                self.gate.borrow().explain(prefix)
+            };
         match why {
             Why::Change => base,
             Why::Reconcile => format!("reconcile: {base}"),

@@ -317,7 +317,7 @@ async fn log_events(
         let from = before.map_or_else(|| "none".to_string(), session_state_name);
         let address = &report.address;
         if state == ESTABLISHED {
-            warn!(peer = %name, %address, from = %from, to = %to, hold_time = report.hold_time.unwrap_or_default(), "BGP session established");
+            warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
         } else if before == Some(ESTABLISHED) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {
