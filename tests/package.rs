@@ -5,7 +5,8 @@
 //! promise: the package's contents; install, `systemd-analyze verify`, `check-config` and a
 //! clean purge; a started, hardened unit that announces and withdraws on `systemctl stop`;
 //! SIGKILL taking gobgpd down with anycastd (BindsTo=) and Restart= bringing both back; the
-//! watchdog killing a wedged anycastd.
+//! watchdog killing a wedged anycastd; `systemctl reload` applying a changed config without
+//! a restart, and refusing an invalid one.
 //!
 //! The systemd container gets three capabilities beyond podman's default: SYS_ADMIN (systemd
 //! sets up the units' mount namespaces: ProtectSystem=, PrivateTmp=, ...), NET_RAW (so that
@@ -276,8 +277,7 @@ fn package_holds_the_binary_units_config_and_docs() {
     );
     let postinst = dpkg_deb(&["--info"], &["postinst"]);
     assert!(
-        postinst.contains("deb-systemd-helper enable anycastd.service")
-            && postinst.contains("install -d -m 0755 /var/lib/anycastd"),
+        postinst.contains("deb-systemd-helper enable anycastd.service"),
         "{postinst}"
     );
 
@@ -517,4 +517,59 @@ fn watchdog_kills_a_wedged_anycastd() {
     );
     assert_eq!(m.show("anycastd", "NRestarts"), "1");
     assert_ne!(m.show("anycastd", "MainPID"), pid);
+}
+
+#[test]
+fn systemctl_reload_applies_a_new_config_and_refuses_a_bad_one() {
+    let m = with_router("reload", None);
+    let pid = m.show("anycastd", "MainPID");
+    let gobgpd_run = m.show("anycastd-gobgpd", "InvocationID");
+    let before = withdrawn(&m);
+
+    // A second route: it reaches the router; the first one is not touched.
+    m.write(
+        "/etc/anycastd/config.yaml",
+        &CONFIG.replace(
+            "routes: [192.0.2.1/32]",
+            "routes: [192.0.2.1/32, 192.0.2.2/32]",
+        ),
+    );
+    m.sh_ok("systemctl reload anycastd.service");
+    wait_until_or(
+        "the reloaded config's new route at the router",
+        Duration::from_secs(30),
+        || router_rib(&m).contains("192.0.2.2/32"),
+        || format!("router RIB: {:?}\n{}", router_rib(&m), m.journal()),
+    );
+    assert!(router_rib(&m).contains(PREFIX));
+    assert_eq!(
+        withdrawn(&m),
+        before,
+        "the reload withdrew something\n{}",
+        m.journal()
+    );
+
+    // An invalid file: the reload fails with the reason, and nothing changes.
+    m.write("/etc/anycastd/config.yaml", "announcer: [not a map\n");
+    let refused = m.sh("systemctl reload anycastd.service");
+    assert!(
+        !refused.status.success(),
+        "systemctl reload accepted an invalid config\n{}",
+        m.journal()
+    );
+    let journal = m.journal();
+    assert!(
+        journal.contains("config.yaml"),
+        "the reason is not in the journal:\n{journal}"
+    );
+    assert_eq!(m.show("anycastd", "ActiveState"), "active");
+    assert!(router_rib(&m).is_superset(&BTreeSet::from([
+        PREFIX.to_string(),
+        "192.0.2.2/32".to_string()
+    ])));
+
+    // One process and one gobgpd throughout: reloads, not restarts.
+    assert_eq!(m.show("anycastd", "MainPID"), pid);
+    assert_eq!(m.show("anycastd", "NRestarts"), "0");
+    assert_eq!(m.show("anycastd-gobgpd", "InvocationID"), gobgpd_run);
 }

@@ -13,10 +13,12 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The cargo that runs these tests (`$CARGO`), in the repository.
+/// The cargo that runs these tests (`$CARGO`), in the repository. Without the OUT_DIR that
+/// cargo sets for test processes (the debug build script's): inherited, it makes every crate
+/// that reads OUT_DIR look changed, and each run would build the release binary from scratch.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(repo());
+    c.current_dir(repo()).env_remove("OUT_DIR");
     c
 }
 
