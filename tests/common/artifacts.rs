@@ -13,12 +13,36 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The cargo that runs these tests (`$CARGO`), in the repository. Without the OUT_DIR that
-/// cargo sets for test processes (the debug build script's): inherited, it makes every crate
-/// that reads OUT_DIR look changed, and each run would build the release binary from scratch.
+/// The cargo that runs these tests (`$CARGO`), in the repository, without the variables
+/// cargo sets for test processes (CARGO_MANIFEST_DIR, CARGO_PKG_*, OUT_DIR, LD_LIBRARY_PATH,
+/// ...). Build scripts watch some of them (ring's: CARGO_MANIFEST_DIR; and OUT_DIR is the
+/// debug build's): inherited, they made the release build here and one from a shell
+/// rebuild each other from scratch (4 to 9 minutes) every time.
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(repo()).env_remove("OUT_DIR");
+    c.current_dir(repo());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+                "LD_LIBRARY_PATH",
+            ]
+            .contains(&name.as_ref());
+        if set_by_cargo {
+            c.env_remove(name.as_ref());
+        }
+    }
     c
 }
 
