@@ -15,8 +15,8 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v setpriv >/dev/null || need+=(util-linux)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || need+=(docker-compose)
-# Container and package tests (tests/images.rs, tests/package.rs): rootful podman with runc
-# (crun refuses this kernel's hybrid cgroups), catatonit for the pods' infra containers,
+# Container and package tests (tests/containers/): rootful podman with runc (crun refuses
+# this kernel's hybrid cgroups), catatonit for the pods' infra containers,
 # mmdebstrap for the base images (no registry needed), dpkg-deb to read the package.
 command -v podman >/dev/null || need+=(podman)
 [ -x /usr/sbin/runc ] || command -v runc >/dev/null || need+=(runc)

@@ -6,9 +6,10 @@
 //! their recipe: podman's store keeps them between runs, and a changed recipe makes a new one.
 //! Containers and pods are removed when their guards drop.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -224,7 +225,15 @@ pub const SYSTEMD: Base = Base {
 /// base-<name>:<hash of the recipe>`. mmdebstrap takes 20 s to 3 min, once per recipe and
 /// machine.
 pub fn base_image(base: &Base) -> String {
-    static BUILDING: Mutex<()> = Mutex::new(());
+    // One build of each base at a time in this process (tests wait for the one under way);
+    // different bases are made side by side.
+    static BUILDING: Mutex<BTreeMap<&str, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
+    let lock = BUILDING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(base.name)
+        .or_default()
+        .clone();
     let mut recipe = format!("bookworm\n{}\n", base.name);
     for a in base.mmdebstrap.iter().chain(base.changes) {
         recipe.push_str(a);
@@ -236,7 +245,7 @@ pub fn base_image(base: &Base) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     let tag = format!("localhost/anycastd-test/base-{}:{hash}", base.name);
-    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = lock.lock().unwrap_or_else(|p| p.into_inner());
     if run(&["image", "exists", &tag]).status.success() {
         return tag;
     }

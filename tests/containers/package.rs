@@ -14,17 +14,17 @@
 //! Its net.ipv4.ping_group_range is "1 0": no unprivileged ICMP sockets, so anycastd's
 //! icmp_ping check passes only with the unit's CAP_NET_RAW.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::artifacts::{debian_package, output_text, release_binary, repo};
-use common::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
-use common::lab::wait_until_or;
-use common::podman::{Container, SYSTEMD, ULIMITS, base_image, ok, require_engine, tail, unique};
+use crate::common::artifacts::{debian_package, output_text, release_binary, repo};
+use crate::common::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
+use crate::common::lab::wait_until_or;
+use crate::common::podman::{
+    Container, SYSTEMD, ULIMITS, base_image, ok, require_engine, tail, unique,
+};
 use serde_json::Value;
 
 /// The prefix the tests' anycastd announces.
