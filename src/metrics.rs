@@ -27,6 +27,12 @@ pub mod names {
     pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
     pub const BUILD_INFO: &str = "anycastd_build_info";
 
+    // The fleet guard (src/fleet), labels {prefix} where shown.
+    pub const FLEET_UP: &str = "anycastd_fleet_up";
+    pub const FLEET_SITES: &str = "anycastd_fleet_sites";
+    pub const FLEET_HELD: &str = "anycastd_fleet_held";
+    pub const FLEET_DUPLICATE_SITE: &str = "anycastd_fleet_duplicate_site";
+
     // icmp_ping, labels {service, check, host}: the last run's figures, and totals.
     pub const CHECK_AVG_RTT: &str = "anycastd_check_avg_rtt_seconds";
     pub const CHECK_MIN_RTT: &str = "anycastd_check_min_rtt_seconds";
@@ -101,6 +107,22 @@ pub mod names {
         (
             BUILD_INFO,
             "Always 1; the version label tells the running build",
+        ),
+        (
+            FLEET_UP,
+            "Whether etcd answered the fleet guard's last call (1) or not (0)",
+        ),
+        (
+            FLEET_SITES,
+            "Sites announcing the prefix, as their claims in etcd say (this one included)",
+        ),
+        (
+            FLEET_HELD,
+            "1 while this site keeps the prefix announced only because the fleet guard holds it",
+        ),
+        (
+            FLEET_DUPLICATE_SITE,
+            "1 while another anycastd owns this site's name in etcd (this one then does not claim)",
         ),
         (
             CHECK_AVG_RTT,
