@@ -110,7 +110,7 @@ pub mod names {
         ),
         (
             FLEET_UP,
-            "Whether etcd answered the fleet guard's last call (1) or not (0)",
+            "Whether the fleet guard's last call to etcd succeeded (1) or not (0)",
         ),
         (
             FLEET_SITES,

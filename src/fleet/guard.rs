@@ -33,9 +33,11 @@
 
 use std::collections::BTreeMap;
 
-use etcd_client::{Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use super::etcd::{Etcd, EtcdError};
 
 /// Where anycastd's keys live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,29 +311,26 @@ pub enum Outcome {
 
 /// Reads the keys of `prefix`.
 pub async fn read(
-    kv: &mut KvClient,
+    etcd: &mut Etcd,
     keys: &Keys,
     prefix: IpNet,
     site: &str,
-) -> Result<Snapshot, etcd_client::Error> {
-    let resp = kv
-        .get(keys.route(&prefix), Some(GetOptions::new().with_prefix()))
-        .await?;
-    let kvs: Vec<Kv> = resp.kvs().iter().map(Kv::from).collect();
+) -> Result<Snapshot, EtcdError> {
+    let kvs = etcd.range(&keys.route(&prefix)).await?;
     Ok(Snapshot::new(keys, prefix, site, &kvs))
 }
 
 /// One transaction: `Ok(None)` when it committed, `Ok(Some(fresh))` when it did not (with
 /// the range it read instead).
 pub async fn try_release(
-    kv: &mut KvClient,
+    etcd: &mut Etcd,
     keys: &Keys,
     snap: &Snapshot,
     site: &str,
     instance: &str,
     delete_own: bool,
     min_sites: u32,
-) -> Result<Option<Snapshot>, etcd_client::Error> {
+) -> Result<Option<Snapshot>, EtcdError> {
     let record = GuardRecord {
         site: site.to_string(),
         instance: instance.to_string(),
@@ -342,7 +341,7 @@ pub async fn try_release(
         return Ok(Some(snap.clone()));
     };
     let txn = plan.txn();
-    let resp = kv.txn(txn).await?;
+    let resp = etcd.txn(txn).await?;
     if resp.succeeded() {
         return Ok(None);
     }
@@ -362,7 +361,7 @@ pub async fn try_release(
 /// or `max_tries` transactions lost to concurrent releases.
 #[allow(clippy::too_many_arguments)]
 pub async fn release(
-    kv: &mut KvClient,
+    etcd: &mut Etcd,
     keys: &Keys,
     prefix: IpNet,
     site: &str,
@@ -370,8 +369,8 @@ pub async fn release(
     delete_own: bool,
     min_sites: u32,
     max_tries: u32,
-) -> Result<Outcome, etcd_client::Error> {
-    let mut snap = read(kv, keys, prefix, site).await?;
+) -> Result<Outcome, EtcdError> {
+    let mut snap = read(etcd, keys, prefix, site).await?;
     let mut tries = 0;
     loop {
         if snap.witnesses(min_sites).is_none() {
@@ -387,7 +386,7 @@ pub async fn release(
             });
         }
         tries += 1;
-        match try_release(kv, keys, &snap, site, instance, delete_own, min_sites).await? {
+        match try_release(etcd, keys, &snap, site, instance, delete_own, min_sites).await? {
             None => {
                 return Ok(Outcome::Released {
                     others: snap.other_sites(),

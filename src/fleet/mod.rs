@@ -16,6 +16,7 @@
 //! endpoints that refuse, hang or answer garbage cost the caller that long at most.
 
 pub mod config;
+pub mod etcd;
 pub mod guard;
 pub mod view;
 
@@ -27,15 +28,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-};
+use etcd_client::{Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
 use metrics::Gauge;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 pub use self::config::{FleetConfig, OnUnreachable};
+use self::etcd::{Etcd, EtcdError};
 pub use self::guard::ClaimState;
 use self::guard::{Claim, Keys, Outcome};
 pub use self::view::{FleetStatus, FleetView, PrefixView, render_table};
@@ -54,8 +54,8 @@ const PUTS_PER_TXN: usize = 64;
 pub enum FleetError {
     #[error("etcd did not answer within {0} (fleet.etcd.timeout)")]
     Timeout(Dur),
-    #[error("etcd: {}", crate::error_chain(.0))]
-    Etcd(#[from] etcd_client::Error),
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
     #[error("fleet.etcd.{field}: cannot read {}: {source}", path.display())]
     File {
         field: &'static str,
@@ -184,8 +184,6 @@ struct Inner {
     on_unreachable: OnUnreachable,
     timeout: Duration,
     lease_ttl: Duration,
-    endpoints: Vec<String>,
-    options: ConnectOptions,
     /// What the announcer told us: the prefixes this site announces and what their claims
     /// should say. Changed at the start of each call, never held across an await.
     wanted: Mutex<BTreeMap<IpNet, ClaimState>>,
@@ -195,13 +193,10 @@ struct Inner {
     session: tokio::sync::Mutex<Session>,
     view: watch::Sender<FleetView>,
     gauges: Gauges,
-    /// Asks the fleet task to run now (after a lost lease, say).
-    wake: Notify,
 }
 
-#[derive(Default)]
 struct Session {
-    client: Option<Client>,
+    etcd: Etcd,
     lease: Option<i64>,
     /// We own `{prefix}sites/{site}` under the current lease.
     owns_site: bool,
@@ -252,8 +247,6 @@ impl Fleet {
         // before the next call has to wait for it; a member without a leader answers at
         // once instead of letting writes wait for the timeout.
         let mut options = ConnectOptions::new()
-            .with_timeout(timeout)
-            .with_connect_timeout(timeout)
             .with_keep_alive(timeout.max(Duration::from_secs(1)), timeout)
             .with_require_leader(true);
         if let (Some(user), Some(file)) = (&e.user, &e.password_file) {
@@ -305,6 +298,12 @@ impl Fleet {
                 h.set(0.0);
             });
         }
+        // One member that hangs must leave time to ask the others within one timeout.
+        let endpoints: Vec<String> = e.endpoints.iter().map(|u| u.trim().to_string()).collect();
+        let attempt = (timeout / endpoints.len().max(1) as u32)
+            .max(Duration::from_millis(200))
+            .min(timeout);
+        let etcd = Etcd::new(endpoints, options, attempt);
         let inner = Arc::new(Inner {
             instance: instance_id(),
             site,
@@ -313,13 +312,14 @@ impl Fleet {
             on_unreachable: cfg.on_unreachable,
             timeout,
             lease_ttl: cfg.lease_ttl.0,
-            endpoints: e.endpoints.iter().map(|u| u.trim().to_string()).collect(),
-            options,
             wanted: Mutex::new(BTreeMap::new()),
-            session: tokio::sync::Mutex::new(Session::default()),
+            session: tokio::sync::Mutex::new(Session {
+                etcd,
+                lease: None,
+                owns_site: false,
+            }),
             view: watch::channel(view).0,
             gauges,
-            wake: Notify::new(),
         });
         let task = inner.clone().run(shutdown);
         Ok((Fleet { inner }, task))
@@ -357,10 +357,10 @@ impl Fleet {
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
-                let (mut c, lease) = inner.ensure(&mut s).await?;
+                let lease = inner.ensure(&mut s).await?;
                 if s.owns_site {
                     inner
-                        .put_claim(&mut c, lease, prefix, ClaimState::Up)
+                        .put_claim(&mut s.etcd, lease, prefix, ClaimState::Up)
                         .await?;
                 }
                 Ok(())
@@ -382,15 +382,15 @@ impl Fleet {
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
-                let (mut c, lease) = inner.ensure(&mut s).await?;
-                let mut kv = c.kv_client();
+                let lease = inner.ensure(&mut s).await?;
+                let owns_site = s.owns_site;
                 let outcome = guard::release(
-                    &mut kv,
+                    &mut s.etcd,
                     &inner.keys,
                     prefix,
                     &inner.site,
                     &inner.instance,
-                    s.owns_site,
+                    owns_site,
                     inner.min_sites,
                     MAX_TRIES,
                 )
@@ -400,9 +400,9 @@ impl Fleet {
                     inner.want(prefix, None);
                 } else {
                     inner.want(prefix, Some(ClaimState::Held));
-                    if s.owns_site {
+                    if owns_site {
                         inner
-                            .put_claim(&mut c, lease, prefix, ClaimState::Held)
+                            .put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
                             .await?;
                     }
                 }
@@ -462,9 +462,10 @@ impl Fleet {
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
-                let (mut c, _) = inner.ensure(&mut s).await?;
+                inner.ensure(&mut s).await?;
                 if s.owns_site {
-                    c.delete(inner.keys.claim(&prefix, &inner.site), None)
+                    s.etcd
+                        .delete(&inner.keys.claim(&prefix, &inner.site))
                         .await?;
                 }
                 Ok(())
@@ -547,47 +548,41 @@ impl Inner {
         });
     }
 
-    /// A connected client, a live lease, our site name, and our claims put under the lease
-    /// (when the lease is new).
-    async fn ensure(&self, s: &mut Session) -> Result<(Client, i64), FleetError> {
-        let mut c = match &s.client {
-            Some(c) => c.clone(),
-            None => {
-                let c = Client::connect(&self.endpoints, Some(self.options.clone())).await?;
-                s.client = Some(c.clone());
-                c
-            }
-        };
+    /// A live lease (its id), our site name, and our claims put under the lease (when the
+    /// lease or the name is new).
+    async fn ensure(&self, s: &mut Session) -> Result<i64, FleetError> {
         let lease = match s.lease {
             Some(id) => id,
             None => {
                 let ttl = self.lease_ttl.as_secs() as i64;
-                let g = c.lease_grant(ttl, None).await?;
-                info!(site = %self.site, lease = format!("{:x}", g.id()), ttl, "fleet: etcd lease granted");
-                s.lease = Some(g.id());
+                let id = s.etcd.grant(ttl).await?;
+                info!(site = %self.site, lease = format!("{id:x}"), ttl, "fleet: etcd lease granted");
+                s.lease = Some(id);
                 s.owns_site = false;
-                g.id()
+                id
             }
         };
         if !s.owns_site {
-            self.acquire_site(&mut c, s, lease).await?;
+            self.acquire_site(s, lease).await?;
             if s.owns_site {
-                self.put_all(&mut c, lease).await?;
+                self.put_all(&mut s.etcd, lease).await?;
             }
         }
-        Ok((c, lease))
+        Ok(lease)
     }
 
     /// Takes `{prefix}sites/{site}` for this instance, unless another one holds it.
-    async fn acquire_site(
-        &self,
-        c: &mut Client,
-        s: &mut Session,
-        lease: i64,
-    ) -> Result<(), FleetError> {
+    async fn acquire_site(&self, s: &mut Session, lease: i64) -> Result<(), FleetError> {
         let key = self.keys.site(&self.site);
-        let put = || TxnOp::put(key.clone(), self.instance.clone(), Some(lease_opt(lease)));
-        let resp = c
+        let put = || {
+            TxnOp::put(
+                key.clone(),
+                self.instance.clone(),
+                Some(PutOptions::new().with_lease(lease)),
+            )
+        };
+        let resp = s
+            .etcd
             .txn(
                 Txn::new()
                     .when(vec![Compare::version(key.clone(), CompareOp::Equal, 0)])
@@ -609,7 +604,8 @@ impl Inner {
             let value = String::from_utf8_lossy(&value).into_owned();
             if value == self.instance {
                 // Ours, under a lease we gave up on (it may still be alive): move it over.
-                let moved = c
+                let moved = s
+                    .etcd
                     .txn(
                         Txn::new()
                             .when(vec![Compare::value(
@@ -655,7 +651,7 @@ impl Inner {
 
     async fn put_claim(
         &self,
-        c: &mut Client,
+        etcd: &mut Etcd,
         lease: i64,
         prefix: IpNet,
         state: ClaimState,
@@ -664,17 +660,17 @@ impl Inner {
             instance: self.instance.clone(),
             state,
         };
-        c.put(
-            self.keys.claim(&prefix, &self.site),
-            claim.to_json(),
-            Some(lease_opt(lease)),
+        etcd.put(
+            &self.keys.claim(&prefix, &self.site),
+            &claim.to_json(),
+            lease,
         )
         .await?;
         Ok(())
     }
 
     /// Puts every wanted claim (a new lease, or our site name regained).
-    async fn put_all(&self, c: &mut Client, lease: i64) -> Result<(), FleetError> {
+    async fn put_all(&self, etcd: &mut Etcd, lease: i64) -> Result<(), FleetError> {
         let wanted: Vec<(IpNet, ClaimState)> = self.wanted().into_iter().collect();
         for chunk in wanted.chunks(PUTS_PER_TXN) {
             let ops: Vec<TxnOp> = chunk
@@ -687,11 +683,11 @@ impl Inner {
                     TxnOp::put(
                         self.keys.claim(p, &self.site),
                         claim.to_json(),
-                        Some(lease_opt(lease)),
+                        Some(PutOptions::new().with_lease(lease)),
                     )
                 })
                 .collect();
-            c.txn(Txn::new().and_then(ops)).await?;
+            etcd.txn(Txn::new().and_then(ops)).await?;
         }
         if !wanted.is_empty() {
             info!(site = %self.site, claims = wanted.len(), "fleet: claims put under the lease");
@@ -699,7 +695,7 @@ impl Inner {
         Ok(())
     }
 
-    /// The fleet task: every `lease_ttl / 3` (or when woken), one [`Inner::tick`].
+    /// The fleet task: every `lease_ttl / 3`, one [`Inner::tick`].
     async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let every = self.lease_ttl / 3;
         let mut last_error: Option<String> = None;
@@ -719,7 +715,6 @@ impl Inner {
             last_error = r.err().map(|e| e.to_string());
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = self.wake.notified() => {}
                 changed = shutdown.changed() => if changed.is_err() {
                     break; // the daemon is gone
                 },
@@ -729,8 +724,8 @@ impl Inner {
         let revoked = self
             .bounded(async {
                 let mut s = self.session.lock().await;
-                if let (Some(mut c), Some(lease)) = (s.client.clone(), s.lease) {
-                    c.lease_revoke(lease).await?;
+                if let Some(lease) = s.lease {
+                    s.etcd.revoke(lease).await?;
                     s.lease = None;
                     s.owns_site = false;
                 }
@@ -749,38 +744,28 @@ impl Inner {
     /// what the announcer said, and refreshes the view and the metrics.
     async fn tick(&self) -> Result<(), FleetError> {
         let mut s = self.session.lock().await;
-        let (mut c, lease) = self.ensure(&mut s).await?;
-        match c.lease_keep_alive(lease).await {
-            Ok(_) => {}
-            // etcd answers a keep-alive of an unknown lease with TTL 0: it expired (we were
-            // cut off for longer than lease_ttl) or someone revoked it.
-            Err(etcd_client::Error::LeaseKeepAliveError(m)) if m.contains("not found") => {
-                warn!(site = %self.site, lease = format!("{lease:x}"), "fleet: etcd lease lost; taking a new one and claiming again");
-                s.lease = None;
-                s.owns_site = false;
-                self.ensure(&mut s).await?;
-            }
-            Err(e) => return Err(e.into()),
+        let mut lease = self.ensure(&mut s).await?;
+        if !s.etcd.keep_alive(lease).await? {
+            // Expired (we were cut off for longer than lease_ttl) or revoked.
+            warn!(site = %self.site, lease = format!("{lease:x}"), "fleet: etcd lease lost; taking a new one and claiming again");
+            s.lease = None;
+            s.owns_site = false;
+            lease = self.ensure(&mut s).await?;
         }
-        let resp = c
-            .get(self.keys.routes(), Some(GetOptions::new().with_prefix()))
-            .await?;
+        let kvs = s.etcd.range(&self.keys.routes()).await?;
         let mut seen: BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>> = BTreeMap::new();
         let mut ours: BTreeMap<IpNet, Option<ClaimState>> = BTreeMap::new();
-        for kv in resp.kvs() {
-            if let Some((p, site)) = self.keys.parse_claim(kv.key()) {
-                let claim = Claim::parse(kv.value());
+        for kv in &kvs {
+            if let Some((p, site)) = self.keys.parse_claim(&kv.key) {
+                let state = Claim::parse(&kv.value).map(|c| c.state);
                 if site == self.site {
-                    ours.insert(p, claim.as_ref().map(|c| c.state));
+                    ours.insert(p, state);
                 }
-                seen.entry(p)
-                    .or_default()
-                    .insert(site, claim.map(|c| c.state));
+                seen.entry(p).or_default().insert(site, state);
             }
         }
         if s.owns_site {
-            let lease = s.lease.unwrap_or(lease);
-            self.repair(&mut c, lease, &ours, &mut seen).await?;
+            self.repair(&mut s.etcd, lease, &ours, &mut seen).await?;
         }
         drop(s);
         self.publish(seen);
@@ -791,7 +776,7 @@ impl Inner {
     /// those nobody wants any more; `seen` is corrected to match.
     async fn repair(
         &self,
-        c: &mut Client,
+        etcd: &mut Etcd,
         lease: i64,
         ours: &BTreeMap<IpNet, Option<ClaimState>>,
         seen: &mut BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>,
@@ -804,7 +789,7 @@ impl Inner {
                 } else {
                     warn!(site = %self.site, prefix = %p, "fleet: claim missing in etcd; put again");
                 }
-                self.put_claim(c, lease, *p, *state).await?;
+                self.put_claim(etcd, lease, *p, *state).await?;
                 seen.entry(*p)
                     .or_default()
                     .insert(self.site.clone(), Some(*state));
@@ -812,7 +797,7 @@ impl Inner {
         }
         for p in ours.keys().filter(|p| !wanted.contains_key(*p)) {
             info!(site = %self.site, prefix = %p, "fleet: stale claim deleted");
-            c.delete(self.keys.claim(p, &self.site), None).await?;
+            etcd.delete(&self.keys.claim(p, &self.site)).await?;
             if let Some(sites) = seen.get_mut(p) {
                 sites.remove(&self.site);
             }
@@ -841,8 +826,4 @@ impl Inner {
             });
         }
     }
-}
-
-fn lease_opt(lease: i64) -> PutOptions {
-    PutOptions::new().with_lease(lease)
 }

@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod dns;
+pub mod etcd;
 pub mod gobgpd;
 pub mod lab;
 pub mod prom;
