@@ -21,8 +21,8 @@
 //! - A release that commits asserts, at its place in that order, that `min_sites` claims of
 //!   other sites exist, and removes only its own claim. So after it, at least `min_sites`
 //!   claims remain. By induction no sequence of guarded releases takes `P` below
-//!   `min_sites` claims (only a dead site's lease expiry removes claims unguarded, and a dead
-//!   site announces nothing).
+//!   `min_sites` claims. Claims leave unguarded only by a forced release (an operator's
+//!   `drain --force`, a shutdown) or when a dead or cut-off site's lease expires.
 //! - Two sites A and B that read the same state both see the guard key at revision r. The
 //!   first of their transactions to be applied passes (if its claims still exist) and
 //!   rewrites the guard key; the second then finds the guard key's revision changed, fails,

@@ -395,15 +395,25 @@ impl Fleet {
                     MAX_TRIES,
                 )
                 .await?;
-                if let Outcome::Released { .. } = outcome {
+                match &outcome {
                     // Under the session lock: the fleet task cannot put the claim back.
-                    inner.want(prefix, None);
-                } else {
-                    inner.want(prefix, Some(ClaimState::Held));
-                    if owns_site {
-                        inner
-                            .put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
-                            .await?;
+                    Outcome::Released { .. } => inner.want(prefix, None),
+                    Outcome::TooFew { snapshot, .. } | Outcome::Contended { snapshot, .. } => {
+                        inner.want(prefix, Some(ClaimState::Held));
+                        // Once per hold, not every round: the read showed what the claim says.
+                        let said_held =
+                            snapshot
+                                .own
+                                .as_ref()
+                                .and_then(Option::as_ref)
+                                .is_some_and(|c| {
+                                    c.state == ClaimState::Held && c.instance == inner.instance
+                                });
+                        if owns_site && !said_held {
+                            inner
+                                .put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
+                                .await?;
+                        }
                     }
                 }
                 Ok(outcome)
