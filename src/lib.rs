@@ -14,12 +14,18 @@
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 
 pub mod announcer;
+pub mod attributes;
 pub mod check;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod drain;
+pub mod duration;
 pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod problem;
 pub mod service;
 pub mod status;
 pub mod systemd;
