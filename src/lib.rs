@@ -15,6 +15,7 @@
 pub mod announcer;
 pub mod attributes;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;

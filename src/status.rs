@@ -297,27 +297,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// `GET /status` from the daemon whose metrics listen on `address` (host:port).
-pub async fn fetch(address: &str) -> Result<String, String> {
-    let url = format!("http://{address}/status");
-    let fail = |e: String| {
-        format!("cannot get {url}: {e} (is anycastd running there, with metrics enabled?)")
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let r = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| fail(crate::error_chain(&e)))?;
-    if !r.status().is_success() {
-        return Err(fail(format!("answered {}", r.status())));
-    }
-    r.text().await.map_err(|e| fail(e.to_string()))
-}
-
 /// The status as tables, for `anycastd status`.
 pub fn render_table(s: &Status) -> String {
     let mut out = String::new();
