@@ -24,6 +24,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
+pub mod process;
 pub mod service;
 pub mod status;
 pub mod systemd;

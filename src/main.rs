@@ -156,7 +156,7 @@ fn load(path: &std::path::Path) -> Result<config::Loaded, ExitCode> {
     match config::load(path) {
         Ok(l) => {
             for w in &l.warnings {
-                warn!("config: {w}");
+                warn!(warning = w.as_str(), "config warning");
             }
             Ok(l)
         }
@@ -224,7 +224,7 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
     let h = handle.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            warn!(signal = "SIGHUP", "reloading the config file");
+            warn!(signal = %"SIGHUP", "reloading the config file");
             h.reload_nowait().await;
         }
     });
@@ -267,13 +267,13 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
             count += 1;
             if count == 1 {
                 warn!(
-                    signal = name,
+                    signal = %name,
                     "stopping: draining the routes, then withdrawing them (send it again to withdraw at once)"
                 );
                 handle.stop(Stop::Graceful).await;
             } else {
                 warn!(
-                    signal = name,
+                    signal = %name,
                     "stopping now: withdrawing every route at once"
                 );
                 handle.stop(Stop::Now).await;
