@@ -16,8 +16,6 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v setpriv >/dev/null || need+=(util-linux)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || need+=(docker-compose)
-# tests/monitoring.rs: promtool checks and unit-tests deploy/prometheus/alerts.yaml.
-command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -27,11 +27,6 @@ const DASHBOARD: &str = "deploy/grafana/anycastd.json";
 /// labels, who adds it)`. Delete an entry when its metric reaches `names::HELP` (and the
 /// README's metrics table): `allowlist_holds_only_metrics_not_yet_exported` fails until then.
 const NOT_YET_EXPORTED: &[(&str, &[&str], &str)] = &[
-    // Issue 14, item 3 (the lead): process metrics under the standard client names.
-    ("process_cpu_seconds_total", &[], "issue 14, item 3"),
-    ("process_resident_memory_bytes", &[], "issue 14, item 3"),
-    ("process_open_fds", &[], "issue 14, item 3"),
-    ("process_start_time_seconds", &[], "issue 14, item 3"),
     // Issue 13 (event-driven detection): SPEC section 13.
     (
         "anycastd_watch_events_total",
