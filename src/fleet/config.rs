@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Dur, Problem};
@@ -27,15 +28,17 @@ pub const MAX_MIN_SITES: u32 = 100;
 pub const MAX_SITE_LEN: usize = 63;
 
 /// `fleet:`: health-triggered withdrawals coordinated through etcd.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FleetConfig {
     pub etcd: EtcdConfig,
     /// This daemon's name in the fleet; `announcer.router_id` when not set.
     #[serde(default)]
+    #[schemars(pattern(r"^[A-Za-z0-9._-]{1,63}$"))]
     pub site: Option<String>,
     /// A site may withdraw a prefix only while at least this many *other* sites announce it.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 100))]
     pub min_sites: u32,
     /// A dead or cut-off site's claims expire after this.
     #[serde(default = "default_lease_ttl")]
@@ -53,10 +56,11 @@ fn default_lease_ttl() -> Dur {
 }
 
 /// `fleet.etcd`: the cluster and how to talk to it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdConfig {
     /// Client URLs of the members, `http://host:port` or `https://host:port`.
+    #[schemars(length(min = 1), inner(pattern(r"^https?://[^/]+:[0-9]+/?$")))]
     pub endpoints: Vec<String>,
     /// Every key anycastd writes starts with this.
     #[serde(default = "default_prefix")]
@@ -83,7 +87,7 @@ fn default_timeout() -> Dur {
 }
 
 /// `fleet.etcd.tls`: PEM files.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdTls {
     /// CA certificate(s) that sign the members' certificates; default the system trust store.
@@ -97,7 +101,7 @@ pub struct EtcdTls {
 }
 
 /// What a service whose checks fail does when etcd cannot be reached in time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnUnreachable {
     /// Keep the prefix announced (with the `degraded` attributes) until etcd answers.
