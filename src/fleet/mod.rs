@@ -536,13 +536,14 @@ impl Inner {
     }
 
     /// Shows our own change in the view at once (the fleet task confirms it from etcd).
+    /// The gauges change before the view is published: whoever sees the view sees them.
     fn local_view(&self, prefix: IpNet, ours: Option<ClaimState>, held: bool) {
         let site = self.site.clone();
-        let mut count = 0;
         self.view.send_modify(|v| {
+            let duplicate = v.duplicate.is_some();
             let p = v.prefixes.entry(prefix).or_default();
             match ours {
-                Some(s) if v.duplicate.is_none() => {
+                Some(s) if !duplicate => {
                     p.sites.insert(site, Some(s));
                 }
                 _ => {
@@ -550,11 +551,14 @@ impl Inner {
                 }
             }
             p.held = held;
-            count = p.sites.len();
+            self.set_gauges(prefix, p);
         });
+    }
+
+    fn set_gauges(&self, prefix: IpNet, p: &PrefixView) {
         self.gauges.prefix(prefix, |s, h| {
-            s.set(count as f64);
-            h.set(if held { 1.0 } else { 0.0 });
+            s.set(p.sites.len() as f64);
+            h.set(if p.held { 1.0 } else { 0.0 });
         });
     }
 
@@ -818,7 +822,6 @@ impl Inner {
     /// Publishes what etcd said about our prefixes.
     fn publish(&self, mut seen: BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>) {
         let wanted = self.wanted();
-        let mut counts = Vec::new();
         self.view.send_modify(|v| {
             for p in wanted.keys() {
                 v.prefixes.entry(*p).or_default();
@@ -826,14 +829,8 @@ impl Inner {
             for (p, pv) in v.prefixes.iter_mut() {
                 pv.sites = seen.remove(p).unwrap_or_default();
                 pv.held = wanted.get(p) == Some(&ClaimState::Held);
-                counts.push((*p, pv.sites.len(), pv.held));
+                self.set_gauges(*p, pv);
             }
         });
-        for (p, n, held) in counts {
-            self.gauges.prefix(p, |s, h| {
-                s.set(n as f64);
-                h.set(if held { 1.0 } else { 0.0 });
-            });
-        }
     }
 }
