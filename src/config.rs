@@ -76,6 +76,15 @@ pub struct PeerConfig {
     pub passive: bool,
 }
 
+/// The largest `password_file` read (a TCP-MD5 key is at most 80 bytes).
+pub const MAX_PASSWORD_BYTES: u64 = 4096;
+
+/// The TCP-MD5 secret in `password_file`, without its trailing line break.
+pub fn read_password_file(file: &Path) -> Result<String, crate::small_file::ReadError> {
+    let s = crate::small_file::read_to_string(file, MAX_PASSWORD_BYTES)?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_string())
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GobgpConfig {
@@ -436,6 +445,9 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// The largest config file read: 16 MiB, some fifty times a config of 10,000 prefixes.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let fail = |problems| ConfigError {
@@ -443,10 +455,10 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         problems,
     };
     let format = Format::of(path).map_err(|m| fail(vec![Problem::new("", m)]))?;
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::small_file::read_to_string(path, MAX_CONFIG_BYTES).map_err(|e| {
         fail(vec![Problem::new(
             "",
-            format!("cannot read it: {e} (set CONFIG_PATH or --config to the config file)"),
+            format!("{e} (set CONFIG_PATH or --config to the config file)"),
         )])
     })?;
     let config = parse(&text, format).map_err(|p| fail(vec![p]))?;
@@ -610,12 +622,9 @@ impl Config {
                 problems.push(Problem::new(at("remote_port"), "must be 1..65535"));
             }
             if let Some(file) = &p.password_file
-                && let Err(e) = std::fs::metadata(file)
+                && let Err(e) = read_password_file(file)
             {
-                problems.push(Problem::new(
-                    at("password_file"),
-                    format!("cannot read {}: {e}", file.display()),
-                ));
+                problems.push(Problem::new(at("password_file"), e.to_string()));
             }
         }
         if a.peers.is_empty() {

@@ -11,14 +11,18 @@
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
+//! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
+//! - [`fdlimit`]: the open-files limit, raised at start.
 
 pub mod announcer;
 pub mod check;
 pub mod config;
+pub mod fdlimit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod service;
+pub mod small_file;
 pub mod status;
 pub mod systemd;
 

@@ -100,6 +100,7 @@ fn main() -> ExitCode {
         // Handled before the config is required.
         Command::Status { .. } | Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Run => {
+            anycastd::fdlimit::raise_nofile_and_log();
             // One worker thread: anycastd's work is small and I/O-bound, and with two the
             // wake-ups passed between threads cost more than the work (1,000 checks a second:
             // 6.8 % of a core with two workers, 4.8 % with one; BENCHMARKS.md). Blocking
@@ -112,7 +113,12 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
             };
-            rt.block_on(run(loaded.config))
+            let code = rt.block_on(run(loaded.config));
+            // Dropping the runtime would wait for every blocking-pool thread, and a thread
+            // stuck in a system call (a hung file system) would keep the process alive
+            // after SIGTERM forever. Give them half a second, then exit regardless.
+            rt.shutdown_timeout(Duration::from_millis(500));
+            code
         }
     }
 }

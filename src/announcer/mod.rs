@@ -109,15 +109,10 @@ impl Announcer {
         let mut peers = Vec::with_capacity(a.peers.len());
         for (i, p) in a.peers.iter().enumerate() {
             let password = match &p.password_file {
-                Some(file) => {
-                    let s = std::fs::read_to_string(file).map_err(|e| {
-                        format!(
-                            "announcer.peers[{i}].password_file: cannot read {}: {e}",
-                            file.display()
-                        )
-                    })?;
-                    Some(s.trim_end_matches(['\r', '\n']).to_string())
-                }
+                Some(file) => Some(
+                    crate::config::read_password_file(file)
+                        .map_err(|e| format!("announcer.peers[{i}].password_file: {e}"))?,
+                ),
                 None => None,
             };
             peers.push(PeerSettings {

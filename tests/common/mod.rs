@@ -1,10 +1,12 @@
 //! The lab harness shared by the integration tests. Each test binary uses part of it.
 #![allow(dead_code)]
 
+pub mod bgp_lab;
 pub mod checks;
 pub mod dns;
 pub mod gobgpd;
 pub mod lab;
+pub mod procfs;
 pub mod prom;
 pub mod seed;
 pub mod tftpd;
