@@ -1,5 +1,6 @@
-//! Issue 10, finding 3: files that are not what they claim to be. The real binary is run
-//! (as daemon and as `check-config`) on FIFOs and /dev/zero; no gobgpd is needed (the daemon points at a closed port and keeps
+//! Issue 10, findings 3 and 5: files that are not what they claim to be, and durations too
+//! short to make sense. The real binary is run (as daemon and as `check-config`) on FIFOs,
+//! /dev/zero and 1ns; no gobgpd is needed (the daemon points at a closed port and keeps
 //! retrying, which is beside the point here).
 //!
 //! Runs that could hang or eat the machine on a broken build run under a deadline and a
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use anycastd::config::{self, Format};
 use common::lab::{Anycastd, free_tcp_port, http_get, wait_until};
 use common::procfs;
 use common::tls::{Validity, pki};
@@ -299,6 +301,142 @@ fn special_config_files_are_refused() {
             &[shown.as_str(), what, "not a regular file"],
         );
     }
+}
+
+/// The base config of the duration tests, with every duration spelled out; `@name@` marks
+/// the values the table below replaces.
+const DURATIONS: &str = r#"announcer:
+  router_id: 10.3.3.3
+  local_address: 10.0.0.1
+  local_asn: 65999
+  routes: [10.0.0.128/32]
+  gobgp:
+    reconcile_interval: @reconcile@
+    peer_poll_interval: @poll@
+    timeout: @rpc@
+services:
+  - name: web
+    check_interval: @check_interval@
+    checks:
+      - kind: http_2xx
+        spec: {url: "http://127.0.0.1:8080/", timeout: @http_timeout@, interval: @http_interval@}
+      - kind: dns_lookup
+        spec: {query: example.org, timeout: @dns_timeout@, interval: @dns_interval@}
+      - kind: tftp_rrq
+        spec: {url: "tftp://127.0.0.1/f", timeout: @tftp_timeout@, interval: @tftp_interval@}
+      - kind: icmp_ping
+        spec: {static: {host: 127.0.0.1}, timeout: @icmp_timeout@, interval: @icmp_interval@}
+      - kind: tls_certificate
+        spec: {remote: {host: "127.0.0.1:443", timeout: @tls_timeout@}, min_valid_for: @min_valid_for@}
+"#;
+
+/// `(marker, field path, minimum)` of every duration of the config.
+const MINIMUMS: &[(&str, &str, &str)] = &[
+    ("reconcile", "announcer.gobgp.reconcile_interval", "100ms"),
+    ("poll", "announcer.gobgp.peer_poll_interval", "100ms"),
+    ("rpc", "announcer.gobgp.timeout", "100ms"),
+    ("check_interval", "services[0].check_interval", "10ms"),
+    ("http_timeout", "services[0].checks[0].spec.timeout", "10ms"),
+    ("http_interval", "services[0].checks[0].spec.interval", "0s"),
+    ("dns_timeout", "services[0].checks[1].spec.timeout", "10ms"),
+    ("dns_interval", "services[0].checks[1].spec.interval", "0s"),
+    ("tftp_timeout", "services[0].checks[2].spec.timeout", "10ms"),
+    ("tftp_interval", "services[0].checks[2].spec.interval", "0s"),
+    ("icmp_timeout", "services[0].checks[3].spec.timeout", "10ms"),
+    (
+        "icmp_interval",
+        "services[0].checks[3].spec.interval",
+        "10ms",
+    ),
+    (
+        "tls_timeout",
+        "services[0].checks[4].spec.remote.timeout",
+        "10ms",
+    ),
+    (
+        "min_valid_for",
+        "services[0].checks[4].spec.min_valid_for",
+        "0s",
+    ),
+];
+
+/// DURATIONS with every marker at `value_of(marker)`.
+fn durations(value_of: impl Fn(&str) -> String) -> String {
+    let mut text = DURATIONS.to_string();
+    for (marker, _, _) in MINIMUMS {
+        text = text.replace(&format!("@{marker}@"), &value_of(marker));
+    }
+    assert!(!text.contains('@'), "a marker is left: {text}");
+    text
+}
+
+fn problems(text: &str) -> Vec<config::Problem> {
+    let cfg = config::parse(text, Format::Yaml).unwrap_or_else(|p| panic!("parses: {p}"));
+    cfg.validate().err().unwrap_or_default()
+}
+
+/// Every duration has a documented lower bound: at the bound the config is valid; below it
+/// (1ns, and the bound less 1ms) it is refused with the field's path and the fix. Before:
+/// `1ns` was accepted for check_interval, reconcile_interval and timeout, and the daemon
+/// spun at 78 % of a core.
+#[test]
+fn durations_below_their_minimum_are_refused() {
+    let at_minimum = durations(|m| {
+        MINIMUMS
+            .iter()
+            .find(|(k, _, _)| *k == m)
+            .map(|(_, _, min)| min.to_string())
+            .unwrap_or_default()
+    });
+    assert_eq!(
+        problems(&at_minimum),
+        vec![],
+        "every duration at its minimum"
+    );
+    for (marker, path, min) in MINIMUMS {
+        if *min == "0s" {
+            continue; // nothing is below 0s
+        }
+        let below_ms = config::parse_duration(min)
+            .expect("a duration")
+            .0
+            .as_millis()
+            - 1;
+        for below in ["1ns".to_string(), format!("{below_ms}ms")] {
+            let text = durations(|m| {
+                let (_, _, at) = MINIMUMS.iter().find(|(k, _, _)| *k == m).expect("marker");
+                if m == *marker {
+                    below.clone()
+                } else {
+                    at.to_string()
+                }
+            });
+            let p = problems(&text);
+            assert_eq!(
+                p.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(),
+                vec![*path],
+                "{marker} = {below}: {p:?}"
+            );
+            assert!(
+                p[0].message.contains(&format!("at least {min}")),
+                "the message gives the minimum: {}",
+                p[0]
+            );
+        }
+    }
+
+    // The binary: exit 2, the path and the fix on stderr.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("short.yaml");
+    std::fs::write(
+        &path,
+        durations(|m| if m == "check_interval" { "1ns" } else { "1s" }.to_string()),
+    )
+    .expect("write");
+    assert_refused(
+        &run(&path, &["check-config"]),
+        &["services[0].check_interval", "at least 10ms"],
+    );
 }
 
 /// At start the daemon raises its soft open-files limit to the hard limit and says so.

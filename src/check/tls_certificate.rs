@@ -134,8 +134,8 @@ impl KindSpec for Spec {
                     }
                 }
             }
-            if r.timeout.0.is_zero() {
-                p.push(Problem::new("remote.timeout", "must be longer than 0s"));
+            if let Err(m) = r.timeout.at_least(super::MIN_TIMEOUT) {
+                p.push(Problem::new("remote.timeout", m));
             }
         }
         p
