@@ -64,11 +64,11 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
     s.set_read_timeout(Some(timeout))
         .and_then(|()| s.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("{addr}: {e}"))?;
-    write!(
-        s,
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
+    // One write: `write!` on the socket would send the request in pieces, and a server
+    // that answers after the first piece and closes made the next one fail with EPIPE.
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())
+        .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
     // The answer is a few lines; read at most 64 KiB of it.
     let mut resp = Vec::new();
     s.take(64 * 1024)
