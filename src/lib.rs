@@ -15,12 +15,18 @@
 //! - [`fdlimit`]: the open-files limit, raised at start.
 
 pub mod announcer;
+pub mod attributes;
 pub mod check;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod drain;
+pub mod duration;
 pub mod fdlimit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod problem;
 pub mod service;
 pub mod small_file;
 pub mod status;

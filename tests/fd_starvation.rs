@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::bgp_lab::{BgpLab, CHANGE, SESSION, http_service};
-use common::lab::{HttpTarget, wait_until};
+use common::e2e::{CHANGE, Lab, SESSION, http_service};
+use common::lab::{Anycastd, HttpTarget, wait_until};
 use common::{procfs, prom};
 
 /// Idle connections the attacker keeps trying to hold.
@@ -25,11 +25,18 @@ const ATTACK: Duration = Duration::from_secs(20);
 #[test]
 fn thousands_of_idle_connections_to_the_metrics_endpoint_withdraw_nothing() {
     procfs::raise_own_nofile(CONNECTIONS as u64 + 512);
-    let lab = BgpLab::new();
+    let lab = Lab::new();
     let target = HttpTarget::start();
     let prefix = "192.0.2.80/32";
     let config = lab.config(&[prefix], &http_service("web", &target.url(), &[]));
-    let d = lab.start_behind(&config, &["prlimit", "--nofile=1024:1024", "--"]);
+    let d = Anycastd::launch(
+        lab.dir.path(),
+        &config,
+        lab.metrics,
+        &[],
+        &["prlimit", "--nofile=1024:1024", "--"],
+        std::path::Path::new(env!("CARGO_BIN_EXE_anycastd")),
+    );
     let pid = d.pid().expect("anycastd runs");
     lab.wait(prefix, true, SESSION);
     let limits = procfs::nofile_limits(pid);

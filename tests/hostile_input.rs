@@ -25,8 +25,9 @@ const QUICK: Duration = Duration::from_secs(5);
 const MEMORY_CEILING_MIB: u64 = 200;
 
 /// A config whose gobgpd is a closed port, with `services` as YAML list items and `peer`
-/// as extra lines of a peer (e.g. its password_file).
-fn config(metrics: SocketAddr, services: &str, peer: &str) -> String {
+/// as extra lines of a peer (e.g. its password_file); its state directory and control
+/// socket are in `dir`.
+fn config(dir: &Path, metrics: SocketAddr, services: &str, peer: &str) -> String {
     format!(
         r#"announcer:
   router_id: 10.255.0.1
@@ -34,6 +35,7 @@ fn config(metrics: SocketAddr, services: &str, peer: &str) -> String {
   local_asn: 65001
   next_hop: 198.51.100.1
   routes: [192.0.2.90/32]
+  state_directory: {dir}/state
   peers:
     - name: router
       remote_address: 127.0.0.1
@@ -44,8 +46,11 @@ services:
 {services}
 metrics:
   address: {metrics}
+control:
+  socket: {dir}/control.sock
 "#,
         dead = free_tcp_port(),
+        dir = dir.display(),
     )
 }
 
@@ -114,7 +119,12 @@ fn a_fifo_as_certificate_fails_fast_and_leaves_no_thread_behind() {
         cert_service("good", "200ms", &[good.as_path()])
     );
     let metrics = metrics_addr();
-    let d = start(dir.path(), &config(metrics, &services, ""), metrics, &[]);
+    let d = start(
+        dir.path(),
+        &config(dir.path(), metrics, &services, ""),
+        metrics,
+        &[],
+    );
     let pid = d.pid().expect("running");
     wait_until("the first rounds", Duration::from_secs(10), || {
         checks(&status(metrics), "fifo")
@@ -176,7 +186,12 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
     mkfifo(&fifo);
     let metrics = metrics_addr();
     let services = cert_service("fifo", "100ms", &[fifo.as_path(), fifo.as_path()]);
-    let mut d = start(dir.path(), &config(metrics, &services, ""), metrics, &[]);
+    let mut d = start(
+        dir.path(),
+        &config(dir.path(), metrics, &services, ""),
+        metrics,
+        &[],
+    );
     wait_until("a failed FIFO check", Duration::from_secs(10), || {
         checks(&status(metrics), "fifo")
             .first()
@@ -198,7 +213,12 @@ fn dev_zero_as_certificate_is_refused_with_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = metrics_addr();
     let services = cert_service("zero", "100ms", &[Path::new("/dev/zero")]);
-    let d = start(dir.path(), &config(metrics, &services, ""), metrics, &[]);
+    let d = start(
+        dir.path(),
+        &config(dir.path(), metrics, &services, ""),
+        metrics,
+        &[],
+    );
     let pid = d.pid().expect("running");
     let start = Instant::now();
     let mut peak = 0;
@@ -270,7 +290,7 @@ fn special_password_files_are_refused_by_check_config_and_the_daemon() {
         let path = dir.path().join("anycastd.yaml");
         let services = cert_service("s", "1s", &[Path::new("/etc/hostname")]);
         let peer = format!("      password_file: {}\n", file.display());
-        std::fs::write(&path, config(metrics_addr(), &services, &peer)).expect("write");
+        std::fs::write(&path, config(dir.path(), metrics_addr(), &services, &peer)).expect("write");
         let shown = file.display().to_string();
         let want = ["announcer.peers[0].password_file", shown.as_str(), what];
         assert_refused(&run(&path, &["check-config"]), &want);
@@ -310,6 +330,7 @@ const DURATIONS: &str = r#"announcer:
   local_address: 10.0.0.1
   local_asn: 65999
   routes: [10.0.0.128/32]
+  drain_linger: @drain_linger@
   gobgp:
     reconcile_interval: @reconcile@
     peer_poll_interval: @poll@
@@ -358,6 +379,7 @@ const MINIMUMS: &[(&str, &str, &str)] = &[
         "services[0].checks[4].spec.min_valid_for",
         "0s",
     ),
+    ("drain_linger", "announcer.drain_linger", "0s"),
 ];
 
 /// DURATIONS with every marker at `value_of(marker)`.
@@ -447,7 +469,7 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     let services = cert_service("s", "1s", &[Path::new("/etc/hostname")]);
     let d = start(
         dir.path(),
-        &config(metrics, &services, ""),
+        &config(dir.path(), metrics, &services, ""),
         metrics,
         &["prlimit", "--nofile=256:4096", "--"],
     );

@@ -1,9 +1,9 @@
 //! The lab harness shared by the integration tests. Each test binary uses part of it.
 #![allow(dead_code)]
 
-pub mod bgp_lab;
 pub mod checks;
 pub mod dns;
+pub mod e2e;
 pub mod gobgpd;
 pub mod lab;
 pub mod procfs;

@@ -1,9 +1,8 @@
-//! The end-to-end lab as one value: a bare "speaker" gobgpd that anycastd sets up, a
-//! "router" gobgpd peering with it (whose RIB the tests read), a scratch directory and a
-//! metrics address, with the config and service snippets the tests share.
+//! The end-to-end lab: a speaker gobgpd that anycastd drives, a router gobgpd peering with
+//! it (whose RIB the tests read), a directory for files, and the metrics address; and
+//! config snippets for it.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use super::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
@@ -17,15 +16,15 @@ pub const CHANGE: Duration = Duration::from_secs(15);
 pub const SPEAKER_ASN: u32 = 65001;
 pub const ROUTER_ASN: u32 = 65000;
 
-pub struct BgpLab {
+pub struct Lab {
     pub speaker: Gobgpd,
     pub router: Gobgpd,
     pub dir: tempfile::TempDir,
     pub metrics: SocketAddr,
 }
 
-impl BgpLab {
-    pub fn new() -> BgpLab {
+impl Lab {
+    pub fn new() -> Lab {
         require_gobgpd();
         let speaker = Gobgpd::speaker();
         let router = Gobgpd::router(RouterOpts {
@@ -36,7 +35,7 @@ impl BgpLab {
             neighbor_asn: SPEAKER_ASN,
         });
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-        BgpLab {
+        Lab {
             speaker,
             router,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -46,6 +45,19 @@ impl BgpLab {
 
     /// A config with `routes` gated by all services, and `services` as YAML list items.
     pub fn config(&self, routes: &[&str], services: &str) -> String {
+        self.config_with(routes, services, "", "")
+    }
+
+    /// Like [`Lab::config`], with more `announcer` keys (`announcer`, indented by two) and
+    /// more keys of the router peer (`peer`, indented by six). The state directory and the
+    /// control socket are in the lab's directory.
+    pub fn config_with(
+        &self,
+        routes: &[&str],
+        services: &str,
+        announcer: &str,
+        peer: &str,
+    ) -> String {
         format!(
             r#"announcer:
   router_id: 10.255.0.1
@@ -54,40 +66,39 @@ impl BgpLab {
   next_hop: 198.51.100.1
   next_hop_ipv6: 2001:db8::1
   routes: [{routes}]
-  peers:
+  state_directory: {dir}/state
+{announcer}  peers:
     - name: router
       remote_address: 127.0.0.1
       remote_asn: {ROUTER_ASN}
       remote_port: {port}
-  gobgp:
+{peer}  gobgp:
     address: 127.0.0.1:{api}
     reconcile_interval: 1s
 services:
 {services}
 metrics:
   address: {metrics}
+control:
+  socket: {dir}/control.sock
 "#,
             routes = routes.join(", "),
+            dir = self.dir.path().display(),
             port = self.router.bgp_port(),
             api = self.speaker.api_port(),
             metrics = self.metrics,
         )
     }
 
-    /// Starts the real anycastd on `config` behind the command `prefix` (e.g. `prlimit
-    /// --nofile=1024:1024 --`; empty for none).
-    pub fn start_behind(&self, config: &str, prefix: &[&str]) -> Anycastd {
-        Anycastd::launch(
-            self.dir.path(),
-            config,
-            self.metrics,
-            &[],
-            prefix,
-            Path::new(env!("CARGO_BIN_EXE_anycastd")),
-        )
+    /// The control socket of the lab's daemon.
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("control.sock")
     }
 
-    /// Waits until `prefix` is (or is not) in the router's RIB.
+    pub fn start(&self, config: &str) -> Anycastd {
+        Anycastd::start(self.dir.path(), config, self.metrics)
+    }
+
     pub fn wait(&self, prefix: &str, present: bool, deadline: Duration) -> Duration {
         self.router.wait_for_prefix(prefix, present, deadline)
     }
