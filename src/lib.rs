@@ -17,6 +17,7 @@
 pub mod announcer;
 pub mod attributes;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -27,6 +28,8 @@ pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
+pub mod process;
+pub mod schema;
 pub mod service;
 pub mod small_file;
 pub mod status;

@@ -37,8 +37,9 @@ const PAYLOAD: [u8; 56] = [0x61; 56];
 /// a shorter one would make a health check a ping flood.
 pub const MIN_INTERVAL: Dur = Dur::millis(10);
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IcmpPingSpec")]
 pub struct Spec {
     #[serde(rename = "static")]
     pub target: StaticTarget,
@@ -55,7 +56,7 @@ pub struct Spec {
     pub max_loss_percent: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaticTarget {
     /// IP address or host name.
