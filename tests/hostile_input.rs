@@ -78,8 +78,13 @@ fn metrics_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_tcp_port()))
 }
 
-fn start(dir: &Path, config: &str, metrics: SocketAddr, prefix: &[&str]) -> Anycastd {
-    Anycastd::launch(dir, config, metrics, &[], prefix, Path::new(BIN))
+/// The daemon on `services` (behind the command `prefix`, if any), its files in `dir`;
+/// and its metrics address.
+fn start(dir: &Path, services: &str, prefix: &[&str]) -> (Anycastd, SocketAddr) {
+    let metrics = metrics_addr();
+    let config = config(dir, metrics, services, "");
+    let d = Anycastd::launch(dir, &config, metrics, &[], prefix, Path::new(BIN));
+    (d, metrics)
 }
 
 /// `GET /status` as JSON, or `Null` when the daemon does not answer.
@@ -118,13 +123,7 @@ fn a_fifo_as_certificate_fails_fast_and_leaves_no_thread_behind() {
         cert_service("fifo", "50ms", &fifos),
         cert_service("good", "200ms", &[good.as_path()])
     );
-    let metrics = metrics_addr();
-    let d = start(
-        dir.path(),
-        &config(dir.path(), metrics, &services, ""),
-        metrics,
-        &[],
-    );
+    let (d, metrics) = start(dir.path(), &services, &[]);
     let pid = d.pid().expect("running");
     wait_until("the first rounds", Duration::from_secs(10), || {
         checks(&status(metrics), "fifo")
@@ -184,14 +183,8 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("cert.fifo");
     mkfifo(&fifo);
-    let metrics = metrics_addr();
     let services = cert_service("fifo", "100ms", &[fifo.as_path(), fifo.as_path()]);
-    let mut d = start(
-        dir.path(),
-        &config(dir.path(), metrics, &services, ""),
-        metrics,
-        &[],
-    );
+    let (mut d, metrics) = start(dir.path(), &services, &[]);
     wait_until("a failed FIFO check", Duration::from_secs(10), || {
         checks(&status(metrics), "fifo")
             .first()
@@ -211,14 +204,8 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
 #[test]
 fn dev_zero_as_certificate_is_refused_with_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let metrics = metrics_addr();
     let services = cert_service("zero", "100ms", &[Path::new("/dev/zero")]);
-    let d = start(
-        dir.path(),
-        &config(dir.path(), metrics, &services, ""),
-        metrics,
-        &[],
-    );
+    let (d, metrics) = start(dir.path(), &services, &[]);
     let pid = d.pid().expect("running");
     let start = Instant::now();
     let mut peak = 0;
@@ -465,12 +452,10 @@ fn durations_below_their_minimum_are_refused() {
 #[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let metrics = metrics_addr();
     let services = cert_service("s", "1s", &[Path::new("/etc/hostname")]);
-    let d = start(
+    let (d, _) = start(
         dir.path(),
-        &config(dir.path(), metrics, &services, ""),
-        metrics,
+        &services,
         &["prlimit", "--nofile=256:4096", "--"],
     );
     let pid = d.pid().expect("running");
