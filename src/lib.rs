@@ -12,6 +12,8 @@
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
+//! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
+//! - [`fdlimit`]: the open-files limit, raised at start.
 
 pub mod announcer;
 pub mod attributes;
@@ -22,6 +24,7 @@ pub mod control;
 pub mod daemon;
 pub mod drain;
 pub mod duration;
+pub mod fdlimit;
 pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
@@ -30,6 +33,7 @@ pub mod problem;
 pub mod process;
 pub mod schema;
 pub mod service;
+pub mod small_file;
 pub mod status;
 pub mod systemd;
 

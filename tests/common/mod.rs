@@ -7,6 +7,7 @@ pub mod e2e;
 pub mod etcd;
 pub mod gobgpd;
 pub mod lab;
+pub mod procfs;
 pub mod prom;
 pub mod seed;
 pub mod tftpd;
