@@ -6,25 +6,34 @@
 //! - [`check`]: the health checks, one file per kind, and the attempt policy.
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
+//! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
+//! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
+//! - [`fdlimit`]: the open-files limit, raised at start.
 
 pub mod announcer;
 pub mod attributes;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod drain;
 pub mod duration;
+pub mod fdlimit;
+pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
+pub mod process;
+pub mod schema;
 pub mod service;
+pub mod small_file;
 pub mod status;
 pub mod systemd;
 

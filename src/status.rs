@@ -59,6 +59,8 @@ pub struct ServiceStatus {
     pub name: String,
     /// What its routes follow: `up`, `degraded`, `down` or `drained`.
     pub state: ServiceState,
+    /// Since when (RFC 3339): its last change of state, or its start.
+    pub since: String,
     /// What its checks say, with the counters that can change it (rise/fall).
     pub health: Health,
     /// Why it is drained (files, commands); empty when it is not.
@@ -190,7 +192,14 @@ impl StatusView {
                     .get(&e.shape.name)
                     .map(|r| r.iter().map(ToString::to_string).collect())
                     .unwrap_or_default();
-                service_status(&e.shape, e.reports.borrow().as_ref(), state, drained_by)
+                let since = gate.since(&e.shape.name).map(rfc3339).unwrap_or_default();
+                service_status(
+                    &e.shape,
+                    e.reports.borrow().as_ref(),
+                    state,
+                    since,
+                    drained_by,
+                )
             })
             .collect();
         let wanted = gate.wanted();
@@ -244,6 +253,7 @@ fn service_status(
     shape: &ServiceShape,
     report: Option<&RoundReport>,
     state: ServiceState,
+    since: String,
     drained_by: Vec<String>,
 ) -> ServiceStatus {
     let checks = shape
@@ -272,6 +282,7 @@ fn service_status(
     ServiceStatus {
         name: shape.name.clone(),
         state,
+        since,
         health: report.map_or(Health::START, |r| r.health),
         drained_by,
         rise: shape.rise,
@@ -284,27 +295,6 @@ fn service_status(
 
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-/// `GET /status` from the daemon whose metrics listen on `address` (host:port).
-pub async fn fetch(address: &str) -> Result<String, String> {
-    let url = format!("http://{address}/status");
-    let fail = |e: String| {
-        format!("cannot get {url}: {e} (is anycastd running there, with metrics enabled?)")
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let r = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| fail(crate::error_chain(&e)))?;
-    if !r.status().is_success() {
-        return Err(fail(format!("answered {}", r.status())));
-    }
-    r.text().await.map_err(|e| fail(e.to_string()))
 }
 
 /// The status as tables, for `anycastd status`.
@@ -364,6 +354,7 @@ fn services_table(out: &mut String, services: &[ServiceStatus]) {
     let mut rows = vec![row(&[
         "SERVICE",
         "STATE",
+        "SINCE",
         "CHECKS SAY",
         "RISE/FALL",
         "EVERY",
@@ -374,6 +365,7 @@ fn services_table(out: &mut String, services: &[ServiceStatus]) {
         rows.push(row(&[
             &svc.name,
             &svc.state.name().to_uppercase(),
+            &svc.since,
             svc.health.level_name(),
             &health_counters(&svc.health, svc.rise, svc.fall),
             &svc.check_interval,
@@ -474,12 +466,12 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn row(cells: &[&str]) -> Vec<String> {
+pub(crate) fn row(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| c.replace('\n', " ")).collect()
 }
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
-fn table(out: &mut String, rows: &[Vec<String>]) {
+pub(crate) fn table(out: &mut String, rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
