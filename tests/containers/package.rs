@@ -294,6 +294,18 @@ fn package_holds_the_binary_units_config_and_docs() {
             ),
             ("etc/anycastd/config.yaml", "deploy/deb/config.yaml"),
             ("usr/share/doc/anycastd/README.md", "README.md"),
+            (
+                "usr/share/bash-completion/completions/anycastd",
+                "doc/completions/anycastd.bash",
+            ),
+            (
+                "usr/share/zsh/vendor-completions/_anycastd",
+                "doc/completions/_anycastd",
+            ),
+            (
+                "usr/share/fish/vendor_completions.d/anycastd.fish",
+                "doc/completions/anycastd.fish",
+            ),
         ] {
             let a =
                 std::fs::read(root.join(packaged)).unwrap_or_else(|e| panic!("{packaged}: {e}"));
@@ -301,6 +313,21 @@ fn package_holds_the_binary_units_config_and_docs() {
             assert!(a == b, "the package's {packaged} differs from {source}");
         }
         assert!(root.join("usr/share/doc/anycastd/copyright").exists());
+        // Every man page of doc/, compressed (cargo-deb gzips them).
+        let pages: Vec<String> = std::fs::read_dir(repo().join("doc"))
+            .expect("doc/")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".1"))
+            .collect();
+        assert!(pages.iter().any(|p| p == "anycastd.1"), "{pages:?}");
+        for page in &pages {
+            let packaged = root.join("usr/share/man/man1").join(format!("{page}.gz"));
+            assert!(
+                packaged.exists(),
+                "the package lacks {}",
+                packaged.display()
+            );
+        }
         // The binary is the release build (stripped by cargo-deb), and runs.
         let bin = root.join("usr/bin/anycastd");
         let out = Command::new(&bin)
