@@ -248,6 +248,8 @@ struct GateService {
     routes: Vec<IpNet>,
     level: Level,
     drained: bool,
+    /// Drained past the fleet guard (`anycastd drain --force`).
+    forced: bool,
     /// When its state last changed (or the service started).
     since: SystemTime,
 }
@@ -280,6 +282,7 @@ impl Gate {
                     routes: s.routes.clone(),
                     level: Level::Down,
                     drained: false,
+                    forced: false,
                     since: SystemTime::now(),
                 })
                 .collect(),
@@ -321,15 +324,32 @@ impl Gate {
         }
     }
 
-    /// Drains or undrains a service; returns whether anything changed.
-    pub fn set_drained(&mut self, service: &str, drained: bool) -> bool {
+    /// Drains or undrains a service (`forced`: its routes leave past the fleet guard);
+    /// returns whether anything changed.
+    pub fn set_drained(&mut self, service: &str, drained: bool, forced: bool) -> bool {
+        let forced = drained && forced;
         match self.service_mut(service) {
-            Some(s) if s.drained != drained => {
-                s.change(|s| s.drained = drained);
+            Some(s) if s.drained != drained || s.forced != forced => {
+                s.change(|s| {
+                    s.drained = drained;
+                    s.forced = forced;
+                });
                 true
             }
             _ => false,
         }
+    }
+
+    /// Whether `prefix` is drained past the fleet guard: every drained service behind it
+    /// was drained with `--force`.
+    pub fn drain_forced(&self, prefix: &IpNet) -> bool {
+        let global = self.global.contains(prefix);
+        let drained: Vec<&GateService> = self
+            .services
+            .iter()
+            .filter(|s| (global || s.routes.contains(prefix)) && s.drained)
+            .collect();
+        !drained.is_empty() && drained.iter().all(|s| s.forced)
     }
 
     /// When the named service's state last changed.
@@ -801,6 +821,7 @@ mod tests {
             routes,
             level: Level::Down,
             drained: false,
+            forced: false,
             since: SystemTime::UNIX_EPOCH,
         };
         Gate {
@@ -844,7 +865,7 @@ mod tests {
                 "2001:db8::/48 degraded"
             ]
         );
-        g.set_drained("a", true);
+        g.set_drained("a", true, false);
         assert_eq!(
             wanted(&g),
             [
@@ -866,8 +887,11 @@ mod tests {
         assert!(g.set("a", Level::Up));
         assert!(!g.set("a", Level::Up));
         assert!(!g.set("nope", Level::Up), "unknown services are ignored");
-        assert!(g.set_drained("a", true));
-        assert!(!g.set_drained("a", true));
+        assert!(g.set_drained("a", true, false));
+        assert!(!g.set_drained("a", true, false));
+        assert!(!g.drain_forced(&"192.0.2.10/32".parse().expect("prefix")));
+        assert!(g.set_drained("a", true, true));
+        assert!(g.drain_forced(&"192.0.2.10/32".parse().expect("prefix")));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::attributes::describe;
 use crate::config::ServiceConfig;
 use crate::drain::Reason;
+use crate::fleet::{Fleet, FleetStatus};
 use crate::service::{Gate, Health, RoundReport, ServiceState};
 
 /// The whole status document.
@@ -34,6 +35,9 @@ pub struct Status {
     /// The last reload, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<ReloadStatus>,
+    /// The fleet guard's view of each prefix, with a `fleet` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +168,7 @@ pub struct Sources {
     pub announcer: watch::Receiver<AnnouncerState>,
     pub peers: watch::Receiver<Option<PeerTable>>,
     pub reload: watch::Receiver<Option<ReloadStatus>>,
+    pub fleet: Option<Fleet>,
 }
 
 /// Reads the daemon's state from the channels its tasks publish on.
@@ -240,6 +245,7 @@ impl StatusView {
             prefixes,
             peers: src.peers.borrow().as_ref().map(|t| t.peers.clone()),
             reload: src.reload.borrow().clone(),
+            fleet: src.fleet.as_ref().map(Fleet::status),
         }
     }
 
@@ -309,6 +315,10 @@ pub fn render_table(s: &Status) -> String {
     prefixes_table(&mut out, &s.prefixes);
     out.push('\n');
     peers_table(&mut out, s.peers.as_deref());
+    if let Some(f) = &s.fleet {
+        out.push('\n');
+        out.push_str(&crate::fleet::render_table(f));
+    }
     out
 }
 
