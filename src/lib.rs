@@ -2,7 +2,8 @@
 //! them are healthy, and withdraws them as soon as they are not.
 //!
 //! The pieces, in the order data flows through them:
-//! - [`config`]: the config file, parsed and validated.
+//! - [`config`]: the config file, parsed and validated; [`diagnose`] words its errors, and
+//!   [`position`] finds the line and column of a field.
 //! - [`check`]: the health checks, one file per kind, and the attempt policy.
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
@@ -21,12 +22,14 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod diagnose;
 pub mod drain;
 pub mod duration;
 pub mod fdlimit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod position;
 pub mod problem;
 pub mod process;
 pub mod schema;
