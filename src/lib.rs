@@ -9,6 +9,7 @@
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
+//! - [`summary`]: the one-screen summary of `anycastd check-config`.
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
@@ -36,6 +37,7 @@ pub mod schema;
 pub mod service;
 pub mod small_file;
 pub mod status;
+pub mod summary;
 pub mod systemd;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
