@@ -368,17 +368,19 @@ impl<'de> Deserialize<'de> for CheckConfig {
                     (None, Some(v)) => {
                         let mut track = serde_path_to_error::Track::new();
                         let de = serde_path_to_error::Deserializer::new(v, &mut track);
-                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), de).map_err(|e| {
-                            // The path inside the spec goes back to the error's own (see
-                            // `diagnose::SUBPATH`).
-                            let sub = crate::diagnose::SUBPATH;
-                            let inner = track.path().to_string();
-                            let inner = if inner == "." { String::new() } else { inner };
-                            de::Error::custom(format!(
-                                "{sub}{}{sub}{e}",
-                                Problem::new(inner, "").under("spec").path
-                            ))
-                        })?
+                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), de).map_err(
+                            |e| {
+                                // The path inside the spec goes back to the error's own (see
+                                // `diagnose::SUBPATH`).
+                                let sub = crate::diagnose::SUBPATH;
+                                let inner = track.path().to_string();
+                                let inner = if inner == "." { String::new() } else { inner };
+                                de::Error::custom(format!(
+                                    "{sub}{}{sub}{e}",
+                                    Problem::new(inner, "").under("spec").path
+                                ))
+                            },
+                        )?
                     }
                     // A kind whose fields all have defaults may leave out `spec`.
                     (None, None) => {
@@ -539,7 +541,10 @@ impl ConfigError {
             }
         };
         m.insert("message".into(), Value::from(head));
-        m.insert("file".into(), Value::from(self.file().display().to_string()));
+        m.insert(
+            "file".into(),
+            Value::from(self.file().display().to_string()),
+        );
         if let ConfigError::Invalid { problems, .. } = self {
             let list: Vec<Value> = problems
                 .iter()
@@ -622,8 +627,13 @@ fn why_unreadable(e: &crate::small_file::ReadError) -> String {
             "cannot be read by user id {}, which anycastd runs as (permission denied): give that user read access to the file and search access to its directories, e.g. through the file's group and chmod 640",
             rustix::process::getuid().as_raw()
         ),
-        ReadError::Io { source, .. } => format!("cannot be read: {source}"),
-        ReadError::NotRegular { path, kind: "directory" } => format!(
+        ReadError::Io { source, .. } => {
+            format!("cannot be read: {}", crate::small_file::describe_io(source))
+        }
+        ReadError::NotRegular {
+            path,
+            kind: "directory",
+        } => format!(
             "is a directory: give the path of the config file itself, e.g. {}",
             path.join("config.yaml").display()
         ),
@@ -657,12 +667,14 @@ pub fn parse(text: &str, format: Format) -> Result<Config, Problem> {
             let mut options = serde_saphyr::Options::default();
             // The error is worded by `diagnose`: the library's snippet would go unused.
             options.with_snippet = false;
-            let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
-                let mut track = serde_path_to_error::Track::new();
-                let r = Config::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
-                path = track.path().to_string();
-                r
-            });
+            let result =
+                serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+                    let mut track = serde_path_to_error::Track::new();
+                    let r =
+                        Config::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+                    path = track.path().to_string();
+                    r
+                });
             result.map_err(|e| crate::diagnose::yaml(text, &e, &path))
         }
     }

@@ -77,7 +77,10 @@ pub fn locate(text: &str, problems: &mut [Problem]) {
     let Some(tree) = Tree::read(text) else {
         return;
     };
-    for p in problems.iter_mut().filter(|p| p.at.is_none() && !p.path.is_empty()) {
+    for p in problems
+        .iter_mut()
+        .filter(|p| p.at.is_none() && !p.path.is_empty())
+    {
         p.at = Some(tree.find(&p.path).position());
     }
 }
@@ -152,11 +155,20 @@ fn clean(path: &str) -> String {
 /// Why the reading stopped, independent of the parser.
 #[derive(Debug)]
 enum Cause {
-    UnknownField { field: String, expected: Vec<String> },
+    UnknownField {
+        field: String,
+        expected: Vec<String>,
+    },
     MissingField(String),
     Duplicate(Option<String>),
-    Wrong { expected: Expect, found: Option<String> },
-    UnknownVariant { variant: String, expected: Vec<String> },
+    Wrong {
+        expected: Expect,
+        found: Option<String>,
+    },
+    UnknownVariant {
+        variant: String,
+        expected: Vec<String>,
+    },
     Syntax(ScanKind),
     Eof,
     Limit,
@@ -555,7 +567,10 @@ fn wrong(
             let range = integer_range(field, ty);
             let t = s.trim();
             if quoted && t.parse::<i128>().is_ok() {
-                format!("{} is quoted, which makes it text: write {t} without quotes", quote(t))
+                format!(
+                    "{} is quoted, which makes it text: write {t} without quotes",
+                    quote(t)
+                )
             } else if t.parse::<i128>().is_ok() {
                 format!("{t} is out of range: use {range}")
             } else if t.parse::<f64>().is_ok() {
@@ -565,17 +580,28 @@ fn wrong(
             }
         }
         (Expect::Integer(ty), None) => {
-            format!("must be a number ({}), not {found}", integer_range(field, ty))
+            format!(
+                "must be a number ({}), not {found}",
+                integer_range(field, ty)
+            )
         }
         (Expect::Number, Some(s)) if quoted && s.trim().parse::<f64>().is_ok() => {
-            format!("{} is quoted, which makes it text: write it without quotes", quote(s))
+            format!(
+                "{} is quoted, which makes it text: write it without quotes",
+                quote(s)
+            )
         }
         (Expect::Number, Some(s)) => format!("{} is not a number", quote(s)),
         (Expect::Number, None) => format!("must be a number, not {found}"),
         (Expect::Bool, Some(s)) if quoted => {
-            format!("{} is quoted, which makes it text: write true or false without quotes", quote(s))
+            format!(
+                "{} is quoted, which makes it text: write true or false without quotes",
+                quote(s)
+            )
         }
-        (Expect::Bool, Some(s)) => format!("{} is not true or false: write true or false", quote(s)),
+        (Expect::Bool, Some(s)) => {
+            format!("{} is not true or false: write true or false", quote(s))
+        }
         (Expect::Bool, None) => format!("must be true or false, not {found}"),
         (Expect::Text, _) if found == "nothing" => "is empty: give a value".to_string(),
         (Expect::Text, _) => format!("must be a single value, not {found}"),
@@ -591,9 +617,9 @@ fn wrong(
         (Expect::Map, _) if found == "nothing" => {
             "is empty: give its keys, indented on the lines below it".to_string()
         }
-        (Expect::Map, _) => format!(
-            "must be a map (`key: value` lines, indented below it), not {found}"
-        ),
+        (Expect::Map, _) => {
+            format!("must be a map (`key: value` lines, indented below it), not {found}")
+        }
         (Expect::Ipv4, _) => format!(
             "{} is not an IPv4 address: write four numbers 0..255 with dots between them, e.g. 192.0.2.1",
             v.as_deref().unwrap_or("the value")
@@ -733,7 +759,10 @@ fn duplicate(
             match first {
                 Some((first, second)) => Problem::new(
                     full,
-                    format!("`{key}` is given twice (first at line {}): keep one", first.line),
+                    format!(
+                        "`{key}` is given twice (first at line {}): keep one",
+                        first.line
+                    ),
                 )
                 .at(Some(second)),
                 None => Problem::new(full, format!("`{key}` is given twice: keep one")).at(at),
@@ -744,8 +773,11 @@ fn duplicate(
 
 /// The character of `text` at `at`.
 fn source_char(text: &str, at: Position) -> Option<char> {
-    let line = text.lines().nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
-    line.chars().nth(usize::try_from(at.column).ok()?.checked_sub(1)?)
+    let line = text
+        .lines()
+        .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+    line.chars()
+        .nth(usize::try_from(at.column).ok()?.checked_sub(1)?)
 }
 
 /// A YAML syntax error in the project's words.
@@ -890,9 +922,13 @@ fn unclosed_bracket(text: &str, upto: Position) -> Option<(char, Position)> {
                 None => match c {
                     '#' if prev == ' ' => break,
                     '"' | '\'' if matches!(prev, ' ' | '[' | '{' | ',' | ':') => quote = Some(c),
-                    '[' | '{' if matches!(prev, ' ' | '[' | '{' | ',') || j == 0 => {
-                        stack.push((c, Position { line: n, column: col }))
-                    }
+                    '[' | '{' if matches!(prev, ' ' | '[' | '{' | ',') || j == 0 => stack.push((
+                        c,
+                        Position {
+                            line: n,
+                            column: col,
+                        },
+                    )),
                     ']' | '}' if !stack.is_empty() => {
                         stack.pop();
                     }
@@ -976,7 +1012,10 @@ mod tests {
             unclosed_bracket(text, Position { line: 3, column: 2 }),
             Some(('[', Position { line: 1, column: 4 }))
         );
-        assert_eq!(unclosed_bracket("a: x[1]\nb: 2\n", Position { line: 2, column: 2 }), None);
+        assert_eq!(
+            unclosed_bracket("a: x[1]\nb: 2\n", Position { line: 2, column: 2 }),
+            None
+        );
     }
 
     #[test]

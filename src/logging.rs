@@ -147,7 +147,11 @@ mod tests {
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456);
         let text = Reporter::new(LogFormat::Text);
         assert_eq!(
-            text.render("config file x is not valid:\n  - a: b", Default::default(), now),
+            text.render(
+                "config file x is not valid:\n  - a: b",
+                Default::default(),
+                now
+            ),
             "anycastd: config file x is not valid:\n  - a: b\n"
         );
         let json = Reporter::new(LogFormat::Json);

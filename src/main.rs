@@ -249,7 +249,8 @@ fn control_command(
         None => match config::load(config_path) {
             Ok(l) => l.config.control.socket,
             Err(e) => {
-                let hint = "the control socket is control.socket of the config; give it with --socket";
+                let hint =
+                    "the control socket is control.socket of the config; give it with --socket";
                 let mut fields = e.json_fields();
                 fields.insert("hint".into(), hint.into());
                 report.report(&format!("{e}\n({hint})"), fields);

@@ -83,9 +83,7 @@ impl Tree {
         options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
         options.with_snippet = false;
         let root: Spanned<Raw> = serde_saphyr::from_str_with_options(text, options)?;
-        Ok(Tree {
-            root: node(root),
-        })
+        Ok(Tree { root: node(root) })
     }
 
     pub fn root(&self) -> &Node {
@@ -103,9 +101,9 @@ impl Tree {
         let mut rest = path;
         while !rest.is_empty() {
             let next = match &found.node.kind {
-                Kind::Seq(items) => index_step(rest).and_then(|(i, after)| {
-                    items.get(i).map(|n| (n, None, after))
-                }),
+                Kind::Seq(items) => {
+                    index_step(rest).and_then(|(i, after)| items.get(i).map(|n| (n, None, after)))
+                }
                 Kind::Map(entries) => {
                     let r = rest.strip_prefix('.').unwrap_or(rest);
                     entries
@@ -177,7 +175,12 @@ impl Tree {
 
     /// Every entry with key `key`, with its path, in document order.
     pub fn entries_named(&self, key: &str) -> Vec<(String, &Entry)> {
-        fn walk<'a>(node: &'a Node, path: &mut String, key: &str, out: &mut Vec<(String, &'a Entry)>) {
+        fn walk<'a>(
+            node: &'a Node,
+            path: &mut String,
+            key: &str,
+            out: &mut Vec<(String, &'a Entry)>,
+        ) {
             match &node.kind {
                 Kind::Map(entries) => {
                     for e in entries {
@@ -359,7 +362,10 @@ mod tests {
         assert!(f.whole);
         assert_eq!(f.position(), at(2, 14));
         assert_eq!(f.node.scalar(), Some("65000"));
-        assert_eq!(t.find("announcer.peers[0].remote_asn").position(), at(5, 19));
+        assert_eq!(
+            t.find("announcer.peers[0].remote_asn").position(),
+            at(5, 19)
+        );
         assert_eq!(t.find("announcer.peers[0]").position(), at(4, 7));
         assert_eq!(
             t.find("services[0].checks[0].spec.url").position(),

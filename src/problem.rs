@@ -94,7 +94,10 @@ mod tests {
         );
         assert_eq!(Problem::new("", "x").to_string(), "x");
         assert_eq!(
-            Problem::new("url", "bad").under("spec").under("checks[0]").path,
+            Problem::new("url", "bad")
+                .under("spec")
+                .under("checks[0]")
+                .path,
             "checks[0].spec.url"
         );
     }

@@ -101,7 +101,10 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
         ));
     }
     if a.peers.len() > PEERS {
-        lines.push(format!("peer     ({} more)", thousands(a.peers.len() - PEERS)));
+        lines.push(format!(
+            "peer     ({} more)",
+            thousands(a.peers.len() - PEERS)
+        ));
     }
     lines.push(format!(
         "routes   {} (while every service is up)",
@@ -218,17 +221,17 @@ mod tests {
         }
         y.push_str("  routes:\n");
         for i in 0..60_000u32 {
-            let _ = writeln!(
-                y,
-                "    - 10.{}.{}.0/24",
-                (i >> 8) & 0xff,
-                i & 0xff
-            );
+            let _ = writeln!(y, "    - 10.{}.{}.0/24", (i >> 8) & 0xff, i & 0xff);
         }
         y.push_str("services:\n");
         let long = "n".repeat(5000);
         for s in 0..1000 {
-            let _ = writeln!(y, "  - name: s{s}{long}\n    check_interval: 10s\n    routes: [172.{}.{}.0/24]\n    checks:", 16 + s / 256, s % 256);
+            let _ = writeln!(
+                y,
+                "  - name: s{s}{long}\n    check_interval: 10s\n    routes: [172.{}.{}.0/24]\n    checks:",
+                16 + s / 256,
+                s % 256
+            );
             for c in 0..10 {
                 let _ = writeln!(
                     y,
