@@ -640,6 +640,42 @@ fn each_mistake_gets_its_exact_message() {
     );
 }
 
+/// Two problems found by validation (the README's first example).
+const TWO_PROBLEMS: &[(&str, &str)] = &[
+    ("check_interval: 10s", "check_interval: 10s\n    rise: 0"),
+    ("- 10.0.0.128/32", "- 10.0.0.128/24"),
+];
+/// A typo the parser stops at (the README's second example).
+const TYPO: &[(&str, &str)] = &[("timeout: 2s", "timout: 2s")];
+
+/// The examples in README.md's "Config reference" are what anycastd prints for them.
+#[test]
+fn the_readme_shows_real_messages() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let (_, after) = readme
+        .split_once("## Config reference")
+        .expect("a Config reference section");
+    let intro = after
+        .split("```yaml")
+        .next()
+        .expect("text before the reference");
+    let blocks: Vec<&str> = intro
+        .split("```text\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 2, "two examples: {blocks:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, (block, edits)) in blocks.iter().zip([TWO_PROBLEMS, TYPO]).enumerate() {
+        let path = write_case(dir.path(), &format!("readme{i}"), edits);
+        let err = config::load(&path).expect_err("not valid");
+        let shown = format!("anycastd: {err}\n")
+            .replace(&path.display().to_string(), "/etc/anycastd/config.yaml");
+        assert_eq!(*block, shown, "README example {}", i + 1);
+    }
+}
+
 /// The binary's stdout, stderr and exit code for `args` with `env`.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (String, String, Option<i32>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_anycastd"));
@@ -695,14 +731,7 @@ fn the_binary_prints_each_error_once_as_text() {
 #[test]
 fn the_binary_prints_each_error_once_as_json() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_case(
-        dir.path(),
-        "two",
-        &[
-            ("check_interval: 10s", "check_interval: 10s\n    rise: 0"),
-            ("- 10.0.0.128/32", "- 10.0.0.128/24"),
-        ],
-    );
+    let path = write_case(dir.path(), "two", TWO_PROBLEMS);
     let p = path.to_str().expect("utf-8 path");
     for args in [&["--config", p][..], &["check-config", "--config", p][..]] {
         let (stdout, stderr, code) = run(args, &[("LOG_FORMAT", "json")]);
