@@ -634,7 +634,7 @@ fn why_unreadable(e: &crate::small_file::ReadError) -> String {
             path,
             kind: "directory",
         } => format!(
-            "is a directory: give the path of the config file itself, e.g. {}",
+            "is a directory, not a regular file: give the path of the config file itself, e.g. {}",
             path.join("config.yaml").display()
         ),
         ReadError::NotRegular { kind, .. } => format!(

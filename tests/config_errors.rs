@@ -89,7 +89,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "a directory",
             Directory("etc.yaml"),
-            "config file {file} is a directory: give the path of the config file itself, e.g. {file}/config.yaml",
+            "config file {file} is a directory, not a regular file: give the path of the config file itself, e.g. {file}/config.yaml",
         ),
         (
             "too large",
