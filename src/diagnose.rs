@@ -28,17 +28,16 @@ const START: &str = "a config needs at least `announcer` (router_id, local_addre
 /// A value as messages quote it: in backticks, control characters escaped, at most 60
 /// characters.
 pub fn quote(s: &str) -> String {
-    let mut out: String = s.chars().take(60).flat_map(char::escape_default).collect();
-    if s.chars().count() > 60 {
-        out.push('…');
-    }
-    // escape_default also escapes quotes and non-ASCII, which a reader wants to see as is.
-    let plain: String = s.chars().take(60).collect();
-    if !plain.chars().any(char::is_control) {
-        out = plain;
-        if s.chars().count() > 60 {
-            out.push('…');
+    let mut out = String::new();
+    for c in s.chars().take(60) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
+    }
+    if s.chars().nth(60).is_some() {
+        out.push('…');
     }
     format!("`{out}`")
 }
@@ -103,10 +102,11 @@ pub fn yaml(text: &str, err: &serde_saphyr::Error, path: &str) -> Problem {
                 Cause::Syntax(kind) => {
                     let mut p = syntax_problem(&kind, syntax_at, text);
                     if let Cause::MissingField(field) = &cause {
+                        let map = clean(path);
                         let _ = write!(
                             p.message,
                             " (because of it, {} lacks `{field}`)",
-                            if path.is_empty() { "the file" } else { path }
+                            if map.is_empty() { "the file" } else { &map }
                         );
                     }
                     p
@@ -151,13 +151,7 @@ pub fn json(text: &str, err: &serde_json::Error, path: &str) -> Problem {
                     at = start;
                 }
             }
-            explain(
-                cause,
-                &clean(path),
-                Some(at),
-                tree.as_ref(),
-                text,
-            )
+            explain(cause, &clean(path), Some(at), tree.as_ref(), text)
         }
     }
 }
@@ -482,7 +476,7 @@ fn explain(
             .at(at)
         }
         Cause::MissingField(missing) => missing_field(path, &missing, at, tree),
-        Cause::Duplicate(key) => duplicate(path, key, at, tree, text),
+        Cause::Duplicate(key) => duplicate(path, key, at, tree),
         Cause::UnknownVariant { variant, expected } => {
             let list: Vec<&str> = expected.iter().map(String::as_str).collect();
             Problem::new(
@@ -760,7 +754,6 @@ fn duplicate(
     key: Option<String>,
     at: Option<Position>,
     tree: Option<&Tree>,
-    _text: &str,
 ) -> Problem {
     // The second key is at `at`; the tree knows its path and the first one.
     let hit = tree.zip(at).and_then(|(t, a)| t.entry_at(a));
