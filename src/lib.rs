@@ -7,6 +7,7 @@
 //! - [`check`]: the health checks, one file per kind, and the attempt policy.
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
+//! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
 //! - [`summary`]: the one-screen summary of `anycastd check-config`.
@@ -27,6 +28,7 @@ pub mod diagnose;
 pub mod drain;
 pub mod duration;
 pub mod fdlimit;
+pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;

@@ -272,7 +272,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "unknown top-level key",
             Yaml(&[("services:", "service:")]),
-            "config file {file} is not valid:\n  - service (line 15, column 1): unknown key `service` (did you mean `services`?); valid keys here: `announcer`, `services`, `metrics`, `control`",
+            "config file {file} is not valid:\n  - service (line 15, column 1): unknown key `service` (did you mean `services`?); valid keys here: `announcer`, `services`, `metrics`, `control`, `fleet`",
         ),
         (
             "missing router id",
@@ -601,6 +601,31 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
                 "control:\n  sockt: /run/anycastd.sock\nmetrics:",
             )]),
             "config file {file} is not valid:\n  - control.sockt (line 65, column 3): unknown key `sockt` (did you mean `socket`?); valid keys here: `socket`",
+        ),
+        // The fleet guard's section gets the same treatment, by path.
+        (
+            "fleet key typo",
+            Yaml(&[(
+                "metrics:",
+                "fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n  min_site: 2\nmetrics:",
+            )]),
+            "config file {file} is not valid:\n  - fleet.min_site (line 67, column 3): unknown key `min_site` (did you mean `min_sites`?); valid keys here: `etcd`, `site`, `min_sites`, `lease_ttl`, `on_unreachable`",
+        ),
+        (
+            "fleet action typo",
+            Yaml(&[(
+                "metrics:",
+                "fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n  on_unreachable: hodl\nmetrics:",
+            )]),
+            "config file {file} is not valid:\n  - fleet.on_unreachable (line 67, column 19): `hodl` is not one of hold, withdraw (did you mean `hold`?)",
+        ),
+        (
+            "fleet endpoint without scheme",
+            Yaml(&[(
+                "metrics:",
+                "fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379, 127.0.0.2:2379]\n  min_sites: 0\nmetrics:",
+            )]),
+            "config file {file} is not valid:\n  - fleet.etcd.endpoints[1] (line 66, column 40): \"127.0.0.2:2379\" has no scheme: write http://127.0.0.2:2379 (or https:// for TLS)\n  - fleet.min_sites (line 67, column 14): must be 1..100, not 0: the number of other sites that must keep a prefix announced",
         ),
         // Several problems are reported at once, each with its position.
         (

@@ -33,10 +33,6 @@ const NOT_YET_EXPORTED: &[(&str, &[&str], &str)] = &[
         &["service", "watch", "event"],
         "issue 13",
     ),
-    // Issue 16 (fleet guard): SPEC section 14.
-    ("anycastd_fleet_up", &[], "issue 16"),
-    ("anycastd_fleet_sites", &["prefix"], "issue 16"),
-    ("anycastd_fleet_held", &["prefix"], "issue 16"),
 ];
 
 /// Series that Prometheus itself makes for every target.
