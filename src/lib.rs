@@ -11,6 +11,8 @@
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
+//! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
+//!   start a service's round at once.
 
 pub mod announcer;
 pub mod check;
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod service;
 pub mod status;
 pub mod systemd;
+pub mod watch;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
 /// already said: the form operators read in logs and check failures.

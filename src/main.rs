@@ -15,6 +15,7 @@ use anycastd::logging;
 use anycastd::metrics::{Endpoint, Liveness, Metrics};
 use anycastd::service::{Gate, Service};
 use anycastd::status::{self, StatusView};
+use anycastd::watch::Watchers;
 
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
 const EXIT_CONFIG: u8 = 2;
@@ -142,6 +143,8 @@ async fn run(cfg: Config) -> ExitCode {
     let (peer_monitor, peer_table) = PeerMonitor::new(&cfg);
     let table = peer_table.clone();
     metrics.add_collector(Box::new(move || render_metrics(table.borrow().as_ref())));
+    let triggers: Vec<_> = services.iter().map(Service::trigger).collect();
+    let watchers = Watchers::new(&cfg, &triggers, &metrics);
     let reports: Vec<_> = services.iter().map(|_| watch::channel(None)).collect();
     let view = StatusView::new(
         &cfg,
@@ -149,7 +152,8 @@ async fn run(cfg: Config) -> ExitCode {
         gate_rx,
         announcer.state(),
         peer_table,
-    );
+    )
+    .with_watches(watchers.views());
 
     if cfg.metrics.enabled {
         let endpoint = Endpoint {
@@ -185,6 +189,7 @@ async fn run(cfg: Config) -> ExitCode {
         );
         tasks.spawn(svc.run(gate_tx.clone(), reports, heartbeat));
     }
+    watchers.spawn(&mut tasks);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tasks.spawn(peer_monitor.run(shutdown_rx.clone()));
     let heartbeat = liveness.register(

@@ -26,6 +26,8 @@ pub mod names {
     pub const GOBGP_UP: &str = "anycastd_gobgp_up";
     pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
     pub const BUILD_INFO: &str = "anycastd_build_info";
+    /// Labels {service, watch, event}.
+    pub const WATCH_EVENTS: &str = "anycastd_watch_events_total";
 
     // icmp_ping, labels {service, check, host}: the last run's figures, and totals.
     pub const CHECK_AVG_RTT: &str = "anycastd_check_avg_rtt_seconds";
@@ -101,6 +103,11 @@ pub mod names {
         (
             BUILD_INFO,
             "Always 1; the version label tells the running build",
+        ),
+        (
+            WATCH_EVENTS,
+            "Events seen by a service's watches (tcp: connected, closed, reset, connect_failed; \
+             pid_file: watching, exited, not_running, missing, empty, garbage, error)",
         ),
         (
             CHECK_AVG_RTT,

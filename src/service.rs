@@ -5,6 +5,7 @@
 //! triggered ([`Trigger::run_now`]). All checks of a round run concurrently; the round passes
 //! only if each of them passes. A service starts *down*, becomes *up* after `rise`
 //! consecutive passing rounds and *down* again after `fall` consecutive failing rounds.
+//! While a state is in doubt ([`Health::in_doubt`]) rounds run every `fast_interval`.
 //! Only transitions reach the [`Gate`], so routes change only when a service's state does.
 
 use std::collections::BTreeSet;
@@ -34,6 +35,15 @@ impl Health {
 
     pub fn is_up(self) -> bool {
         matches!(self, Health::Up { .. })
+    }
+
+    /// Whether the last rounds disagree with the state (a failing round while up, a
+    /// passing round while down): the next rounds then run at `fast_interval`.
+    pub fn in_doubt(self) -> bool {
+        match self {
+            Health::Down { passes } => passes > 0,
+            Health::Up { fails } => fails > 0,
+        }
     }
 
     /// The state after one more round. `rise` and `fall` are at least 1.
@@ -143,6 +153,7 @@ pub struct Service {
     pub index: usize,
     pub name: String,
     interval: Duration,
+    fast_interval: Duration,
     rise: u32,
     fall: u32,
     checks: Vec<Runner>,
@@ -177,6 +188,7 @@ impl Service {
             index,
             name: cfg.name.clone(),
             interval: cfg.check_interval.0,
+            fast_interval: cfg.fast_interval(),
             rise: cfg.rise,
             fall: cfg.fall,
             checks,
@@ -187,6 +199,16 @@ impl Service {
 
     pub fn trigger(&self) -> Trigger {
         self.trigger.clone()
+    }
+
+    /// The time from the start of a round to the start of the next, after a round that left
+    /// the service in `health`.
+    pub fn pace(&self, health: Health) -> Duration {
+        if health.in_doubt() {
+            self.fast_interval
+        } else {
+            self.interval
+        }
     }
 
     /// Runs all checks once, concurrently.
@@ -220,13 +242,15 @@ impl Service {
 
         let mut health = Health::START;
         let mut last_passed: Vec<Option<bool>> = vec![None; self.checks.len()];
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first round at once; each next one `pace` after the start of the one before,
+        // or at once when triggered (a trigger during a round: right after it).
+        let mut due = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
-                _ = self.trigger.0.notified() => ticker.reset(),
+                _ = tokio::time::sleep_until(due) => {}
+                _ = self.trigger.0.notified() => {}
             }
+            let started = tokio::time::Instant::now();
             heartbeat.beat();
             let outcomes = self.round().await;
             heartbeat.beat();
@@ -270,6 +294,7 @@ impl Service {
                 gate.send_if_modified(|g| g.set(self.index, next.is_up()));
             }
             health = next;
+            due = started + self.pace(health);
             let checks = self
                 .checks
                 .iter()
@@ -304,6 +329,23 @@ mod tests {
     #[test]
     fn starts_down() {
         assert!(!Health::START.is_up());
+        assert!(!Health::START.in_doubt());
+    }
+
+    #[test]
+    fn in_doubt_while_the_rounds_disagree_with_the_state() {
+        // rise 2, fall 3: pass (doubt), pass (up), fail, fail (doubt), pass (agrees again),
+        // fail, fail (doubt), fail (down: agrees).
+        let mut h = Health::START;
+        let mut doubts = Vec::new();
+        for p in [true, true, false, false, true, false, false, false] {
+            h = h.after_round(p, 2, 3);
+            doubts.push(h.in_doubt());
+        }
+        assert_eq!(doubts, [true, false, true, true, false, true, true, false]);
+        // With rise and fall 1 a state is never in doubt: each round decides.
+        assert!(!Health::START.after_round(true, 1, 1).in_doubt());
+        assert!(!Health::Up { fails: 0 }.after_round(false, 1, 1).in_doubt());
     }
 
     #[test]

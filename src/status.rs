@@ -19,6 +19,7 @@ use crate::announcer::AnnouncerState;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::config::Config;
 use crate::service::{Gate, Health, RoundReport};
+use crate::watch::{WatchState, WatchView};
 
 /// The whole status document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,24 @@ pub struct Status {
     pub prefixes: Vec<PrefixStatus>,
     /// `None` while gobgpd cannot be asked.
     pub peers: Option<Vec<PeerInfo>>,
+    /// Every service's watches, in config order (absent from older daemons' documents).
+    #[serde(default)]
+    pub watches: Vec<WatchStatus>,
+}
+
+/// One watch of a service (`watch:` in the config) and what it knows about its target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchStatus {
+    pub service: String,
+    /// `tcp:127.0.0.1:8080`, `pid_file:/run/nginx.pid`.
+    pub watch: String,
+    pub state: WatchState,
+    /// The process id the pid file names, when it names one.
+    pub pid: Option<u32>,
+    /// Why it is in that state (a connect error, what the pid file holds).
+    pub detail: Option<String>,
+    /// When it entered that state (RFC 3339).
+    pub since: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,9 +120,16 @@ pub struct StatusView {
     gate: watch::Receiver<Gate>,
     announcer: watch::Receiver<AnnouncerState>,
     peers: watch::Receiver<Option<PeerTable>>,
+    watches: Vec<WatchView>,
 }
 
 impl StatusView {
+    /// Adds the services' watches to the view.
+    pub fn with_watches(mut self, watches: Vec<WatchView>) -> StatusView {
+        self.watches = watches;
+        self
+    }
+
     /// `reports` holds one receiver per service, in config order.
     pub fn new(
         cfg: &Config,
@@ -146,6 +172,7 @@ impl StatusView {
             gate,
             announcer,
             peers,
+            watches: Vec::new(),
         }
     }
 
@@ -183,6 +210,7 @@ impl StatusView {
             services,
             prefixes,
             peers: self.peers.borrow().as_ref().map(|t| t.peers.clone()),
+            watches: self.watches.iter().map(watch_status).collect(),
         }
     }
 
@@ -230,6 +258,18 @@ fn service_status(shape: &ServiceShape, report: Option<&RoundReport>) -> Service
         check_interval: shape.check_interval.clone(),
         last_round: report.map(|r| rfc3339(r.at)),
         checks,
+    }
+}
+
+fn watch_status(w: &WatchView) -> WatchStatus {
+    let r = w.report.borrow();
+    WatchStatus {
+        service: w.service.clone(),
+        watch: w.watch.clone(),
+        state: r.state,
+        pid: r.pid,
+        detail: r.detail.clone(),
+        since: rfc3339(r.since),
     }
 }
 
@@ -336,6 +376,24 @@ pub fn render_table(s: &Status) -> String {
         ]));
     }
     table(&mut out, &rows);
+
+    if !s.watches.is_empty() {
+        out.push('\n');
+        let mut rows = vec![row(&[
+            "SERVICE", "WATCH", "STATE", "PID", "SINCE", "DETAIL",
+        ])];
+        for w in &s.watches {
+            rows.push(row(&[
+                &w.service,
+                &w.watch,
+                &w.state.as_str().to_uppercase(),
+                &w.pid.map_or("-".to_string(), |p| p.to_string()),
+                &w.since,
+                w.detail.as_deref().unwrap_or(""),
+            ]));
+        }
+        table(&mut out, &rows);
+    }
 
     out.push('\n');
     match &s.peers {
