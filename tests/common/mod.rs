@@ -7,5 +7,6 @@ pub mod gobgpd;
 pub mod lab;
 pub mod prom;
 pub mod seed;
+pub mod targets;
 pub mod tftpd;
 pub mod tls;
