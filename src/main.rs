@@ -360,6 +360,7 @@ fn summary(path: &std::path::Path, cfg: &Config, warnings: &[String]) -> String 
                 c.spec.target()
             );
         }
+        anycastd::watch::summarize(&mut s, svc);
     }
     let _ = writeln!(
         s,

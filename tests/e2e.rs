@@ -1034,4 +1034,35 @@ fn bad_watch_config_exits_2_naming_the_fields() {
     ] {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
+
+    // Fixed, check-config shows them.
+    std::fs::write(
+        &path,
+        seed.replacen(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    fast_interval: 200ms\n    watch:\n      - tcp: 127.0.0.1:8080\n      - pid_file: /run/nginx.pid\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run anycastd");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "fast   every 200ms",
+        "watch  tcp:127.0.0.1:8080",
+        "watch  pid_file:/run/nginx.pid",
+    ] {
+        assert!(summary.contains(want), "{want:?} not in:\n{summary}");
+    }
 }

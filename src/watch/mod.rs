@@ -84,7 +84,7 @@ impl<'de> Deserialize<'de> for WatchSpec {
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<WatchSpec, A::Error> {
                 let unknown = |k: &str| {
                     de::Error::custom(format!(
-                        "unknown field `{k}`, expected `tcp` or `pid_file` (one per `watch` item)"
+                        "unknown field `{k}`, expected `tcp` or `pid_file` (one per watch item)"
                     ))
                 };
                 let Some(key) = map.next_key::<String>()? else {
@@ -143,6 +143,17 @@ pub fn problems(svc: &ServiceConfig) -> Vec<Problem> {
         );
     }
     p
+}
+
+/// The lines of a service's `fast_interval` and watches in `anycastd check-config`.
+pub fn summarize(out: &mut String, svc: &ServiceConfig) {
+    use std::fmt::Write;
+    if let Some(f) = svc.fast_interval {
+        let _ = writeln!(out, "  fast   every {f} while the state is in doubt");
+    }
+    for w in &svc.watch {
+        let _ = writeln!(out, "  watch  {}", w.label());
+    }
 }
 
 /// What a watch knows about its target, for `/status` and `anycastd status`.
@@ -315,11 +326,36 @@ impl Watchers {
 
     /// Runs every watch in `tasks` (they end when the set is aborted or dropped).
     pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
+        if !self.loops.is_empty() {
+            raise_open_files_limit();
+        }
         for (spec, cx) in self.loops {
             match spec {
                 WatchSpec::Tcp(s) => tasks.spawn(tcp::run(s, cx)),
                 WatchSpec::PidFile(s) => tasks.spawn(pid_file::run(s, cx)),
             };
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one, as Go's runtime does: each watch
+/// holds a descriptor for as long as the daemon runs, and systemd's default soft limit
+/// (1,024) would not leave room for 1,000 watches beside the checks' own connections.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => {
+                tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open files limit")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, soft = ?limit.current, "cannot raise the open files limit; many watches may run out of descriptors")
+            }
         }
     }
 }

@@ -151,11 +151,14 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                     note(&cx, &mut previous, event, false, detail);
                     continue;
                 }
-                Ok(Err(e)) => (Event::ConnectFailed, crate::error_chain(&e)),
+                Ok(Err(e)) => (
+                    Event::ConnectFailed,
+                    format!("cannot connect: {}", crate::error_chain(&e)),
+                ),
                 Err(_) => (
                     Event::ConnectFailed,
                     format!(
-                        "no connection within {}",
+                        "cannot connect: no connection within {}",
                         humantime::format_duration(CONNECT_TIMEOUT)
                     ),
                 ),
@@ -181,17 +184,14 @@ fn note(
         Event::Connected => WatchState::Connected,
         _ => WatchState::Reconnecting,
     };
-    let why = match &detail {
-        Some(d) => format!("{}: {d}", event.as_str()),
-        None => event.as_str().to_string(),
-    };
+    let why = detail.clone().unwrap_or_else(|| event.as_str().to_string());
     cx.publish(state, None, detail);
     if round {
         cx.start_round(&why);
     } else if repeated {
-        debug!(service = %cx.service, watch = %cx.label, event = %why, "watch event");
+        debug!(service = %cx.service, watch = %cx.label, event = event.as_str(), detail = %why, "watch event");
     } else {
-        info!(service = %cx.service, watch = %cx.label, event = %why, "watch event");
+        info!(service = %cx.service, watch = %cx.label, event = event.as_str(), detail = %why, "watch event");
     }
 }
 
@@ -203,7 +203,7 @@ async fn hold(mut stream: TcpStream) -> (Event, Option<String>) {
         match stream.read(&mut buf).await {
             Ok(0) => return (Event::Closed, Some("closed by the other end".to_string())),
             Ok(_) => continue,
-            Err(e) => return (Event::Reset, Some(e.to_string())),
+            Err(e) => return (Event::Reset, Some(format!("connection lost: {e}"))),
         }
     }
 }
