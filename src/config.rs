@@ -16,6 +16,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use crate::check::{self, CheckSpec};
+pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
+pub use crate::problem::Problem;
 use crate::watch::WatchSpec;
 
 /// Where the config is read from when neither `--config` nor `CONFIG_PATH` says.
@@ -188,80 +190,6 @@ impl Default for MetricsConfig {
     }
 }
 
-/// A duration written with a unit (`100ms`, `10s`, `1m30s`). A bare number is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub Duration);
-
-impl Dur {
-    pub const fn millis(ms: u64) -> Dur {
-        Dur(Duration::from_millis(ms))
-    }
-    pub const fn secs(s: u64) -> Dur {
-        Dur(Duration::from_secs(s))
-    }
-}
-
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a duration with a unit, such as \"100ms\", \"10s\" or \"1m30s\"")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
-                parse_duration(s).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
-                )))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
-                )))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a duration needs a unit: write \"{n}s\", not {n}"
-                )))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Parses `100ms`, `10s`, `1m30s`, `1h`; rejects bare numbers.
-pub fn parse_duration(s: &str) -> Result<Dur, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!(
-            "a duration needs a unit: write \"{t}s\" or \"{t}ms\", not {t}"
-        ));
-    }
-    let d = humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration {s:?} ({e}); write e.g. \"100ms\", \"10s\", \"1m30s\"")
-    })?;
-    // One bound here keeps deadlines (now + timeout) and the per-request offsets of a
-    // series far from overflowing an Instant; `Attempts::worst_case` saturates.
-    if d > MAX_DURATION {
-        return Err(format!(
-            "duration {s:?} is longer than 1000 years; write a shorter one"
-        ));
-    }
-    Ok(Dur(d))
-}
-
-/// The longest duration a config may give.
-pub const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 24 * 3600);
-
 // `CheckConfig` is `{kind, name, spec}` where the type of `spec` depends on `kind`. It is
 // read by hand so that the spec is deserialized straight into the kind's own struct, which
 // keeps field paths (and YAML positions) of errors inside the spec.
@@ -379,47 +307,6 @@ impl Format {
                 "cannot tell the format of {}: name it *.yaml, *.yml or *.json",
                 path.display()
             )),
-        }
-    }
-}
-
-/// One thing wrong with a config: where (field path) and what, with the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// `services[0].checks[2].spec.url`; empty for the document as a whole.
-    pub path: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-    /// The same problem one level down: `spec` + `url` -> `spec.url`.
-    pub fn under(mut self, prefix: &str) -> Problem {
-        self.path = join_path(prefix, &self.path);
-        self
-    }
-}
-
-fn join_path(prefix: &str, rest: &str) -> String {
-    match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest.to_string(),
-        (_, true) => prefix.to_string(),
-        _ if rest.starts_with('[') => format!("{prefix}{rest}"),
-        _ => format!("{prefix}.{rest}"),
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
         }
     }
 }

@@ -17,9 +17,11 @@
 pub mod announcer;
 pub mod check;
 pub mod config;
+pub mod duration;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod problem;
 pub mod service;
 pub mod status;
 pub mod systemd;

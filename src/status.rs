@@ -15,8 +15,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::announcer::AnnouncerState;
 use crate::announcer::peers::{PeerInfo, PeerTable};
+use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::config::Config;
 use crate::service::{Gate, Health, RoundReport};
 use crate::watch::{WatchState, WatchView};
@@ -55,8 +55,14 @@ pub struct GobgpStatus {
     pub address: String,
     pub router_id: String,
     pub asn: u32,
-    /// Whether anycastd is connected to gobgpd's API.
+    /// Whether gobgpd is usable: set up and reconciled, its calls succeeding.
     pub up: bool,
+    /// Why it is not, while it is not (the last failed call or connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Since when it has not been usable (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unusable_since: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,9 +184,13 @@ impl StatusView {
 
     pub fn snapshot(&self) -> Status {
         let wanted = self.gate.borrow().wanted();
-        let (up, announced): (bool, BTreeSet<IpNet>) = {
+        let (health, announced): (GobgpHealth, BTreeSet<IpNet>) = {
             let a = self.announcer.borrow();
-            (a.gobgp_up, a.announced.clone())
+            (a.gobgp.clone(), a.announced.clone())
+        };
+        let (error, unusable_since) = match &health {
+            GobgpHealth::Unusable { error, since } => (Some(error.clone()), Some(rfc3339(*since))),
+            _ => (None, None),
         };
         let services = self
             .shapes
@@ -205,7 +215,9 @@ impl StatusView {
                 address: self.gobgp_address.clone(),
                 router_id: self.router_id.clone(),
                 asn: self.asn,
-                up,
+                up: health.is_usable(),
+                error,
+                unusable_since,
             },
             services,
             prefixes,
@@ -305,15 +317,18 @@ pub fn render_table(s: &Status) -> String {
         out,
         "gobgpd {}  {}  router id {}  AS{}  (anycastd {})",
         s.gobgp.address,
-        if s.gobgp.up {
-            "connected"
-        } else {
-            "NOT REACHABLE"
-        },
+        if s.gobgp.up { "connected" } else { "UNUSABLE" },
         s.gobgp.router_id,
         s.gobgp.asn,
         s.version
     );
+    if let Some(e) = &s.gobgp.error {
+        let _ = writeln!(
+            out,
+            "  since {}: {e}",
+            s.gobgp.unusable_since.as_deref().unwrap_or("-")
+        );
+    }
 
     out.push('\n');
     let mut rows = vec![row(&[

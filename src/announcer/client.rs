@@ -30,6 +30,16 @@ pub struct GlobalSettings {
     pub listen_port: i32,
 }
 
+impl std::fmt::Display for GlobalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "router id {}, ASN {}, listen port {}",
+            self.router_id, self.asn, self.listen_port
+        )
+    }
+}
+
 /// A BGP peer as anycastd configures it in gobgpd.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PeerSettings {
@@ -80,11 +90,17 @@ pub struct OriginatedPath {
 pub enum ClientError {
     #[error("cannot connect to gobgpd at {endpoint}: {reason}")]
     Connect { endpoint: String, reason: String },
-    #[error("gobgpd at {endpoint}: {call} failed: {status}")]
+    #[error("gobgpd at {endpoint}: {call} failed: {}", status_text(*.code, .message))]
     Rpc {
         endpoint: String,
         call: &'static str,
-        status: String,
+        code: tonic::Code,
+        message: String,
+    },
+    #[error("gobgpd at {endpoint}: its {call} stream ended")]
+    StreamEnded {
+        endpoint: String,
+        call: &'static str,
     },
     #[error("gobgpd at {endpoint}: {call} got no answer within {timeout:?}")]
     Timeout {
@@ -94,37 +110,7 @@ pub enum ClientError {
     },
 }
 
-/// The waits between attempts to reach gobgpd: 200 ms, doubling up to 5 s, and back to
-/// 200 ms after a success.
-#[derive(Debug)]
-pub struct Backoff(Duration);
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(200);
-    const MAX: Duration = Duration::from_secs(5);
-
-    pub fn new() -> Backoff {
-        Backoff(Self::FIRST)
-    }
-
-    /// The wait before the next attempt; the one after is twice as long.
-    pub fn next_wait(&mut self) -> Duration {
-        let wait = self.0;
-        self.0 = (self.0 * 2).min(Self::MAX);
-        wait
-    }
-
-    pub fn reset(&mut self) {
-        self.0 = Self::FIRST;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff::new()
-    }
-}
-
+#[derive(Clone)]
 pub struct GobgpClient {
     endpoint: String,
     timeout: Duration,
@@ -161,11 +147,7 @@ impl GobgpClient {
     ) -> Result<T, ClientError> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(s)) => Err(ClientError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call,
-                status: status_text(&s),
-            }),
+            Ok(Err(s)) => Err(self.rpc_error(call, &s)),
             Err(_) => Err(ClientError::Timeout {
                 endpoint: self.endpoint.clone(),
                 call,
@@ -174,13 +156,30 @@ impl GobgpClient {
         }
     }
 
+    fn rpc_error(&self, call: &'static str, s: &tonic::Status) -> ClientError {
+        ClientError::Rpc {
+            endpoint: self.endpoint.clone(),
+            call,
+            code: s.code(),
+            message: s.message().to_string(),
+        }
+    }
+
+    /// The error for a stream of `call` that ended.
+    pub fn stream_ended(&self, call: &'static str) -> ClientError {
+        ClientError::StreamEnded {
+            endpoint: self.endpoint.clone(),
+            call,
+        }
+    }
+
     /// gobgpd's global settings; `None` when BGP has not been started in it.
-    pub async fn global(&mut self) -> Result<Option<GlobalSettings>, ClientError> {
+    pub async fn global(&self) -> Result<Option<GlobalSettings>, ClientError> {
         let mut c = self.inner.clone();
         let r = match self.call("GetBgp", c.get_bgp(GetBgpRequest {})).await {
             Ok(r) => r.into_inner(),
             // gobgpd without a global config may answer with an error rather than an empty one.
-            Err(ClientError::Rpc { status, .. }) if status.contains("not started") => {
+            Err(ClientError::Rpc { message, .. }) if message.contains("not started") => {
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -195,7 +194,7 @@ impl GobgpClient {
         }))
     }
 
-    pub async fn start_bgp(&mut self, g: &GlobalSettings) -> Result<(), ClientError> {
+    pub async fn start_bgp(&self, g: &GlobalSettings) -> Result<(), ClientError> {
         let req = StartBgpRequest {
             global: Some(api::Global {
                 asn: g.asn,
@@ -209,7 +208,7 @@ impl GobgpClient {
     }
 
     /// Adds the peer, or updates it when any of its settings differ. Leaves other peers alone.
-    pub async fn ensure_peer(&mut self, p: &PeerSettings) -> Result<PeerChange, ClientError> {
+    pub async fn ensure_peer(&self, p: &PeerSettings) -> Result<PeerChange, ClientError> {
         let want = peer_message(p);
         let existing = self.list_peers_at(&p.address.to_string()).await?;
         let mut c = self.inner.clone();
@@ -232,7 +231,7 @@ impl GobgpClient {
     }
 
     /// Every peer of gobgpd, with its state and message counters.
-    pub async fn list_peers(&mut self) -> Result<Vec<Peer>, ClientError> {
+    pub async fn list_peers(&self) -> Result<Vec<Peer>, ClientError> {
         self.list_peers_at("").await
     }
 
@@ -279,7 +278,7 @@ impl GobgpClient {
 
     /// The paths of gobgpd's global RIB (IPv4 and IPv6 unicast) that were added through the
     /// API, as opposed to learned from a peer.
-    pub async fn originated_paths(&mut self) -> Result<Vec<OriginatedPath>, ClientError> {
+    pub async fn originated_paths(&self) -> Result<Vec<OriginatedPath>, ClientError> {
         let mut out = Vec::new();
         for family in [family(api::family::Afi::Ip), family(api::family::Afi::Ip6)] {
             let mut c = self.inner.clone();
@@ -350,11 +349,7 @@ impl GobgpClient {
         c.watch_event(req)
             .await
             .map(tonic::Response::into_inner)
-            .map_err(|s| ClientError::Rpc {
-                endpoint: self.endpoint.clone(),
-                call: "WatchEvent",
-                status: status_text(&s),
-            })
+            .map_err(|s| self.rpc_error("WatchEvent", &s))
     }
 }
 
@@ -366,11 +361,11 @@ pub fn path_prefix(p: &Path) -> Option<(IpNet, bool)> {
     Some((prefix, p.is_withdraw))
 }
 
-fn status_text(s: &tonic::Status) -> String {
-    if s.message().is_empty() {
-        format!("{:?}", s.code())
+fn status_text(code: tonic::Code, message: &str) -> String {
+    if message.is_empty() {
+        format!("{code:?}")
     } else {
-        format!("{:?}: {}", s.code(), s.message())
+        format!("{code:?}: {message}")
     }
 }
 

@@ -15,6 +15,7 @@
 //! Any RPC error drops the connection and goes back to 1.
 
 pub mod client;
+pub mod connection;
 pub mod peers;
 pub mod reconcile;
 
@@ -33,7 +34,8 @@ use metrics::{Counter, Gauge};
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use self::client::{Backoff, ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
+use self::client::{ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
+use self::connection::{Attempt, FailureLog, Link};
 use self::reconcile::{Plan, Route, plan};
 use crate::config::Config;
 use crate::metrics::{Heartbeat, Metrics, names};
@@ -46,24 +48,42 @@ const IN_FLIGHT: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum Fatal {
     #[error(
-        "gobgpd at {address} already runs with router id {have_id} and ASN {have_asn}, but the config says router id {want_id} and ASN {want_asn}: fix announcer.router_id/local_asn, or restart gobgpd without a global config so that anycastd sets it"
+        "gobgpd at {address} already runs with {have}, but the config says {want}: fix announcer.router_id/local_asn/listen_port, or restart gobgpd without a global config so that anycastd sets it"
     )]
     GlobalMismatch {
         address: String,
-        have_id: String,
-        have_asn: u32,
-        want_id: String,
-        want_asn: u32,
+        have: GlobalSettings,
+        want: GlobalSettings,
     },
 }
 
 /// What the announcer knows of gobgpd, for the status view.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnnouncerState {
-    /// Connected to gobgpd's API.
-    pub gobgp_up: bool,
+    pub gobgp: GobgpHealth,
     /// The prefixes of ours that gobgpd announces, as of the last change or reconcile.
     pub announced: BTreeSet<IpNet>,
+}
+
+/// Whether gobgpd can be used, as the announcer last found it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum GobgpHealth {
+    /// No attempt to reach gobgpd has finished yet.
+    #[default]
+    Starting,
+    /// Set up and reconciled: its API answers and does what it is asked.
+    Usable,
+    /// The last attempt failed (connect, set-up or a call), since `since`.
+    Unusable {
+        error: String,
+        since: std::time::SystemTime,
+    },
+}
+
+impl GobgpHealth {
+    pub fn is_usable(&self) -> bool {
+        matches!(self, GobgpHealth::Usable)
+    }
 }
 
 /// Why the current connection to gobgpd ended.
@@ -96,6 +116,8 @@ pub struct Announcer {
     /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
     /// its outcome (for systemd's READY=1).
     first_attempt: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Whether gobgpd has been set up before (a later set-up is a reconnect).
+    connected_before: bool,
 }
 
 impl Announcer {
@@ -166,6 +188,7 @@ impl Announcer {
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
             state: watch::channel(AnnouncerState::default()).0,
             first_attempt: None,
+            connected_before: false,
         })
     }
 
@@ -180,16 +203,30 @@ impl Announcer {
         }
     }
 
-    /// Publishes the connection state and the announced prefixes. The route gauges follow
+    /// Publishes that gobgpd is usable, and the announced prefixes. The route gauges follow
     /// each change where it is made (`execute`, `reconcile`, `withdraw_all`).
-    fn publish(&self, gobgp_up: bool) {
-        self.up.set(if gobgp_up { 1.0 } else { 0.0 });
+    fn publish_usable(&self) {
+        self.publish(GobgpHealth::Usable);
+    }
+
+    /// Publishes that gobgpd cannot be used, and why. `anycastd_gobgp_up` is 0 from the
+    /// first failed call until a set-up and reconcile succeed again.
+    fn publish_unusable(&self, error: &ClientError) {
+        let since = match &self.state.borrow().gobgp {
+            GobgpHealth::Unusable { since, .. } => *since,
+            _ => std::time::SystemTime::now(),
+        };
+        self.publish(GobgpHealth::Unusable {
+            error: error.to_string(),
+            since,
+        });
+    }
+
+    fn publish(&self, gobgp: GobgpHealth) {
+        self.up.set(if gobgp.is_usable() { 1.0 } else { 0.0 });
         let announced: BTreeSet<IpNet> = self.announced.iter().map(|r| r.prefix).collect();
         self.state.send_if_modified(|s| {
-            let next = AnnouncerState {
-                gobgp_up,
-                announced,
-            };
+            let next = AnnouncerState { gobgp, announced };
             let changed = *s != next;
             *s = next;
             changed
@@ -232,55 +269,45 @@ impl Announcer {
         mut shutdown: watch::Receiver<bool>,
         heartbeat: Heartbeat,
     ) -> Result<(), Fatal> {
-        let mut backoff = Backoff::new();
-        let mut connected_before = false;
+        let mut link = Link::new(&self.address, self.rpc_timeout);
+        let mut failures = FailureLog::new("announcer");
         loop {
             heartbeat.beat();
-            if *shutdown.borrow() {
-                return Ok(());
-            }
-            let connected = tokio::select! {
-                c = self.connect() => c,
-                _ = shutdown.changed() => return Ok(()),
-            };
-            match connected {
-                Ok(mut client) => {
-                    backoff.reset();
-                    if connected_before {
-                        self.reconnects.increment(1);
-                        warn!(address = %self.address, "reconnected to gobgpd; reconciling");
-                    }
-                    connected_before = true;
-                    self.publish(true);
-                    match self.serve(&mut client, &mut shutdown, &heartbeat).await {
-                        Ok(()) => return Ok(()),
-                        Err(Lost::Fatal(f)) => return Err(f),
-                        Err(Lost::Rpc(e)) => {
-                            self.first_attempt_done();
-                            self.publish(false);
-                            warn!(error = %e, "lost gobgpd; reconnecting");
-                        }
-                    }
-                }
-                Err(Lost::Fatal(f)) => return Err(f),
-                Err(Lost::Rpc(e)) => {
+            let session_shutdown = shutdown.clone();
+            let attempt = link
+                .attempt(&mut shutdown, |c| {
+                    self.session(c, session_shutdown, &heartbeat, &mut failures)
+                })
+                .await;
+            match attempt {
+                Attempt::Done(r) => return r,
+                Attempt::Shutdown => return Ok(()),
+                Attempt::Failed { error, retry_in } => {
+                    failures.failed(&error, retry_in);
                     self.first_attempt_done();
-                    self.publish(false);
-                    let wait = backoff.next_wait();
-                    warn!(error = %e, retry_in = ?wait, "gobgpd is not reachable");
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.changed() => return Ok(()),
+                    self.publish_unusable(&error);
+                    if !link.pause(retry_in, &mut shutdown).await {
+                        return Ok(());
                     }
                 }
             }
         }
     }
 
-    async fn connect(&self) -> Result<GobgpClient, Lost> {
-        let c = GobgpClient::connect(&self.address, self.rpc_timeout).await?;
-        info!(address = %self.address, "connected to gobgpd");
-        Ok(c)
+    /// One connection's life: set up, reconcile, follow the services; `Ok` at shutdown or
+    /// on a fatal problem, `Err` when gobgpd failed (the caller retries).
+    async fn session(
+        &mut self,
+        mut c: GobgpClient,
+        mut shutdown: watch::Receiver<bool>,
+        heartbeat: &Heartbeat,
+        failures: &mut FailureLog,
+    ) -> Result<Result<(), Fatal>, ClientError> {
+        match self.serve(&mut c, &mut shutdown, heartbeat, failures).await {
+            Ok(()) => Ok(Ok(())),
+            Err(Lost::Fatal(f)) => Ok(Err(f)),
+            Err(Lost::Rpc(e)) => Err(e),
+        }
     }
 
     /// Sets up the global config and the peers. Returns whether gobgpd had no global config
@@ -292,14 +319,12 @@ impl Announcer {
                 info!(router_id = %self.global.router_id, asn = self.global.asn, listen_port = self.global.listen_port, "started BGP in gobgpd");
                 true
             }
-            Some(g) if g.router_id == self.global.router_id && g.asn == self.global.asn => false,
+            Some(g) if g == self.global => false,
             Some(g) => {
                 return Err(Lost::Fatal(Fatal::GlobalMismatch {
                     address: self.address.clone(),
-                    have_id: g.router_id.to_string(),
-                    have_asn: g.asn,
-                    want_id: self.global.router_id.to_string(),
-                    want_asn: self.global.asn,
+                    have: g,
+                    want: self.global.clone(),
                 }));
             }
         };
@@ -322,8 +347,15 @@ impl Announcer {
         c: &mut GobgpClient,
         shutdown: &mut watch::Receiver<bool>,
         heartbeat: &Heartbeat,
+        failures: &mut FailureLog,
     ) -> Result<(), Lost> {
         self.reconcile(c, true).await?;
+        failures.recovered(&self.address);
+        if self.connected_before {
+            self.reconnects.increment(1);
+        }
+        self.connected_before = true;
+        info!(address = %self.address, "gobgpd set up and reconciled");
         self.first_attempt_done();
         let mut tick = tokio::time::interval(self.reconcile_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -343,7 +375,7 @@ impl Announcer {
                     let present: Vec<Route> = self.announced.iter().copied().collect();
                     let p = plan(&self.our_prefixes(), &wanted, &present);
                     self.execute(c, p, "").await?;
-                    self.publish(true);
+                    self.publish_usable();
                 }
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -388,7 +420,7 @@ impl Announcer {
             );
         }
         self.execute(c, p, "reconcile: ").await?;
-        self.publish(true);
+        self.publish_usable();
         Ok(())
     }
 
@@ -440,7 +472,7 @@ impl Announcer {
                 }
             }
         }
-        self.publish(true);
+        self.publish_usable();
         info!(
             withdrawn = total - failed,
             failed, "shutdown: routes withdrawn"

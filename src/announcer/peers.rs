@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::api;
-use super::client::{Backoff, GobgpClient};
+use super::client::{ClientError, GobgpClient};
+use super::connection::{Attempt, Link};
 use crate::config::Config;
 use crate::metrics::names;
 
@@ -245,62 +246,68 @@ impl PeerMonitor {
     }
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Backoff::new();
+        let mut link = Link::new(&self.address, self.rpc_timeout);
         loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let lost = tokio::select! {
-                e = self.connected_loop(&mut backoff) => e,
-                _ = shutdown.changed() => return,
-            };
-            self.table.send_replace(None);
-            let wait = backoff.next_wait();
-            debug!(error = %lost, retry_in = ?wait, "peer monitor: gobgpd not reachable");
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
+            let session_shutdown = shutdown.clone();
+            let attempt = link
+                .attempt(&mut shutdown, |c| self.session(c, session_shutdown))
+                .await;
+            match attempt {
+                Attempt::Done(()) | Attempt::Shutdown => return,
+                Attempt::Failed { error, retry_in } => {
+                    self.table.send_replace(None);
+                    // The announcer logs gobgpd's failures for the operator.
+                    debug!(error = %error, retry_in = ?retry_in, "peer monitor: gobgpd not usable");
+                    if !link.pause(retry_in, &mut shutdown).await {
+                        return;
+                    }
+                }
             }
         }
     }
 
-    /// Connects, follows the events, and polls until an error, which it returns.
-    async fn connected_loop(&self, backoff: &mut Backoff) -> String {
-        let mut client = match GobgpClient::connect(&self.address, self.rpc_timeout).await {
-            Ok(c) => c,
-            Err(e) => return e.to_string(),
-        };
-        // The event stream only delivers once gobgpd has something to say: its own task.
-        // A JoinSet aborts its tasks when dropped: the follower ends with this connection.
+    /// Follows the events and polls until shutdown (`Ok`) or an error. The event follower
+    /// is part of the session: when its stream ends (gobgpd restarted) the session ends
+    /// too, so that the next one opens a new stream and session changes keep being logged.
+    async fn session(
+        &self,
+        client: GobgpClient,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ClientError> {
+        // gobgpd sends the stream's headers only with its first event: its own task. A
+        // JoinSet aborts its tasks when dropped: the follower ends with this session.
         let mut events = tokio::task::JoinSet::new();
-        match client.watch_peer_events().await {
-            Ok(stream) => {
-                events.spawn(log_events(stream, self.names.clone()));
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot follow gobgpd's peer events; session changes will not be logged");
-            }
-        }
+        let watcher = client.clone();
+        let names = self.names.clone();
+        events.spawn(async move {
+            let stream = watcher.watch_peer_events().await?;
+            log_events(stream, names).await;
+            Err::<(), _>(watcher.stream_ended("WatchEvent"))
+        });
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            match client.list_peers().await {
-                Ok(peers) => {
-                    backoff.reset();
-                    let now = SystemTime::now();
-                    let mut peers: Vec<PeerInfo> = peers
-                        .iter()
-                        .map(|p| PeerInfo::from_api(p, &self.names, now))
-                        .collect();
-                    peers.sort_by(|a, b| a.name.cmp(&b.name));
-                    self.table.send_replace(Some(PeerTable {
-                        router_id: self.router_id.clone(),
-                        peers,
-                    }));
+            tokio::select! {
+                _ = tick.tick() => {}
+                ended = events.join_next() => {
+                    return match ended {
+                        Some(Ok(Err(e))) => Err(e),
+                        _ => Err(client.stream_ended("WatchEvent")),
+                    };
                 }
-                Err(e) => return e.to_string(),
+                _ = shutdown.changed() => return Ok(()),
             }
+            let peers = client.list_peers().await?;
+            let now = SystemTime::now();
+            let mut peers: Vec<PeerInfo> = peers
+                .iter()
+                .map(|p| PeerInfo::from_api(p, &self.names, now))
+                .collect();
+            peers.sort_by(|a, b| a.name.cmp(&b.name));
+            self.table.send_replace(Some(PeerTable {
+                router_id: self.router_id.clone(),
+                peers,
+            }));
         }
     }
 }
@@ -327,6 +334,11 @@ async fn log_events(
         };
         let Some(peer) = pe.peer else { continue };
         let info = PeerInfo::from_api(&peer, &names, SystemTime::now());
+        // gobgpd also reports events of its own listener and of peers being set up, with
+        // no address ("<nil>"): nothing an operator can act on.
+        if info.address.is_empty() || info.address == "<nil>" {
+            continue;
+        }
         let state = info.numbers.session_state;
         let before = last.insert(info.address.clone(), state);
         if before == Some(state) {

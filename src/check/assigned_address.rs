@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec};
-use crate::config::Problem;
+use crate::problem::Problem;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

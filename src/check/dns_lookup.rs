@@ -16,7 +16,8 @@ use super::{
     AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
     default_timeout, default_tries, soft_deadline,
 };
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
+use crate::problem::Problem;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,8 @@ use super::{
     AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
     default_timeout, default_tries,
 };
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
+use crate::problem::Problem;
 
 /// The most of a response body an attempt reads.
 pub const BODY_LIMIT: usize = 64 * 1024;

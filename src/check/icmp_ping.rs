@@ -26,8 +26,9 @@ use super::{
     AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
     default_timeout, resolve, soft_deadline,
 };
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
 use crate::metrics::{Metrics, names};
+use crate::problem::Problem;
 
 /// Bytes of payload in each echo request (as `ping` sends by default).
 const PAYLOAD: [u8; 56] = [0x61; 56];

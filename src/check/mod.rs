@@ -25,8 +25,9 @@ use tokio::time::Instant;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer};
 
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
 use crate::metrics::Metrics;
+use crate::problem::Problem;
 
 /// The future of one attempt.
 pub type AttemptFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;

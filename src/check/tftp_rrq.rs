@@ -22,7 +22,8 @@ use super::{
     AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
     default_timeout, default_tries, resolve, soft_deadline,
 };
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
+use crate::problem::Problem;
 
 /// The largest file a check reads; a bigger one fails (the transfer is abandoned there).
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;

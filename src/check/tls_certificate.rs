@@ -33,8 +33,9 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use super::{
     AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, resolve, soft_deadline,
 };
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
 use crate::metrics::names;
+use crate::problem::Problem;
 
 /// A PEM file larger than this is not a certificate file.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;

@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod dns;
+pub mod e2e;
 pub mod gobgpd;
 pub mod lab;
 pub mod prom;

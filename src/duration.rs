@@ -1,0 +1,82 @@
+//! Durations as the config writes them: with a unit (`100ms`, `10s`, `1m30s`), never a bare
+//! number. A leaf module: the config and the check kinds both use it.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// A duration written with a unit (`100ms`, `10s`, `1m30s`). A bare number is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub const fn millis(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+    pub const fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration with a unit, such as \"100ms\", \"10s\" or \"1m30s\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                parse_duration(s).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\" or \"{n}ms\", not {n}"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{n}s\", not {n}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `100ms`, `10s`, `1m30s`, `1h`; rejects bare numbers.
+pub fn parse_duration(s: &str) -> Result<Dur, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "a duration needs a unit: write \"{t}s\" or \"{t}ms\", not {t}"
+        ));
+    }
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("invalid duration {s:?} ({e}); write e.g. \"100ms\", \"10s\", \"1m30s\"")
+    })?;
+    // One bound here keeps deadlines (now + timeout) and the per-request offsets of a
+    // series far from overflowing an Instant; `Attempts::worst_case` saturates.
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {s:?} is longer than 1000 years; write a shorter one"
+        ));
+    }
+    Ok(Dur(d))
+}
+
+/// The longest duration a config may give.
+pub const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 24 * 3600);
