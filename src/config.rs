@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use crate::attributes::{Attributes, AttributesConfig};
 use crate::check::{self, CheckSpec};
 pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
 pub use crate::problem::Problem;
@@ -31,6 +32,32 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
+}
+
+/// The control socket of `anycastd drain`, `undrain` and `reload` (SPEC 12).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// A Unix socket, mode 0660. Nothing that changes routes listens on TCP.
+    #[serde(default = "default_control_socket")]
+    pub socket: PathBuf,
+}
+
+/// Where the control socket is when the config does not say.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
+
+fn default_control_socket() -> PathBuf {
+    PathBuf::from(DEFAULT_CONTROL_SOCKET)
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: default_control_socket(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -55,6 +82,27 @@ pub struct AnnouncerConfig {
     pub peers: Vec<PeerConfig>,
     #[serde(default)]
     pub gobgp: GobgpConfig,
+    /// How routes are announced in each state (SPEC 10); a service's own replace these.
+    #[serde(default)]
+    pub attributes: AttributesConfig,
+    /// How long a route leaving for another reason than failing health (drain, shutdown,
+    /// reload) keeps its `draining` attributes before it is withdrawn.
+    #[serde(default = "default_drain_linger")]
+    pub drain_linger: Dur,
+    /// Every service is drained while this file exists.
+    #[serde(default)]
+    pub drain_file: Option<PathBuf>,
+    /// Where `anycastd drain` is remembered across restarts.
+    #[serde(default = "default_state_directory")]
+    pub state_directory: PathBuf,
+}
+
+fn default_state_directory() -> PathBuf {
+    PathBuf::from("/var/lib/anycastd")
+}
+
+fn default_drain_linger() -> Dur {
+    Dur::secs(5)
 }
 
 fn default_listen_port() -> i32 {
@@ -77,6 +125,32 @@ pub struct PeerConfig {
     pub multihop_ttl: u8,
     #[serde(default)]
     pub passive: bool,
+    /// BGP hold time: 0 (no keepalives) or at least 3s, whole seconds.
+    #[serde(default = "default_hold_time")]
+    pub hold_time: Dur,
+    /// Default: a third of `hold_time`.
+    #[serde(default)]
+    pub keepalive_interval: Option<Dur>,
+    /// Wait between attempts to open the session.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: Dur,
+}
+
+fn default_hold_time() -> Dur {
+    Dur::secs(90)
+}
+fn default_connect_retry() -> Dur {
+    // GoBGP's own default (120 s, then a random extra of up to as much) would keep a
+    // session down for minutes after the router restarts.
+    Dur::secs(5)
+}
+
+impl PeerConfig {
+    /// The keepalive interval in force: as given, or a third of the hold time.
+    pub fn keepalive(&self) -> Dur {
+        self.keepalive_interval
+            .unwrap_or(Dur(Duration::from_secs(self.hold_time.0.as_secs() / 3)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -132,6 +206,12 @@ pub struct ServiceConfig {
     /// Prefixes announced only while this service is up.
     #[serde(default, deserialize_with = "prefixes")]
     pub routes: Vec<IpNet>,
+    /// Replace `announcer.attributes` for this service's own routes.
+    #[serde(default)]
+    pub attributes: Option<AttributesConfig>,
+    /// The service is drained while this file exists.
+    #[serde(default)]
+    pub drain_file: Option<PathBuf>,
     pub checks: Vec<CheckConfig>,
     /// How often rounds run while the state is in doubt; `None`: `check_interval`.
     #[serde(default)]
@@ -148,15 +228,38 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    /// Whether any of its checks degrades rather than withdraws.
+    pub fn has_degrade_checks(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.on_failure == OnFailure::Degrade)
+    }
+}
+
 fn one() -> u32 {
     1
 }
 
-/// One check of a service: `kind`, optional `name` (default: the kind) and the kind's `spec`.
+/// One check of a service: `kind`, optional `name` (default: the kind), `on_failure` and
+/// the kind's `spec`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckConfig {
     pub name: String,
+    pub on_failure: OnFailure,
     pub spec: CheckSpec,
+}
+
+/// What a failing check does to its service (SPEC 9).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The seed's behaviour: `fall` failing rounds take the service down.
+    #[default]
+    Withdraw,
+    /// `fall` failing rounds make an up service *degraded*: still announced, with the
+    /// `degraded` attributes.
+    Degrade,
 }
 
 impl CheckConfig {
@@ -204,6 +307,7 @@ impl<'de> Deserialize<'de> for CheckConfig {
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<CheckConfig, A::Error> {
                 let mut kind: Option<String> = None;
                 let mut name: Option<String> = None;
+                let mut on_failure = OnFailure::default();
                 let mut spec: Option<CheckSpec> = None;
                 // A spec written before its kind is kept as generic data until the kind is known.
                 let mut early_spec: Option<serde_json::Value> = None;
@@ -220,13 +324,25 @@ impl<'de> Deserialize<'de> for CheckConfig {
                             kind = Some(k);
                         }
                         "name" => name = Some(map.next_value()?),
+                        "on_failure" => {
+                            let v: String = map.next_value()?;
+                            on_failure = match v.as_str() {
+                                "withdraw" => OnFailure::Withdraw,
+                                "degrade" => OnFailure::Degrade,
+                                _ => {
+                                    return Err(de::Error::custom(format!(
+                                        "on_failure: {v:?} is not an action; use withdraw (the default: the service goes down and its routes are withdrawn) or degrade (they stay announced with the degraded attributes)"
+                                    )));
+                                }
+                            };
+                        }
                         "spec" => match &kind {
                             Some(k) => spec = Some(map.next_value_seed(check::SpecSeed(k))?),
                             None => early_spec = Some(map.next_value()?),
                         },
                         other => {
                             return Err(de::Error::custom(format!(
-                                "unknown field `{other}`, expected one of `kind`, `name`, `spec`"
+                                "unknown field `{other}`, expected one of `kind`, `name`, `on_failure`, `spec`"
                             )));
                         }
                     }
@@ -254,6 +370,7 @@ impl<'de> Deserialize<'de> for CheckConfig {
                 };
                 Ok(CheckConfig {
                     name: name.unwrap_or_else(|| kind.clone()),
+                    on_failure,
                     spec,
                 })
             }
@@ -522,6 +639,14 @@ impl Config {
         if a.peers.is_empty() {
             warnings.push("no peers are configured: routes will reach no router".to_string());
         }
+        for (i, p) in a.peers.iter().enumerate() {
+            problems.extend(
+                peer_timer_problems(p)
+                    .into_iter()
+                    .map(|x| x.under(&format!("announcer.peers[{i}]"))),
+            );
+        }
+        self.validate_attributes(&mut problems, &mut warnings);
 
         if self.services.is_empty() {
             problems.push(Problem::new("services", "at least one service is needed"));
@@ -622,6 +747,58 @@ impl Config {
         }
     }
 
+    /// The attributes that apply to a service's own routes: its own, else the announcer's.
+    pub fn service_attributes<'a>(&'a self, svc: &'a ServiceConfig) -> &'a AttributesConfig {
+        svc.attributes
+            .as_ref()
+            .unwrap_or(&self.announcer.attributes)
+    }
+
+    /// The resolved attributes of every prefix of the config.
+    pub fn route_attributes(&self) -> BTreeMap<IpNet, Attributes> {
+        let global = self.announcer.attributes.resolve();
+        let mut out: BTreeMap<IpNet, Attributes> = self
+            .announcer
+            .routes
+            .iter()
+            .map(|p| (*p, global.clone()))
+            .collect();
+        for svc in &self.services {
+            let a = self.service_attributes(svc).resolve();
+            out.extend(svc.routes.iter().map(|p| (*p, a.clone())));
+        }
+        out
+    }
+
+    /// The attribute sets' rules (SPEC 10), and the warnings about sets without effect.
+    fn validate_attributes(&self, problems: &mut Vec<Problem>, warnings: &mut Vec<String>) {
+        let a = &self.announcer;
+        let mut sets = vec![("announcer.attributes".to_string(), &a.attributes)];
+        for (i, svc) in self.services.iter().enumerate() {
+            if let Some(attrs) = &svc.attributes {
+                sets.push((format!("services[{i}].attributes"), attrs));
+            }
+        }
+        let only_ebgp = !a.peers.is_empty() && a.peers.iter().all(|p| p.remote_asn != a.local_asn);
+        for (path, attrs) in &sets {
+            problems.extend(attrs.problems().into_iter().map(|p| p.under(path)));
+            if only_ebgp && attrs.uses_local_pref() {
+                warnings.push(format!(
+                    "{path}: local_pref reaches iBGP peers only, and every peer is eBGP (remote_asn differs from local_asn): it has no effect; use med or as_path_prepend towards eBGP peers"
+                ));
+            }
+        }
+        for (i, svc) in self.services.iter().enumerate() {
+            let resolved = self.service_attributes(svc).resolve();
+            if svc.has_degrade_checks() && resolved.degraded == resolved.up {
+                warnings.push(format!(
+                    "services[{i}] ({}): it has on_failure: degrade checks, but its degraded attributes are the same as its up attributes: routers will not see the difference; set attributes.degraded (e.g. med or as_path_prepend)",
+                    svc.name
+                ));
+            }
+        }
+    }
+
     /// Every prefix of the config, global and per service.
     pub fn all_prefixes(&self) -> BTreeSet<IpNet> {
         self.announcer
@@ -631,6 +808,57 @@ impl Config {
             .copied()
             .collect()
     }
+}
+
+/// The rules of a peer's BGP timers (SPEC 11), with paths relative to the peer.
+fn peer_timer_problems(p: &PeerConfig) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let whole = |field: &str, d: Dur, out: &mut Vec<Problem>| {
+        if d.0.subsec_nanos() != 0 {
+            out.push(Problem::new(
+                field,
+                format!("{d} is not a whole number of seconds: BGP timers are counted in seconds"),
+            ));
+        }
+    };
+    whole("hold_time", p.hold_time, &mut out);
+    whole("connect_retry", p.connect_retry, &mut out);
+    let hold = p.hold_time.0;
+    if !hold.is_zero() && hold < Duration::from_secs(3) {
+        out.push(Problem::new(
+            "hold_time",
+            format!(
+                "{} is too short: BGP allows 0s (no keepalives) or at least 3s (RFC 4271)",
+                p.hold_time
+            ),
+        ));
+    }
+    if p.connect_retry.0 < Duration::from_secs(1) {
+        out.push(Problem::new(
+            "connect_retry",
+            format!("{} is too short: use at least 1s", p.connect_retry),
+        ));
+    }
+    if let Some(k) = p.keepalive_interval {
+        whole("keepalive_interval", k, &mut out);
+        if hold.is_zero() {
+            if !k.0.is_zero() {
+                out.push(Problem::new(
+                    "keepalive_interval",
+                    "must be 0s or left out when hold_time is 0s (no keepalives)",
+                ));
+            }
+        } else if k.0.is_zero() || k.0 >= hold {
+            out.push(Problem::new(
+                "keepalive_interval",
+                format!(
+                    "{k} must be at least 1s and shorter than hold_time ({}); a third of it is usual",
+                    p.hold_time
+                ),
+            ));
+        }
+    }
+    out
 }
 
 fn check_host_port(s: &str) -> Result<(), String> {

@@ -15,8 +15,12 @@
 //!   start a service's round at once.
 
 pub mod announcer;
+pub mod attributes;
 pub mod check;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod drain;
 pub mod duration;
 pub mod healthcheck;
 pub mod logging;

@@ -5,22 +5,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
-use anycastd::announcer::Announcer;
-use anycastd::announcer::peers::{PeerMonitor, render_metrics};
+use anycastd::announcer::Stop;
 use anycastd::config::{self, Config};
+use anycastd::control::{self, Request};
+use anycastd::daemon::{self, Handle};
 use anycastd::logging;
-use anycastd::metrics::{Endpoint, Liveness, Metrics};
-use anycastd::service::{Gate, Service};
-use anycastd::status::{self, StatusView};
-use anycastd::watch::Watchers;
+use anycastd::status;
 
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
 const EXIT_CONFIG: u8 = 2;
-/// How long shutdown may take to withdraw the routes.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +56,42 @@ enum Command {
         #[arg(long, default_value = "2s", value_parser = |s: &str| config::parse_duration(s).map(|d| d.0))]
         timeout: Duration,
     },
+    /// Drain services: their routes carry the draining attributes (GRACEFUL_SHUTDOWN) for
+    /// announcer.drain_linger, then are withdrawn. Remembered across restarts.
+    Drain {
+        /// The services to drain.
+        services: Vec<String>,
+        /// Drain every service (also those a reload adds later).
+        #[arg(long, conflicts_with = "services")]
+        all: bool,
+        /// Drain even where the fleet guard would hold.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Undrain services: they return at once to what their checks say.
+    Undrain {
+        /// The services to undrain.
+        services: Vec<String>,
+        /// Undrain everything `drain` drained.
+        #[arg(long, conflicts_with = "services")]
+        all: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Make the running daemon read its config file again; exit 2 when it refuses it.
+    Reload {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct SocketArg {
+    /// The daemon's control socket; default: control.socket of the config.
+    #[arg(long)]
+    socket: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -79,41 +110,59 @@ fn main() -> ExitCode {
     };
     logging::init(level, format);
 
-    if let Some(Command::Status { address, json }) = &cli.command {
-        return status_command(&cli.config, address.as_deref(), *json);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Status { address, json } => status_command(&cli.config, address.as_deref(), json),
+        Command::Drain {
+            services,
+            all,
+            force,
+            socket,
+        } => control_command(
+            &cli.config,
+            socket.socket,
+            Request::Drain {
+                services,
+                all,
+                force,
+            },
+        ),
+        Command::Undrain {
+            services,
+            all,
+            socket,
+        } => control_command(
+            &cli.config,
+            socket.socket,
+            Request::Undrain { services, all },
+        ),
+        Command::Reload { socket } => control_command(&cli.config, socket.socket, Request::Reload),
+        Command::Healthcheck { .. } => ExitCode::SUCCESS,
+        Command::CheckConfig => match load(&cli.config) {
+            Ok(loaded) => {
+                print!("{}", summary(&cli.config, &loaded.config, &loaded.warnings));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run => match load(&cli.config) {
+            Ok(loaded) => run(loaded.config, &cli.config),
+            Err(code) => code,
+        },
     }
+}
 
-    let loaded = match config::load(&cli.config) {
-        Ok(l) => l,
+/// Loads the config, logging its warnings; the exit code when it is not valid.
+fn load(path: &std::path::Path) -> Result<config::Loaded, ExitCode> {
+    match config::load(path) {
+        Ok(l) => {
+            for w in &l.warnings {
+                warn!("config: {w}");
+            }
+            Ok(l)
+        }
         Err(e) => {
             error!("{e}");
-            return fail(&e.to_string());
-        }
-    };
-    for w in &loaded.warnings {
-        warn!("config: {w}");
-    }
-    match cli.command.unwrap_or(Command::Run) {
-        Command::CheckConfig => {
-            print!("{}", summary(&cli.config, &loaded.config, &loaded.warnings));
-            ExitCode::SUCCESS
-        }
-        // Handled before the config is required.
-        Command::Status { .. } | Command::Healthcheck { .. } => ExitCode::SUCCESS,
-        Command::Run => {
-            // One worker thread: anycastd's work is small and I/O-bound, and with two the
-            // wake-ups passed between threads cost more than the work (1,000 checks a second:
-            // 6.8 % of a core with two workers, 4.8 % with one; BENCHMARKS.md). Blocking
-            // calls still go to tokio's blocking pool.
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-            };
-            rt.block_on(run(loaded.config))
+            Err(fail(&e.to_string()))
         }
     }
 }
@@ -124,114 +173,158 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-async fn run(cfg: Config) -> ExitCode {
-    let metrics = Metrics::new();
-    let liveness = Liveness::default();
-    let (gate_tx, gate_rx) = watch::channel(Gate::new(&cfg));
-
-    let mut services = Vec::new();
-    for (i, s) in cfg.services.iter().enumerate() {
-        match Service::new(i, s, &metrics) {
-            Ok(svc) => services.push(svc),
-            Err(e) => return fail(&e),
+/// Runs the daemon until it is stopped.
+fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
+    // One worker thread: anycastd's work is small and I/O-bound, and with two the
+    // wake-ups passed between threads cost more than the work (1,000 checks a second:
+    // 6.8 % of a core with two workers, 4.8 % with one; BENCHMARKS.md). Blocking
+    // calls still go to tokio's blocking pool.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let result = rt.block_on(async {
+        let (handle, commands) = Handle::new();
+        if let Err(e) = listen_for_signals(handle) {
+            return Err(daemon::DaemonError::Setup(format!(
+                "cannot listen for signals: {e}"
+            )));
+        }
+        daemon::run(cfg, path, commands).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("anycastd: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
-    let mut announcer = match Announcer::new(&cfg, gate_rx.clone(), &metrics) {
-        Ok(a) => a,
-        Err(e) => return fail(&e),
-    };
-    let (peer_monitor, peer_table) = PeerMonitor::new(&cfg);
-    let table = peer_table.clone();
-    metrics.add_collector(Box::new(move || render_metrics(table.borrow().as_ref())));
-    let triggers: Vec<_> = services.iter().map(Service::trigger).collect();
-    let watchers = Watchers::new(&cfg, &triggers, &metrics);
-    let reports: Vec<_> = services.iter().map(|_| watch::channel(None)).collect();
-    let view = StatusView::new(
-        &cfg,
-        reports.iter().map(|(tx, _)| tx.subscribe()).collect(),
-        gate_rx,
-        announcer.state(),
-        peer_table,
-    )
-    .with_watches(watchers.views());
+}
 
-    if cfg.metrics.enabled {
-        let endpoint = Endpoint {
-            metrics: metrics.clone(),
-            liveness: liveness.clone(),
-            status: Some(std::sync::Arc::new(move || view.json())),
-        };
-        if let Err(e) = endpoint.bind(cfg.metrics.address).await {
-            return fail(&format!(
-                "metrics.address: cannot listen on {}: {e} (choose another address, or set metrics.enabled: false)",
-                cfg.metrics.address
-            ));
-        }
-        info!(address = %cfg.metrics.address, "metrics endpoint listening");
+/// Signals, as SPEC 12 says: SIGTERM, SIGINT and SIGQUIT stop gracefully (a second one
+/// stops at once), SIGHUP reloads, and every other signal whose default would end the
+/// process is logged and ignored, so that no catchable signal leaves routes in gobgpd
+/// behind a dead daemon. (SIGPIPE is ignored by the Rust runtime itself.)
+fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut stops = Vec::new();
+    for (name, kind) in [
+        ("SIGTERM", SignalKind::terminate()),
+        ("SIGINT", SignalKind::interrupt()),
+        ("SIGQUIT", SignalKind::quit()),
+    ] {
+        stops.push((name, signal(kind)?));
     }
-
-    let mut tasks = tokio::task::JoinSet::new();
-    for (svc, (reports, _)) in services.into_iter().zip(reports) {
-        let cfg_svc = &cfg.services[svc.index];
-        let worst = cfg_svc
-            .checks
-            .iter()
-            .map(|c| c.spec.attempts().worst_case())
-            .max()
-            .unwrap_or_default();
-        let heartbeat = liveness.register(
-            format!("service {}", svc.name),
-            cfg_svc
-                .check_interval
-                .0
-                .saturating_add(worst)
-                .saturating_add(Duration::from_secs(30)),
-        );
-        tasks.spawn(svc.run(gate_tx.clone(), reports, heartbeat));
+    let mut hup = signal(SignalKind::hangup())?;
+    let h = handle.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            warn!(signal = "SIGHUP", "reloading the config file");
+            h.reload_nowait().await;
+        }
+    });
+    // Linux numbers of the other signals that end a process by default, and the real-time
+    // ones (glibc keeps 32 and 33 for itself).
+    let ignored = [
+        ("SIGUSR1", 10),
+        ("SIGUSR2", 12),
+        ("SIGALRM", 14),
+        ("SIGSTKFLT", 16),
+        ("SIGXCPU", 24),
+        ("SIGXFSZ", 25),
+        ("SIGVTALRM", 26),
+        ("SIGPROF", 27),
+        ("SIGIO", 29),
+        ("SIGPWR", 30),
+        ("SIGSYS", 31),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s))
+    .chain((34..=64).map(|s| (format!("SIGRTMIN+{}", s - 34), s)));
+    for (name, number) in ignored {
+        let mut sig = signal(SignalKind::from_raw(number))?;
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                warn!(signal = %name, "signal ignored (SIGTERM stops anycastd, SIGHUP reloads)");
+            }
+        });
     }
-    watchers.spawn(&mut tasks);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    tasks.spawn(peer_monitor.run(shutdown_rx.clone()));
-    let heartbeat = liveness.register(
-        "announcer",
-        cfg.announcer.gobgp.reconcile_interval.0
-            + cfg.announcer.gobgp.timeout.0 * 8
-            + Duration::from_secs(30),
-    );
-    let notifier = anycastd::systemd::spawn(announcer.first_attempt(), liveness.clone());
-    let mut announcer = tokio::spawn(announcer.run(shutdown_rx, heartbeat));
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let futures = stops.iter_mut().map(|(n, s)| {
+                Box::pin(async move {
+                    s.recv().await;
+                    *n
+                })
+            });
+            let (name, _, _) = futures_util::future::select_all(futures).await;
+            count += 1;
+            if count == 1 {
+                warn!(
+                    signal = name,
+                    "stopping: draining the routes, then withdrawing them (send it again to withdraw at once)"
+                );
+                handle.stop(Stop::Graceful).await;
+            } else {
+                warn!(
+                    signal = name,
+                    "stopping now: withdrawing every route at once"
+                );
+                handle.stop(Stop::Now).await;
+            }
+        }
+    });
+    Ok(())
+}
 
-    let signal = tokio::select! {
-        s = shutdown_signal() => s,
-        r = &mut announcer => {
-            tasks.abort_all();
-            return match r {
-                Ok(Err(fatal)) => { error!("{fatal}"); fail(&fatal.to_string()) }
-                Ok(Ok(())) => ExitCode::SUCCESS,
-                Err(e) => { error!(error = %e, "the announcer task died"); ExitCode::FAILURE }
-            };
-        }
+/// `anycastd drain`, `undrain`, `reload`: one request on the control socket.
+fn control_command(
+    config_path: &std::path::Path,
+    socket: Option<PathBuf>,
+    req: Request,
+) -> ExitCode {
+    let socket = match socket {
+        Some(s) => s,
+        None => match config::load(config_path) {
+            Ok(l) => l.config.control.socket,
+            Err(e) => {
+                return fail(&format!(
+                    "{e}\n(the control socket is control.socket of the config; give it with --socket)"
+                ));
+            }
+        },
     };
-    let signal = match signal {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("cannot listen for signals: {e}")),
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    warn!(signal, "shutting down: withdrawing routes");
-    notifier.stopping();
-    tasks.abort_all();
-    let _ = shutdown_tx.send(true);
-    match tokio::time::timeout(SHUTDOWN_DEADLINE, announcer).await {
-        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
-        Ok(Ok(Err(fatal))) => {
-            error!("{fatal}");
-            ExitCode::FAILURE
+    let is_reload = req == Request::Reload;
+    // A reload builds every check of the new config: give it time.
+    let timeout = Duration::from_secs(30);
+    match rt.block_on(control::request(&socket, &req, timeout)) {
+        Ok(reply) if reply.ok => {
+            println!("{}", reply.message);
+            ExitCode::SUCCESS
         }
-        Ok(Err(e)) => {
-            error!(error = %e, "the announcer task died during shutdown");
-            ExitCode::FAILURE
+        Ok(reply) => {
+            eprintln!("anycastd: {}", reply.message);
+            if is_reload {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
-        Err(_) => {
-            error!(deadline = ?SHUTDOWN_DEADLINE, "routes not withdrawn in time; exiting anyway");
+        Err(e) => {
+            eprintln!("anycastd: {e}");
             ExitCode::FAILURE
         }
     }
@@ -279,17 +372,6 @@ fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bo
             ExitCode::FAILURE
         }
     }
-}
-
-/// Waits for SIGTERM or SIGINT and says which.
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }
 
 /// The one-screen summary of `check-config`.

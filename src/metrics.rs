@@ -2,7 +2,7 @@
 //! passed to whoever records (no global recorder), liveness heartbeats for `/healthz`, and
 //! the small HTTP server for `GET /metrics` and `GET /healthz`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,12 @@ pub mod names {
     pub const ROUTE_ANNOUNCED: &str = "anycastd_route_announced";
     pub const GOBGP_UP: &str = "anycastd_gobgp_up";
     pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
+    pub const GOBGP_OWNER_CONFLICT: &str = "anycastd_gobgp_owner_conflict";
+    pub const GOBGP_FOREIGN_CHANGES: &str = "anycastd_gobgp_foreign_changes_total";
+    pub const SERVICE_STATE: &str = "anycastd_service_state";
+    pub const CONFIG_RELOAD_SUCCESSFUL: &str = "anycastd_config_last_reload_successful";
+    pub const CONFIG_RELOAD_SUCCESS_TIME: &str =
+        "anycastd_config_last_reload_success_timestamp_seconds";
     pub const BUILD_INFO: &str = "anycastd_build_info";
     /// Labels {service, watch, event}.
     pub const WATCH_EVENTS: &str = "anycastd_watch_events_total";
@@ -99,6 +105,26 @@ pub mod names {
         (
             GOBGP_RECONNECTS,
             "Times anycastd (re)connected to gobgpd's API and set it up",
+        ),
+        (
+            GOBGP_OWNER_CONFLICT,
+            "1 while another anycastd drives this gobgpd (anycastd then leaves it alone)",
+        ),
+        (
+            GOBGP_FOREIGN_CHANGES,
+            "Changes someone else made to anycastd's paths or peers in gobgpd (each put back)",
+        ),
+        (
+            SERVICE_STATE,
+            "1 for the service's current state (up, degraded, down, drained), 0 for the others",
+        ),
+        (
+            CONFIG_RELOAD_SUCCESSFUL,
+            "Whether the last reload of the config file succeeded (1) or was refused (0)",
+        ),
+        (
+            CONFIG_RELOAD_SUCCESS_TIME,
+            "When the config was last loaded successfully (at start or by a reload), in seconds since the epoch",
         ),
         (
             BUILD_INFO,
@@ -240,6 +266,13 @@ pub mod names {
     }
 }
 
+/// A label value, escaped for the text format.
+pub fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The metrics registry. Cheap to clone; all clones share the same series.
 #[derive(Clone)]
 pub struct Metrics {
@@ -251,6 +284,9 @@ struct Inner {
     handle: PrometheusHandle,
     /// Series rendered at scrape time from someone else's state (gobgpd's peers).
     collectors: Mutex<Vec<Collector>>,
+    /// Label values whose series are no longer rendered (`service="web"` of a service a
+    /// reload removed): the recorder cannot forget a series.
+    hidden: Mutex<BTreeSet<String>>,
 }
 
 /// Renders some series in the text format, at scrape time.
@@ -274,6 +310,7 @@ impl Metrics {
                 recorder,
                 handle,
                 collectors: Mutex::new(Vec::new()),
+                hidden: Mutex::new(BTreeSet::new()),
             }),
         };
         m.gauge(names::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))])
@@ -308,9 +345,38 @@ impl Metrics {
         }
     }
 
+    /// Stops rendering the series labelled `label="value"` (they belong to something that
+    /// is gone), until [`Metrics::show`].
+    pub fn hide(&self, label: &str, value: &str) {
+        if let Ok(mut h) = self.inner.hidden.lock() {
+            h.insert(format!("{label}=\"{value}\""));
+        }
+    }
+
+    /// Renders the series labelled `label="value"` again.
+    pub fn show(&self, label: &str, value: &str) {
+        if let Ok(mut h) = self.inner.hidden.lock() {
+            h.remove(&format!("{label}=\"{value}\""));
+        }
+    }
+
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         let mut text = self.inner.handle.render();
+        if let Ok(hidden) = self.inner.hidden.lock()
+            && !hidden.is_empty()
+        {
+            text = text
+                .lines()
+                .filter(|l| {
+                    l.starts_with('#')
+                        || !hidden
+                            .iter()
+                            .any(|h| l.contains(&format!("{{{h}")) || l.contains(&format!(",{h}")))
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
         if let Ok(cs) = self.inner.collectors.lock() {
             for c in cs.iter() {
                 text.push_str(&c());
@@ -348,25 +414,40 @@ struct Beat {
     last: Instant,
     allowance: Duration,
     stopped: bool,
+    /// Which registration this is: a loop registered again under the same name (a service
+    /// changed by a reload) must not be marked stopped by its predecessor's end.
+    token: u64,
 }
 
 impl Liveness {
     /// Registers a loop that promises to beat at least every `allowance`.
     pub fn register(&self, name: impl Into<String>, allowance: Duration) -> Heartbeat {
         let name = name.into();
+        let mut token = 0;
         if let Ok(mut b) = self.beats.lock() {
+            // One more than the registration it replaces, if any.
+            token = b.get(&name).map_or(0, |old| old.token + 1);
             b.insert(
                 name.clone(),
                 Beat {
                     last: Instant::now(),
                     allowance,
                     stopped: false,
+                    token,
                 },
             );
         }
         Heartbeat {
             name,
+            token,
             liveness: self.clone(),
+        }
+    }
+
+    /// Forgets a loop that ended on purpose (a service a reload removed).
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut b) = self.beats.lock() {
+            b.remove(name);
         }
     }
 
@@ -399,6 +480,7 @@ impl Liveness {
 /// loop stopped.
 pub struct Heartbeat {
     name: String,
+    token: u64,
     liveness: Liveness,
 }
 
@@ -416,6 +498,7 @@ impl Drop for Heartbeat {
     fn drop(&mut self) {
         if let Ok(mut b) = self.liveness.beats.lock()
             && let Some(beat) = b.get_mut(&self.name)
+            && beat.token == self.token
         {
             beat.stopped = true;
         }
@@ -432,6 +515,8 @@ pub struct Endpoint {
     pub metrics: Metrics,
     pub liveness: Liveness,
     pub status: Option<StatusJson>,
+    /// A line `/healthz` adds after its verdict (whether gobgpd is usable, and why not).
+    pub notes: Option<StatusJson>,
 }
 
 impl Endpoint {
@@ -483,14 +568,21 @@ impl Endpoint {
                 "text/plain; version=0.0.4; charset=utf-8",
                 self.metrics.render(),
             ),
-            "/healthz" => match self.liveness.check() {
-                Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n".into()),
-                Err(bad) => reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    format!("{}\n", bad.join("\n")),
-                ),
-            },
+            "/healthz" => {
+                let note = self
+                    .notes
+                    .as_ref()
+                    .map(|n| format!("{}\n", n()))
+                    .unwrap_or_default();
+                match self.liveness.check() {
+                    Ok(()) => reply(StatusCode::OK, "text/plain", format!("ok\n{note}")),
+                    Err(bad) => reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        format!("{}\n{note}", bad.join("\n")),
+                    ),
+                }
+            }
             "/status" => match &self.status {
                 Some(view) => reply(StatusCode::OK, "application/json", view()),
                 None => reply(
@@ -537,6 +629,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("anycastd_build_info{version=\""), "{text}");
+    }
+
+    #[test]
+    fn hidden_label_values_are_not_rendered() {
+        let m = Metrics::new();
+        m.gauge(names::SERVICE_UP, &[("service", "web")]).set(1.0);
+        m.gauge(names::SERVICE_UP, &[("service", "web2")]).set(1.0);
+        m.gauge(names::CHECK_UP, &[("service", "web"), ("check", "c")])
+            .set(1.0);
+        m.hide("service", "web");
+        let text = m.render();
+        assert!(!text.contains("service=\"web\""), "{text}");
+        assert!(text.contains("service=\"web2\""), "{text}");
+        m.show("service", "web");
+        assert!(
+            m.render()
+                .contains("anycastd_check_up{service=\"web\",check=\"c\"} 1")
+        );
     }
 
     #[test]

@@ -8,126 +8,406 @@
 //! While a state is in doubt ([`Health::in_doubt`]) rounds run every `fast_interval`.
 //! Only transitions reach the [`Gate`], so routes change only when a service's state does.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
+use metrics::{Counter, Gauge};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::RouteState;
 use crate::check::{CheckContext, Outcome, Runner};
-use crate::config::{Config, ServiceConfig};
+use crate::config::{Config, OnFailure, ServiceConfig};
 use crate::metrics::{Heartbeat, Metrics, names};
 
-/// Where a service stands. Each state carries only the counter that can move it.
+/// The verdict of one round of a service's checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Every check passed.
+    Pass,
+    /// Only checks with `on_failure: degrade` failed.
+    Degrade,
+    /// A check with `on_failure: withdraw` (the default) failed.
+    Fail,
+}
+
+impl Round {
+    /// The verdict of a round's outcomes, each with its check's `on_failure`.
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = (&'a Outcome, OnFailure)>) -> Round {
+        let mut round = Round::Pass;
+        for (o, on_failure) in outcomes {
+            match (o.passed(), on_failure) {
+                (true, _) => {}
+                (false, OnFailure::Withdraw) => return Round::Fail,
+                (false, OnFailure::Degrade) => round = Round::Degrade,
+            }
+        }
+        round
+    }
+}
+
+/// Where a service stands, as its checks say. Each state carries only the counters that can
+/// move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "level", rename_all = "snake_case")]
 pub enum Health {
-    /// Down, with the number of consecutive passing rounds so far.
+    /// Down, with the number of consecutive rounds without a withdraw failure so far.
     Down { passes: u32 },
-    /// Up, with the number of consecutive failing rounds so far.
-    Up { fails: u32 },
+    /// Up, with the consecutive rounds with a withdraw failure (down at `fall`), and with
+    /// any failure (degraded at `fall`).
+    Up { fails: u32, unclean: u32 },
+    /// Degraded, with the consecutive rounds with a withdraw failure (down at `fall`), and
+    /// clean rounds (up at `rise`).
+    Degraded { fails: u32, cleans: u32 },
+}
+
+/// A service's state as the gate sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Down,
+    Degraded,
+    Up,
 }
 
 impl Health {
     /// Every service starts down: nothing is announced before its checks have passed.
     pub const START: Health = Health::Down { passes: 0 };
 
-    pub fn is_up(self) -> bool {
-        matches!(self, Health::Up { .. })
+    /// A fresh state at `level`, its counters at zero.
+    pub fn at(level: Level) -> Health {
+        match level {
+            Level::Down => Health::START,
+            Level::Up => Health::Up {
+                fails: 0,
+                unclean: 0,
+            },
+            Level::Degraded => Health::Degraded {
+                fails: 0,
+                cleans: 0,
+            },
+        }
     }
 
-    /// Whether the last rounds disagree with the state (a failing round while up, a
-    /// passing round while down): the next rounds then run at `fast_interval`.
-    pub fn in_doubt(self) -> bool {
+    pub fn level(self) -> Level {
         match self {
-            Health::Down { passes } => passes > 0,
-            Health::Up { fails } => fails > 0,
+            Health::Down { .. } => Level::Down,
+            Health::Up { .. } => Level::Up,
+            Health::Degraded { .. } => Level::Degraded,
+        }
+    }
+
+    pub fn is_up(self) -> bool {
+        self.level() != Level::Down
+    }
+
+    /// `up`, `degraded` or `down`.
+    pub fn level_name(&self) -> &'static str {
+        match self {
+            Health::Down { .. } => "down",
+            Health::Up { .. } => "up",
+            Health::Degraded { .. } => "degraded",
         }
     }
 
     /// The state after one more round. `rise` and `fall` are at least 1.
-    pub fn after_round(self, passed: bool, rise: u32, fall: u32) -> Health {
-        match (self, passed) {
-            (Health::Down { passes }, true) if passes + 1 >= rise => Health::Up { fails: 0 },
-            (Health::Down { passes }, true) => Health::Down { passes: passes + 1 },
-            (Health::Down { .. }, false) => Health::Down { passes: 0 },
-            (Health::Up { .. }, true) => Health::Up { fails: 0 },
-            (Health::Up { fails }, false) if fails + 1 >= fall => Health::Down { passes: 0 },
-            (Health::Up { fails }, false) => Health::Up { fails: fails + 1 },
+    ///
+    /// A down service comes up after `rise` rounds without a withdraw failure: *up* if the
+    /// last of them was clean, *degraded* if a degrade check failed in it.
+    pub fn after_round(self, round: Round, rise: u32, fall: u32) -> Health {
+        use Round::{Degrade, Fail, Pass};
+        match (self, round) {
+            (Health::Down { .. }, Fail) => Health::Down { passes: 0 },
+            (Health::Down { passes }, _) if passes + 1 < rise => {
+                Health::Down { passes: passes + 1 }
+            }
+            (Health::Down { .. }, Pass) => Health::Up {
+                fails: 0,
+                unclean: 0,
+            },
+            (Health::Down { .. }, Degrade) => Health::Degraded {
+                fails: 0,
+                cleans: 0,
+            },
+
+            (Health::Up { .. }, Pass) => Health::Up {
+                fails: 0,
+                unclean: 0,
+            },
+            (Health::Up { fails, .. }, Fail) if fails + 1 >= fall => Health::Down { passes: 0 },
+            (Health::Up { fails, unclean }, _) => {
+                let fails = if round == Fail { fails + 1 } else { 0 };
+                if unclean + 1 >= fall {
+                    Health::Degraded { fails, cleans: 0 }
+                } else {
+                    Health::Up {
+                        fails,
+                        unclean: unclean + 1,
+                    }
+                }
+            }
+
+            (Health::Degraded { fails, .. }, Fail) if fails + 1 >= fall => {
+                Health::Down { passes: 0 }
+            }
+            (Health::Degraded { fails, .. }, Fail) => Health::Degraded {
+                fails: fails + 1,
+                cleans: 0,
+            },
+            (Health::Degraded { .. }, Degrade) => Health::Degraded {
+                fails: 0,
+                cleans: 0,
+            },
+            (Health::Degraded { cleans, .. }, Pass) if cleans + 1 >= rise => Health::Up {
+                fails: 0,
+                unclean: 0,
+            },
+            (Health::Degraded { cleans, .. }, Pass) => Health::Degraded {
+                fails: 0,
+                cleans: cleans + 1,
+            },
+        }
+    }
+
+    /// Whether the last round disagreed with the state (the state may change soon).
+    pub fn in_doubt(self) -> bool {
+        match self {
+            Health::Down { passes } => passes > 0,
+            Health::Up { fails, unclean } => fails > 0 || unclean > 0,
+            Health::Degraded { fails, cleans } => fails > 0 || cleans > 0,
         }
     }
 }
 
-/// Which prefixes are wanted, given which services are up.
+/// A service's state as operators see it (`/status`, `anycastd_service_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    Up,
+    Degraded,
+    Down,
+    /// Drained by an operator, and its checks do not say down.
+    Drained,
+}
+
+impl ServiceState {
+    pub const ALL: [ServiceState; 4] = [
+        ServiceState::Up,
+        ServiceState::Degraded,
+        ServiceState::Down,
+        ServiceState::Drained,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceState::Up => "up",
+            ServiceState::Degraded => "degraded",
+            ServiceState::Down => "down",
+            ServiceState::Drained => "drained",
+        }
+    }
+
+    /// From the checks' level and the operator's drain. A service that is down is down,
+    /// drained or not: its routes are withdrawn at once, never lingered.
+    pub fn of(level: Level, drained: bool) -> ServiceState {
+        match (level, drained) {
+            (Level::Down, _) => ServiceState::Down,
+            (_, true) => ServiceState::Drained,
+            (Level::Up, false) => ServiceState::Up,
+            (Level::Degraded, false) => ServiceState::Degraded,
+        }
+    }
+
+    /// The state its routes are announced in; `None`: withdrawn.
+    pub fn route_state(self) -> Option<RouteState> {
+        match self {
+            ServiceState::Up => Some(RouteState::Up),
+            ServiceState::Degraded => Some(RouteState::Degraded),
+            ServiceState::Drained => Some(RouteState::Draining),
+            ServiceState::Down => None,
+        }
+    }
+}
+
+/// Which prefixes are wanted, in which state, given the services' states.
 ///
-/// A prefix of `announcer.routes` is wanted iff every service is up; a prefix of a
-/// service's `routes` iff that service is up.
+/// A prefix of a service's `routes` follows that service's state. A prefix of
+/// `announcer.routes` is down if any service is down, drained if any is drained, degraded
+/// if any is degraded, up otherwise (SPEC 9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gate {
-    names: Vec<String>,
     global: Vec<IpNet>,
-    per_service: Vec<Vec<IpNet>>,
-    up: Vec<bool>,
+    services: Vec<GateService>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GateService {
+    name: String,
+    routes: Vec<IpNet>,
+    level: Level,
+    drained: bool,
+}
+
+impl GateService {
+    fn state(&self) -> ServiceState {
+        ServiceState::of(self.level, self.drained)
+    }
 }
 
 impl Gate {
+    /// Every service down and undrained.
     pub fn new(config: &Config) -> Gate {
         Gate {
-            names: config.services.iter().map(|s| s.name.clone()).collect(),
             global: config.announcer.routes.clone(),
-            per_service: config.services.iter().map(|s| s.routes.clone()).collect(),
-            up: vec![false; config.services.len()],
+            services: config
+                .services
+                .iter()
+                .map(|s| GateService {
+                    name: s.name.clone(),
+                    routes: s.routes.clone(),
+                    level: Level::Down,
+                    drained: false,
+                })
+                .collect(),
         }
     }
 
-    /// Records a service's state; returns whether anything changed.
-    pub fn set(&mut self, service: usize, up: bool) -> bool {
-        match self.up.get_mut(service) {
-            Some(u) if *u != up => {
-                *u = up;
+    fn service_mut(&mut self, name: &str) -> Option<&mut GateService> {
+        self.services.iter_mut().find(|s| s.name == name)
+    }
+
+    /// The checks' level of the named service.
+    pub fn level(&self, service: &str) -> Option<Level> {
+        self.services
+            .iter()
+            .find(|s| s.name == service)
+            .map(|s| s.level)
+    }
+
+    /// Records a service's level; returns whether anything changed.
+    pub fn set(&mut self, service: &str, level: Level) -> bool {
+        match self.service_mut(service) {
+            Some(s) if s.level != level => {
+                s.level = level;
                 true
             }
             _ => false,
         }
     }
 
-    pub fn wanted(&self) -> BTreeSet<IpNet> {
-        let mut w = BTreeSet::new();
-        if !self.up.is_empty() && self.up.iter().all(|u| *u) {
-            w.extend(self.global.iter().copied());
+    /// Drains or undrains a service; returns whether anything changed.
+    pub fn set_drained(&mut self, service: &str, drained: bool) -> bool {
+        match self.service_mut(service) {
+            Some(s) if s.drained != drained => {
+                s.drained = drained;
+                true
+            }
+            _ => false,
         }
-        for (routes, up) in self.per_service.iter().zip(&self.up) {
-            if *up {
-                w.extend(routes.iter().copied());
+    }
+
+    /// The state of the named service; `None` for a service the gate does not know.
+    pub fn state(&self, service: &str) -> Option<ServiceState> {
+        self.services
+            .iter()
+            .find(|s| s.name == service)
+            .map(GateService::state)
+    }
+
+    /// Every service's name and state, in config order.
+    pub fn states(&self) -> impl Iterator<Item = (&str, ServiceState)> {
+        self.services.iter().map(|s| (s.name.as_str(), s.state()))
+    }
+
+    /// The state of the global routes.
+    fn global_state(&self) -> Option<RouteState> {
+        let states: Vec<ServiceState> = self.services.iter().map(GateService::state).collect();
+        if states.is_empty() || states.contains(&ServiceState::Down) {
+            None
+        } else if states.contains(&ServiceState::Drained) {
+            Some(RouteState::Draining)
+        } else if states.contains(&ServiceState::Degraded) {
+            Some(RouteState::Degraded)
+        } else {
+            Some(RouteState::Up)
+        }
+    }
+
+    /// The prefixes to announce, each with the state whose attributes it carries.
+    pub fn wanted(&self) -> BTreeMap<IpNet, RouteState> {
+        let mut w = BTreeMap::new();
+        if let Some(state) = self.global_state() {
+            w.extend(self.global.iter().map(|p| (*p, state)));
+        }
+        for s in &self.services {
+            if let Some(state) = s.state().route_state() {
+                w.extend(s.routes.iter().map(|p| (*p, state)));
             }
         }
         w
     }
 
-    /// Why `prefix` is or is not wanted, for logs: the services that gate it and which of
-    /// them are down.
-    pub fn explain(&self, prefix: &IpNet) -> String {
-        let gating: Vec<usize> = if self.global.contains(prefix) {
-            (0..self.up.len()).collect()
-        } else {
-            (0..self.up.len())
-                .filter(|i| self.per_service[*i].contains(prefix))
-                .collect()
-        };
-        let down: Vec<&str> = gating
+    /// The services that gate `prefix`: every service for a global route, else its own.
+    pub fn gating(&self, prefix: &IpNet) -> Vec<&str> {
+        let global = self.global.contains(prefix);
+        self.services
             .iter()
-            .filter(|i| !self.up[**i])
-            .map(|i| self.names[*i].as_str())
+            .filter(|s| global || s.routes.contains(prefix))
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    /// Why `prefix` is in its state, for logs: the services behind it that are not up.
+    pub fn explain(&self, prefix: &IpNet) -> String {
+        let global = self.global.contains(prefix);
+        let gating: Vec<&GateService> = self
+            .services
+            .iter()
+            .filter(|s| global || s.routes.contains(prefix))
             .collect();
-        let all: Vec<&str> = gating.iter().map(|i| self.names[*i].as_str()).collect();
-        match (all.len(), down.is_empty()) {
-            (0, _) => "not gated by any service".to_string(),
-            (1, true) => format!("service {} is up", all[0]),
-            (_, true) => format!("services {} are all up", all.join(", ")),
-            (_, false) => format!("service {} down", down.join(", ")),
+        if gating.is_empty() {
+            return "not gated by any service".to_string();
+        }
+        let not_up: Vec<String> = gating
+            .iter()
+            .filter(|s| s.state() != ServiceState::Up)
+            .map(|s| format!("service {} is {}", s.name, s.state().name()))
+            .collect();
+        if !not_up.is_empty() {
+            return not_up.join(", ");
+        }
+        match gating.as_slice() {
+            [one] => format!("service {} is up", one.name),
+            _ => {
+                let names: Vec<&str> = gating.iter().map(|s| s.name.as_str()).collect();
+                format!("services {} are all up", names.join(", "))
+            }
         }
     }
+}
+
+/// `anycastd_service_state{service,state}` of every service the gate knows: 1 for its state,
+/// 0 for the three others. Rendered at scrape time, so that a service a reload removed has
+/// no series left.
+pub fn render_service_states(gate: &Gate) -> String {
+    use std::fmt::Write;
+    let n = names::SERVICE_STATE;
+    let mut s = format!("# HELP {n} {}\n# TYPE {n} gauge\n", names::help(n));
+    for (service, state) in gate.states() {
+        for candidate in ServiceState::ALL {
+            let _ = writeln!(
+                s,
+                "{n}{{service=\"{}\",state=\"{}\"}} {}",
+                crate::metrics::escape_label(service),
+                candidate.name(),
+                u8::from(candidate == state)
+            );
+        }
+    }
+    s
 }
 
 /// Asks a service to run its next round now rather than at its next tick.
@@ -150,20 +430,25 @@ pub struct RoundReport {
 
 /// One service, ready to run.
 pub struct Service {
-    pub index: usize,
     pub name: String,
+    /// The state the service starts in (down, or what it was before a reload changed it).
+    start: Health,
     interval: Duration,
     fast_interval: Duration,
     rise: u32,
     fall: u32,
     checks: Vec<Runner>,
+    /// What each check's failure does, in the order of `checks`.
+    on_failure: Vec<OnFailure>,
     trigger: Trigger,
     metrics: Metrics,
 }
 
 impl Service {
-    /// Builds the probers of a service's checks.
-    pub fn new(index: usize, cfg: &ServiceConfig, metrics: &Metrics) -> Result<Service, String> {
+    /// Builds the probers of a service's checks; the service starts in `start` (a new
+    /// service starts [`Health::START`], down; one changed by a reload keeps its level,
+    /// with its counters starting over).
+    pub fn new(cfg: &ServiceConfig, metrics: &Metrics, start: Health) -> Result<Service, String> {
         let mut checks = Vec::with_capacity(cfg.checks.len());
         for (i, c) in cfg.checks.iter().enumerate() {
             let ctx = CheckContext {
@@ -171,12 +456,10 @@ impl Service {
                 check: c.name.clone(),
                 metrics: metrics.clone(),
             };
-            let prober = c.spec.build(&ctx).map_err(|e| {
-                format!(
-                    "services[{index}].checks[{i}] ({}/{}): {e}",
-                    cfg.name, c.name
-                )
-            })?;
+            let prober = c
+                .spec
+                .build(&ctx)
+                .map_err(|e| format!("service {} check {} (checks[{i}]): {e}", cfg.name, c.name))?;
             checks.push(Runner::new(
                 c.name.clone(),
                 c.kind(),
@@ -185,13 +468,14 @@ impl Service {
             ));
         }
         Ok(Service {
-            index,
             name: cfg.name.clone(),
+            start,
             interval: cfg.check_interval.0,
             fast_interval: cfg.fast_interval(),
             rise: cfg.rise,
             fall: cfg.fall,
             checks,
+            on_failure: cfg.checks.iter().map(|c| c.on_failure).collect(),
             trigger: Trigger::default(),
             metrics: metrics.clone(),
         })
@@ -223,24 +507,9 @@ impl Service {
         reports: watch::Sender<Option<RoundReport>>,
         heartbeat: Heartbeat,
     ) {
-        let svc = self.name.as_str();
-        let m = &self.metrics;
-        let up_gauge = m.gauge(names::SERVICE_UP, &[("service", svc)]);
-        up_gauge.set(0.0);
-        let per_check: Vec<_> = self
-            .checks
-            .iter()
-            .map(|c| {
-                let labels = [("service", svc), ("check", c.name.as_str())];
-                (
-                    m.gauge(names::CHECK_UP, &labels),
-                    m.gauge(names::CHECK_DURATION, &labels),
-                )
-            })
-            .collect();
-        let transitions = m.counter(names::SERVICE_TRANSITIONS, &[("service", svc)]);
-
-        let mut health = Health::START;
+        let series = Series::new(&self);
+        series.up.set(if self.start.is_up() { 1.0 } else { 0.0 });
+        let mut health = self.start;
         let mut last_passed: Vec<Option<bool>> = vec![None; self.checks.len()];
         // The first round at once; each next one `pace` after the start of the one before,
         // or at once when triggered (a trigger during a round: right after it).
@@ -254,44 +523,12 @@ impl Service {
             heartbeat.beat();
             let outcomes = self.round().await;
             heartbeat.beat();
-            let passed = outcomes.iter().all(Outcome::passed);
-            for (i, (runner, o)) in self.checks.iter().zip(&outcomes).enumerate() {
-                let (up, dur) = &per_check[i];
-                up.set(if o.passed() { 1.0 } else { 0.0 });
-                dur.set(o.duration.as_secs_f64());
-                let changed = last_passed[i] != Some(o.passed());
-                last_passed[i] = Some(o.passed());
-                match (&o.result, changed) {
-                    (Err(e), true) => {
-                        warn!(service = svc, check = %runner.name, kind = runner.kind, error = %e, "check failed")
-                    }
-                    (Err(e), false) => {
-                        debug!(service = svc, check = %runner.name, error = %e, "check still failing")
-                    }
-                    (Ok(()), true) => {
-                        info!(service = svc, check = %runner.name, kind = runner.kind, "check passed")
-                    }
-                    (Ok(()), false) => debug!(service = svc, check = %runner.name, "check passed"),
-                }
-            }
-            let next = health.after_round(passed, self.rise, self.fall);
-            if next.is_up() != health.is_up() {
-                transitions.increment(1);
-                up_gauge.set(if next.is_up() { 1.0 } else { 0.0 });
-                if next.is_up() {
-                    warn!(service = svc, rise = self.rise, "service is up");
-                } else {
-                    let failing: Vec<String> = self
-                        .checks
-                        .iter()
-                        .zip(&outcomes)
-                        .filter_map(|(r, o)| {
-                            o.result.as_ref().err().map(|e| format!("{}: {e}", r.name))
-                        })
-                        .collect();
-                    warn!(service = svc, fall = self.fall, failing = %failing.join("; "), "service is down");
-                }
-                gate.send_if_modified(|g| g.set(self.index, next.is_up()));
+            self.record_checks(&series, &outcomes, &mut last_passed);
+            let round = Round::of(outcomes.iter().zip(self.on_failure.iter().copied()));
+            let next = health.after_round(round, self.rise, self.fall);
+            if next.level() != health.level() {
+                self.transition(&series, next, &outcomes);
+                gate.send_if_modified(|g| g.set(&self.name, next.level()));
             }
             health = next;
             due = started + self.pace(health);
@@ -308,50 +545,121 @@ impl Service {
             }));
         }
     }
+
+    /// Sets each check's series, and logs each check whose result changed.
+    fn record_checks(&self, series: &Series, outcomes: &[Outcome], last: &mut [Option<bool>]) {
+        let svc = self.name.as_str();
+        for (i, (runner, o)) in self.checks.iter().zip(outcomes).enumerate() {
+            let (up, dur) = &series.checks[i];
+            up.set(if o.passed() { 1.0 } else { 0.0 });
+            dur.set(o.duration.as_secs_f64());
+            let changed = last[i] != Some(o.passed());
+            last[i] = Some(o.passed());
+            match (&o.result, changed) {
+                (Err(e), true) => {
+                    warn!(service = svc, check = %runner.name, kind = runner.kind, on_failure = ?self.on_failure[i], error = %e, "check failed")
+                }
+                (Err(e), false) => {
+                    debug!(service = svc, check = %runner.name, error = %e, "check still failing")
+                }
+                (Ok(()), true) => {
+                    info!(service = svc, check = %runner.name, kind = runner.kind, "check passed")
+                }
+                (Ok(()), false) => debug!(service = svc, check = %runner.name, "check passed"),
+            }
+        }
+    }
+
+    /// Counts and logs a change of level.
+    fn transition(&self, series: &Series, next: Health, outcomes: &[Outcome]) {
+        let svc = self.name.as_str();
+        series.transitions.increment(1);
+        series.up.set(if next.is_up() { 1.0 } else { 0.0 });
+        let failing = || -> String {
+            self.checks
+                .iter()
+                .zip(outcomes)
+                .filter_map(|(r, o)| o.result.as_ref().err().map(|e| format!("{}: {e}", r.name)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        match next.level() {
+            Level::Up => warn!(service = svc, rise = self.rise, "service is up"),
+            Level::Degraded => {
+                warn!(service = svc, fall = self.fall, failing = %failing(), "service is degraded")
+            }
+            Level::Down => {
+                warn!(service = svc, fall = self.fall, failing = %failing(), "service is down")
+            }
+        }
+    }
+}
+
+/// The series a service loop sets.
+struct Series {
+    up: Gauge,
+    transitions: Counter,
+    /// `check_up` and `check_duration_seconds` of each check.
+    checks: Vec<(Gauge, Gauge)>,
+}
+
+impl Series {
+    fn new(s: &Service) -> Series {
+        let svc = s.name.as_str();
+        let m = &s.metrics;
+        let up = m.gauge(names::SERVICE_UP, &[("service", svc)]);
+        up.set(0.0);
+        Series {
+            up,
+            transitions: m.counter(names::SERVICE_TRANSITIONS, &[("service", svc)]),
+            checks: s
+                .checks
+                .iter()
+                .map(|c| {
+                    let labels = [("service", svc), ("check", c.name.as_str())];
+                    (
+                        m.gauge(names::CHECK_UP, &labels),
+                        m.gauge(names::CHECK_DURATION, &labels),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Round::{Degrade as D, Fail as F, Pass as P};
     use proptest::prelude::*;
 
-    fn run(rounds: &[bool], rise: u32, fall: u32) -> Vec<bool> {
+    fn levels(rounds: &[Round], rise: u32, fall: u32) -> Vec<Level> {
         let mut h = Health::START;
         rounds
             .iter()
-            .map(|p| {
-                h = h.after_round(*p, rise, fall);
-                h.is_up()
+            .map(|r| {
+                h = h.after_round(*r, rise, fall);
+                h.level()
             })
+            .collect()
+    }
+
+    fn ups(rounds: &[Round], rise: u32, fall: u32) -> Vec<bool> {
+        levels(rounds, rise, fall)
+            .into_iter()
+            .map(|l| l != Level::Down)
             .collect()
     }
 
     #[test]
     fn starts_down() {
         assert!(!Health::START.is_up());
-        assert!(!Health::START.in_doubt());
-    }
-
-    #[test]
-    fn in_doubt_while_the_rounds_disagree_with_the_state() {
-        // rise 2, fall 3: pass (doubt), pass (up), fail, fail (doubt), pass (agrees again),
-        // fail, fail (doubt), fail (down: agrees).
-        let mut h = Health::START;
-        let mut doubts = Vec::new();
-        for p in [true, true, false, false, true, false, false, false] {
-            h = h.after_round(p, 2, 3);
-            doubts.push(h.in_doubt());
-        }
-        assert_eq!(doubts, [true, false, true, true, false, true, true, false]);
-        // With rise and fall 1 a state is never in doubt: each round decides.
-        assert!(!Health::START.after_round(true, 1, 1).in_doubt());
-        assert!(!Health::Up { fails: 0 }.after_round(false, 1, 1).in_doubt());
     }
 
     #[test]
     fn rise_and_fall_of_one_follow_each_round() {
         assert_eq!(
-            run(&[true, false, true, true, false], 1, 1),
+            ups(&[P, F, P, P, F], 1, 1),
             [true, false, true, true, false]
         );
     }
@@ -360,7 +668,7 @@ mod tests {
     fn rise_needs_consecutive_passes() {
         // A failure in between restarts the count.
         assert_eq!(
-            run(&[true, true, false, true, true, true], 3, 1),
+            ups(&[P, P, F, P, P, P], 3, 1),
             [false, false, false, false, false, true]
         );
     }
@@ -368,28 +676,61 @@ mod tests {
     #[test]
     fn fall_needs_consecutive_failures() {
         assert_eq!(
-            run(&[true, false, true, false, false, false], 1, 3),
+            ups(&[P, F, P, F, F, F], 1, 3),
             [true, true, true, true, true, false]
         );
     }
 
-    fn oracle(rounds: &[bool], rise: u32, fall: u32) -> Vec<bool> {
-        // Independent definition: up iff the last transition-worthy run says so.
-        let mut up = false;
+    #[test]
+    fn degrade_checks_degrade_after_fall_and_recover_after_rise() {
+        use Level::{Degraded as G, Down as N, Up as U};
+        assert_eq!(
+            levels(&[P, P, D, D, P, P, F, F], 2, 2),
+            [N, U, U, G, G, U, U, N]
+        );
+        // A service that comes up while a degrade check fails comes up degraded.
+        assert_eq!(levels(&[D], 1, 1), [G]);
+        // A withdraw failure takes a degraded service down after fall, like an up one.
+        assert_eq!(levels(&[P, D, F], 1, 1), [U, G, N]);
+    }
+
+    #[test]
+    fn doubt_is_a_round_against_the_state() {
+        let up = Health::START.after_round(P, 1, 3);
+        assert!(!up.in_doubt());
+        assert!(up.after_round(F, 1, 3).in_doubt());
+        assert!(Health::START.after_round(P, 3, 1).in_doubt());
+        assert!(!Health::START.after_round(F, 3, 1).in_doubt());
+    }
+
+    /// An independent definition: the level after each round from the lengths of the runs
+    /// of rounds that end there (SPEC 9), not from counters.
+    fn oracle(rounds: &[Round], rise: u32, fall: u32) -> Vec<Level> {
+        let run = |i: usize, pred: &dyn Fn(Round) -> bool| -> u32 {
+            rounds[..=i].iter().rev().take_while(|r| pred(**r)).count() as u32
+        };
+        let mut level = Level::Down;
         let mut out = Vec::new();
-        for i in 0..rounds.len() {
-            let run_len = rounds[..=i]
-                .iter()
-                .rev()
-                .take_while(|p| **p == rounds[i])
-                .count() as u32;
-            if rounds[i] && run_len >= rise {
-                up = true;
-            }
-            if !rounds[i] && run_len >= fall {
-                up = false;
-            }
-            out.push(up);
+        for (i, round) in rounds.iter().enumerate() {
+            let not_fail = run(i, &|r| r != F);
+            let fails = run(i, &|r| r == F);
+            let unclean = run(i, &|r| r != P);
+            let cleans = run(i, &|r| r == P);
+            level = match level {
+                Level::Down if not_fail >= rise => {
+                    if *round == P {
+                        Level::Up
+                    } else {
+                        Level::Degraded
+                    }
+                }
+                Level::Down => Level::Down,
+                _ if fails >= fall => Level::Down,
+                Level::Up if unclean >= fall => Level::Degraded,
+                Level::Degraded if cleans >= rise => Level::Up,
+                l => l,
+            };
+            out.push(level);
         }
         out
     }
@@ -397,54 +738,115 @@ mod tests {
     proptest! {
         #[test]
         fn state_machine_matches_run_length_definition(
-            rounds in proptest::collection::vec(any::<bool>(), 0..64),
+            rounds in proptest::collection::vec(prop_oneof![Just(P), Just(D), Just(F)], 0..64),
             rise in 1u32..5,
             fall in 1u32..5,
         ) {
-            prop_assert_eq!(run(&rounds, rise, fall), oracle(&rounds, rise, fall));
+            prop_assert_eq!(levels(&rounds, rise, fall), oracle(&rounds, rise, fall));
         }
+    }
+
+    #[test]
+    fn a_round_fails_on_a_withdraw_check_and_degrades_on_a_degrade_check() {
+        let ok = Outcome {
+            result: Ok(()),
+            duration: Duration::ZERO,
+            attempts: 1,
+        };
+        let bad = Outcome {
+            result: Err(crate::check::Failure::new("x")),
+            ..ok.clone()
+        };
+        let w = OnFailure::Withdraw;
+        let d = OnFailure::Degrade;
+        assert_eq!(Round::of([(&ok, w), (&ok, d)]), P);
+        assert_eq!(Round::of([(&ok, w), (&bad, d)]), D);
+        assert_eq!(Round::of([(&bad, d), (&bad, w)]), F);
     }
 
     fn gate() -> Gate {
         let n = |s: &str| s.parse::<IpNet>().expect("test prefix");
+        let svc = |name: &str, routes: Vec<IpNet>| GateService {
+            name: name.into(),
+            routes,
+            level: Level::Down,
+            drained: false,
+        };
         Gate {
-            names: vec!["a".into(), "b".into()],
             global: vec![n("192.0.2.1/32")],
-            per_service: vec![vec![n("192.0.2.10/32")], vec![n("2001:db8::/48")]],
-            up: vec![false, false],
+            services: vec![
+                svc("a", vec![n("192.0.2.10/32")]),
+                svc("b", vec![n("2001:db8::/48")]),
+            ],
         }
+    }
+
+    fn wanted(g: &Gate) -> Vec<String> {
+        g.wanted()
+            .iter()
+            .map(|(p, s)| format!("{p} {}", s.name()))
+            .collect()
     }
 
     #[test]
     fn global_routes_need_every_service_up() {
         let mut g = gate();
         assert!(g.wanted().is_empty());
-        assert!(g.set(0, true));
-        assert_eq!(
-            g.wanted()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["192.0.2.10/32"]
-        );
-        assert!(g.set(1, true));
+        assert!(g.set("a", Level::Up));
+        assert_eq!(wanted(&g), ["192.0.2.10/32 up"]);
+        assert!(g.set("b", Level::Up));
         assert_eq!(g.wanted().len(), 3);
-        assert!(g.set(0, false));
+        assert!(g.set("a", Level::Down));
+        assert_eq!(wanted(&g), ["2001:db8::/48 up"]);
+    }
+
+    #[test]
+    fn global_routes_are_degraded_or_drained_if_any_service_is() {
+        let mut g = gate();
+        g.set("a", Level::Up);
+        g.set("b", Level::Degraded);
         assert_eq!(
-            g.wanted()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["2001:db8::/48"]
+            wanted(&g),
+            [
+                "192.0.2.1/32 degraded",
+                "192.0.2.10/32 up",
+                "2001:db8::/48 degraded"
+            ]
         );
+        g.set_drained("a", true);
+        assert_eq!(
+            wanted(&g),
+            [
+                "192.0.2.1/32 draining",
+                "192.0.2.10/32 draining",
+                "2001:db8::/48 degraded"
+            ]
+        );
+        // Down wins over drained: a failed service is withdrawn, never lingered.
+        g.set("a", Level::Down);
+        assert_eq!(g.state("a"), Some(ServiceState::Down));
+        assert_eq!(wanted(&g), ["2001:db8::/48 degraded"]);
     }
 
     #[test]
     fn setting_the_same_state_is_no_change() {
         let mut g = gate();
-        assert!(!g.set(0, false));
-        assert!(g.set(0, true));
-        assert!(!g.set(0, true));
-        assert!(!g.set(7, true), "unknown services are ignored");
+        assert!(!g.set("a", Level::Down));
+        assert!(g.set("a", Level::Up));
+        assert!(!g.set("a", Level::Up));
+        assert!(!g.set("nope", Level::Up), "unknown services are ignored");
+        assert!(g.set_drained("a", true));
+        assert!(!g.set_drained("a", true));
+    }
+
+    #[test]
+    fn service_state_series_say_one_state_each() {
+        let mut g = gate();
+        g.set("a", Level::Degraded);
+        let text = render_service_states(&g);
+        assert!(text.contains("anycastd_service_state{service=\"a\",state=\"degraded\"} 1"));
+        assert!(text.contains("anycastd_service_state{service=\"a\",state=\"up\"} 0"));
+        assert!(text.contains("anycastd_service_state{service=\"b\",state=\"down\"} 1"));
+        assert_eq!(text.matches("} 1").count(), 2, "{text}");
     }
 }

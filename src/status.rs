@@ -6,19 +6,21 @@
 //! Nothing here is kept twice: a [`StatusView`] reads the latest round reports, the gate,
 //! the announcer's state and the peer table from their watch channels when asked.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
-use crate::config::Config;
-use crate::service::{Gate, Health, RoundReport};
+use crate::attributes::describe;
+use crate::config::{OnFailure, ServiceConfig};
+use crate::drain::Reason;
+use crate::service::{Gate, Health, RoundReport, ServiceState};
 use crate::watch::{WatchState, WatchView};
 
 /// The whole status document.
@@ -30,6 +32,9 @@ pub struct Status {
     pub prefixes: Vec<PrefixStatus>,
     /// `None` while gobgpd cannot be asked.
     pub peers: Option<Vec<PeerInfo>>,
+    /// The last reload, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadStatus>,
     /// Every service's watches, in config order (absent from older daemons' documents).
     #[serde(default)]
     pub watches: Vec<WatchStatus>,
@@ -63,17 +68,21 @@ pub struct GobgpStatus {
     /// Since when it has not been usable (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unusable_since: Option<String>,
+    /// The last change someone else made to anycastd's paths or peers in gobgpd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_change: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
-    /// `up` or `down`.
-    pub state: String,
-    /// Consecutive passing rounds while down (it goes up at `rise`).
-    pub passes: u32,
-    /// Consecutive failing rounds while up (it goes down at `fall`).
-    pub fails: u32,
+    /// What its routes follow: `up`, `degraded`, `down` or `drained`.
+    pub state: ServiceState,
+    /// What its checks say, with the counters that can change it (rise/fall).
+    pub health: Health,
+    /// Why it is drained (files, commands); empty when it is not.
+    #[serde(default)]
+    pub drained_by: Vec<String>,
     pub rise: u32,
     pub fall: u32,
     pub check_interval: String,
@@ -87,6 +96,8 @@ pub struct CheckStatus {
     pub name: String,
     pub kind: String,
     pub target: String,
+    /// What its failure does: `withdraw` or `degrade`.
+    pub on_failure: String,
     /// `pass`, `fail`, or `pending` before the first round.
     pub result: String,
     pub error: Option<String>,
@@ -104,125 +115,153 @@ pub struct PrefixStatus {
     pub wanted: bool,
     /// Whether gobgpd announces it (as of anycastd's last look).
     pub announced: bool,
+    /// The attributes it is announced with, by state: `up`, `degraded: med 500, prepend 3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<String>,
+}
+
+/// The outcome of the last reload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    pub at: String,
+    pub ok: bool,
+    /// What changed, or why the file was refused.
+    pub message: String,
 }
 
 /// What a service looks like before its first round, from the config.
-struct ServiceShape {
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceShape {
     name: String,
     rise: u32,
     fall: u32,
     check_interval: String,
-    checks: Vec<(String, String, String)>,
+    /// Name, kind, target and on_failure of each check.
+    checks: Vec<(String, String, String, String)>,
+}
+
+impl ServiceShape {
+    pub fn of(s: &ServiceConfig) -> ServiceShape {
+        ServiceShape {
+            name: s.name.clone(),
+            rise: s.rise,
+            fall: s.fall,
+            check_interval: s.check_interval.to_string(),
+            checks: s
+                .checks
+                .iter()
+                .map(|c| {
+                    let on_failure = match c.on_failure {
+                        OnFailure::Withdraw => "withdraw",
+                        OnFailure::Degrade => "degrade",
+                    };
+                    (
+                        c.name.clone(),
+                        c.kind().to_string(),
+                        c.spec.target(),
+                        on_failure.to_string(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A running service as the status view sees it: its shape and its round reports.
+#[derive(Clone)]
+pub struct ServiceEntry {
+    pub shape: ServiceShape,
+    pub reports: watch::Receiver<Option<RoundReport>>,
+    /// Its watches' states.
+    pub watches: Vec<WatchView>,
+}
+
+/// The daemon's channels the status is read from.
+#[derive(Clone)]
+pub struct Sources {
+    pub intents: watch::Receiver<Arc<Intent>>,
+    /// The running services, in config order (a reload replaces the list).
+    pub services: watch::Receiver<Vec<ServiceEntry>>,
+    pub gate: watch::Receiver<Gate>,
+    pub drains: watch::Receiver<BTreeMap<String, Vec<Reason>>>,
+    pub announcer: watch::Receiver<AnnouncerState>,
+    pub peers: watch::Receiver<Option<PeerTable>>,
+    pub reload: watch::Receiver<Option<ReloadStatus>>,
 }
 
 /// Reads the daemon's state from the channels its tasks publish on.
 pub struct StatusView {
-    gobgp_address: String,
-    router_id: String,
-    asn: u32,
-    shapes: Vec<ServiceShape>,
-    prefixes: Vec<(IpNet, Option<IpAddr>, Vec<String>)>,
-    reports: Vec<watch::Receiver<Option<RoundReport>>>,
-    gate: watch::Receiver<Gate>,
-    announcer: watch::Receiver<AnnouncerState>,
-    peers: watch::Receiver<Option<PeerTable>>,
-    watches: Vec<WatchView>,
+    sources: Sources,
 }
 
 impl StatusView {
-    /// Adds the services' watches to the view.
-    pub fn with_watches(mut self, watches: Vec<WatchView>) -> StatusView {
-        self.watches = watches;
-        self
-    }
-
-    /// `reports` holds one receiver per service, in config order.
-    pub fn new(
-        cfg: &Config,
-        reports: Vec<watch::Receiver<Option<RoundReport>>>,
-        gate: watch::Receiver<Gate>,
-        announcer: watch::Receiver<AnnouncerState>,
-        peers: watch::Receiver<Option<PeerTable>>,
-    ) -> StatusView {
-        let all: Vec<String> = cfg.services.iter().map(|s| s.name.clone()).collect();
-        let mut prefixes = Vec::new();
-        for p in &cfg.announcer.routes {
-            prefixes.push((*p, cfg.next_hop_for(p), all.clone()));
-        }
-        for s in &cfg.services {
-            for p in &s.routes {
-                prefixes.push((*p, cfg.next_hop_for(p), vec![s.name.clone()]));
-            }
-        }
-        StatusView {
-            gobgp_address: cfg.announcer.gobgp.address.clone(),
-            router_id: cfg.announcer.router_id.to_string(),
-            asn: cfg.announcer.local_asn,
-            shapes: cfg
-                .services
-                .iter()
-                .map(|s| ServiceShape {
-                    name: s.name.clone(),
-                    rise: s.rise,
-                    fall: s.fall,
-                    check_interval: s.check_interval.to_string(),
-                    checks: s
-                        .checks
-                        .iter()
-                        .map(|c| (c.name.clone(), c.kind().to_string(), c.spec.target()))
-                        .collect(),
-                })
-                .collect(),
-            prefixes,
-            reports,
-            gate,
-            announcer,
-            peers,
-            watches: Vec::new(),
-        }
+    pub fn new(sources: Sources) -> StatusView {
+        StatusView { sources }
     }
 
     pub fn snapshot(&self) -> Status {
-        let wanted = self.gate.borrow().wanted();
-        let (health, announced): (GobgpHealth, BTreeSet<IpNet>) = {
-            let a = self.announcer.borrow();
-            (a.gobgp.clone(), a.announced.clone())
-        };
-        let (error, unusable_since) = match &health {
+        let src = &self.sources;
+        let intent = src.intents.borrow().clone();
+        let gate = src.gate.borrow().clone();
+        let drains = src.drains.borrow().clone();
+        let a = src.announcer.borrow().clone();
+        let services = src
+            .services
+            .borrow()
+            .iter()
+            .map(|e| {
+                let state = gate.state(&e.shape.name).unwrap_or(ServiceState::Down);
+                let drained_by = drains
+                    .get(&e.shape.name)
+                    .map(|r| r.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                service_status(&e.shape, e.reports.borrow().as_ref(), state, drained_by)
+            })
+            .collect();
+        let wanted = gate.wanted();
+        let prefixes = a
+            .prefixes
+            .iter()
+            .map(|p| {
+                let announced = a.announced.get(p);
+                PrefixStatus {
+                    prefix: p.to_string(),
+                    next_hop: intent.routes.get(p).map(|r| r.next_hop.to_string()),
+                    gated_by: gate.gating(p).into_iter().map(str::to_string).collect(),
+                    wanted: wanted.contains_key(p),
+                    announced: announced.is_some(),
+                    attributes: announced.map(|(state, attrs)| describe(*state, attrs)),
+                }
+            })
+            .collect();
+        let (error, unusable_since) = match &a.gobgp {
             GobgpHealth::Unusable { error, since } => (Some(error.clone()), Some(rfc3339(*since))),
             _ => (None, None),
         };
-        let services = self
-            .shapes
-            .iter()
-            .zip(&self.reports)
-            .map(|(shape, rx)| service_status(shape, rx.borrow().as_ref()))
-            .collect();
-        let prefixes = self
-            .prefixes
-            .iter()
-            .map(|(p, nh, gated_by)| PrefixStatus {
-                prefix: p.to_string(),
-                next_hop: nh.map(|n| n.to_string()),
-                gated_by: gated_by.clone(),
-                wanted: wanted.contains(p),
-                announced: announced.contains(p),
-            })
-            .collect();
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             gobgp: GobgpStatus {
-                address: self.gobgp_address.clone(),
-                router_id: self.router_id.clone(),
-                asn: self.asn,
-                up: health.is_usable(),
+                address: intent.address.clone(),
+                router_id: intent.global.router_id.to_string(),
+                asn: intent.global.asn,
+                up: a.gobgp.is_usable(),
                 error,
                 unusable_since,
+                foreign_change: a
+                    .foreign_change
+                    .as_ref()
+                    .map(|(at, what)| format!("{}: {what}", rfc3339(*at))),
             },
             services,
             prefixes,
-            peers: self.peers.borrow().as_ref().map(|t| t.peers.clone()),
-            watches: self.watches.iter().map(watch_status).collect(),
+            peers: src.peers.borrow().as_ref().map(|t| t.peers.clone()),
+            reload: src.reload.borrow().clone(),
+            watches: src
+                .services
+                .borrow()
+                .iter()
+                .flat_map(|e| e.watches.iter().map(watch_status))
+                .collect(),
         }
     }
 
@@ -232,22 +271,23 @@ impl StatusView {
     }
 }
 
-fn service_status(shape: &ServiceShape, report: Option<&RoundReport>) -> ServiceStatus {
-    let health = report.map_or(Health::START, |r| r.health);
-    let (state, passes, fails) = match health {
-        Health::Down { passes } => ("down", passes, 0),
-        Health::Up { fails } => ("up", 0, fails),
-    };
+fn service_status(
+    shape: &ServiceShape,
+    report: Option<&RoundReport>,
+    state: ServiceState,
+    drained_by: Vec<String>,
+) -> ServiceStatus {
     let checks = shape
         .checks
         .iter()
         .enumerate()
-        .map(|(i, (name, kind, target))| {
+        .map(|(i, (name, kind, target, on_failure))| {
             let outcome = report.and_then(|r| r.checks.get(i)).map(|(_, o)| o);
             CheckStatus {
                 name: name.clone(),
                 kind: kind.clone(),
                 target: target.clone(),
+                on_failure: on_failure.clone(),
                 result: match outcome {
                     None => "pending",
                     Some(o) if o.passed() => "pass",
@@ -262,9 +302,9 @@ fn service_status(shape: &ServiceShape, report: Option<&RoundReport>) -> Service
         .collect();
     ServiceStatus {
         name: shape.name.clone(),
-        state: state.to_string(),
-        passes,
-        fails,
+        state,
+        health: report.map_or(Health::START, |r| r.health),
+        drained_by,
         rise: shape.rise,
         fall: shape.fall,
         check_interval: shape.check_interval.clone(),
@@ -285,7 +325,7 @@ fn watch_status(w: &WatchView) -> WatchStatus {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
@@ -313,123 +353,187 @@ pub async fn fetch(address: &str) -> Result<String, String> {
 /// The status as tables, for `anycastd status`.
 pub fn render_table(s: &Status) -> String {
     let mut out = String::new();
+    header(&mut out, s);
+    out.push('\n');
+    services_table(&mut out, &s.services);
+    out.push('\n');
+    checks_table(&mut out, &s.services);
+    watches_table(&mut out, &s.watches);
+    out.push('\n');
+    prefixes_table(&mut out, &s.prefixes);
+    out.push('\n');
+    peers_table(&mut out, s.peers.as_deref());
+    out
+}
+
+/// The watches, when there are any (with the blank line before them).
+fn watches_table(out: &mut String, watches: &[WatchStatus]) {
+    if watches.is_empty() {
+        return;
+    }
+    out.push('\n');
+    let mut rows = vec![row(&[
+        "SERVICE", "WATCH", "STATE", "PID", "SINCE", "DETAIL",
+    ])];
+    for w in watches {
+        rows.push(row(&[
+            &w.service,
+            &w.watch,
+            &w.state.as_str().to_uppercase(),
+            &w.pid.map_or("-".to_string(), |p| p.to_string()),
+            &w.since,
+            w.detail.as_deref().unwrap_or(""),
+        ]));
+    }
+    table(out, &rows);
+}
+
+fn header(out: &mut String, s: &Status) {
+    let g = &s.gobgp;
     let _ = writeln!(
         out,
         "gobgpd {}  {}  router id {}  AS{}  (anycastd {})",
-        s.gobgp.address,
-        if s.gobgp.up { "connected" } else { "UNUSABLE" },
-        s.gobgp.router_id,
-        s.gobgp.asn,
+        g.address,
+        if g.up { "connected" } else { "UNUSABLE" },
+        g.router_id,
+        g.asn,
         s.version
     );
-    if let Some(e) = &s.gobgp.error {
-        let _ = writeln!(
-            out,
-            "  since {}: {e}",
-            s.gobgp.unusable_since.as_deref().unwrap_or("-")
-        );
+    if let Some(e) = &g.error {
+        let since = g.unusable_since.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "  since {since}: {e}");
     }
+    if let Some(c) = &g.foreign_change {
+        let _ = writeln!(out, "  changed by someone else at {c}");
+    }
+    if let Some(r) = &s.reload {
+        let verdict = if r.ok { "applied" } else { "REFUSED" };
+        let _ = writeln!(out, "last reload {}: {verdict}: {}", r.at, r.message);
+    }
+}
 
-    out.push('\n');
+/// The counters that can change a service's state, against rise/fall.
+fn health_counters(h: &Health, rise: u32, fall: u32) -> String {
+    match *h {
+        Health::Down { passes } => format!("passing {passes}/{rise}"),
+        Health::Up { fails, unclean } if unclean > fails => {
+            format!("failing {fails}/{fall}, degrading {unclean}/{fall}")
+        }
+        Health::Up { fails, .. } => format!("failing {fails}/{fall}"),
+        Health::Degraded { fails, cleans } => {
+            format!("failing {fails}/{fall}, clean {cleans}/{rise}")
+        }
+    }
+}
+
+fn services_table(out: &mut String, services: &[ServiceStatus]) {
     let mut rows = vec![row(&[
         "SERVICE",
         "STATE",
+        "CHECKS SAY",
         "RISE/FALL",
         "EVERY",
         "LAST ROUND",
+        "DRAINED BY",
     ])];
-    for svc in &s.services {
-        let counter = match svc.state.as_str() {
-            "up" => format!("failing {}/{}", svc.fails, svc.fall),
-            _ => format!("passing {}/{}", svc.passes, svc.rise),
-        };
+    for svc in services {
         rows.push(row(&[
             &svc.name,
-            &svc.state.to_uppercase(),
-            &counter,
+            &svc.state.name().to_uppercase(),
+            svc.health.level_name(),
+            &health_counters(&svc.health, svc.rise, svc.fall),
             &svc.check_interval,
             svc.last_round.as_deref().unwrap_or("-"),
+            &svc.drained_by.join("; "),
         ]));
     }
-    table(&mut out, &rows);
+    table(out, &rows);
+}
 
-    out.push('\n');
+fn checks_table(out: &mut String, services: &[ServiceStatus]) {
     let mut rows = vec![row(&[
-        "SERVICE", "CHECK", "KIND", "RESULT", "TIME", "TARGET", "ERROR",
+        "SERVICE",
+        "CHECK",
+        "KIND",
+        "ON FAILURE",
+        "RESULT",
+        "TIME",
+        "TARGET",
+        "ERROR",
     ])];
-    for svc in &s.services {
+    for svc in services {
         for c in &svc.checks {
             rows.push(row(&[
                 &svc.name,
                 &c.name,
                 &c.kind,
+                &c.on_failure,
                 &c.result.to_uppercase(),
                 &c.duration_seconds
-                    .map_or("-".to_string(), |d| format!("{:.3}s", d)),
+                    .map_or("-".to_string(), |d| format!("{d:.3}s")),
                 &c.target,
                 c.error.as_deref().unwrap_or(""),
             ]));
         }
     }
-    table(&mut out, &rows);
+    table(out, &rows);
+}
 
-    out.push('\n');
+fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus]) {
     let mut rows = vec![row(&[
         "PREFIX",
         "NEXT HOP",
         "WANTED",
         "ANNOUNCED",
+        "ATTRIBUTES",
         "GATED BY",
     ])];
-    for p in &s.prefixes {
+    for p in prefixes {
         rows.push(row(&[
             &p.prefix,
             p.next_hop.as_deref().unwrap_or("-"),
             yes_no(p.wanted),
             yes_no(p.announced),
+            p.attributes.as_deref().unwrap_or("-"),
             &p.gated_by.join(", "),
         ]));
     }
-    table(&mut out, &rows);
+    table(out, &rows);
+}
 
-    if !s.watches.is_empty() {
-        out.push('\n');
-        let mut rows = vec![row(&[
-            "SERVICE", "WATCH", "STATE", "PID", "SINCE", "DETAIL",
-        ])];
-        for w in &s.watches {
-            rows.push(row(&[
-                &w.service,
-                &w.watch,
-                &w.state.as_str().to_uppercase(),
-                &w.pid.map_or("-".to_string(), |p| p.to_string()),
-                &w.since,
-                w.detail.as_deref().unwrap_or(""),
-            ]));
-        }
-        table(&mut out, &rows);
+fn peers_table(out: &mut String, peers: Option<&[PeerInfo]>) {
+    let Some(peers) = peers else {
+        out.push_str("peers: unknown (gobgpd not reachable)\n");
+        return;
+    };
+    let secs = |s: Option<u64>| {
+        s.map_or("-".to_string(), |u| {
+            humantime::format_duration(std::time::Duration::from_secs(u)).to_string()
+        })
+    };
+    let mut rows = vec![row(&[
+        "PEER",
+        "ADDRESS",
+        "ASN",
+        "SESSION",
+        "UPTIME",
+        "HOLD/KEEPALIVE",
+    ])];
+    for p in peers {
+        let timers = match (p.hold_time_seconds, p.keepalive_seconds) {
+            (Some(h), Some(k)) => format!("{h}s/{k}s"),
+            _ => "-".to_string(),
+        };
+        rows.push(row(&[
+            &p.name,
+            &p.address,
+            &p.asn.to_string(),
+            &p.session_state,
+            &secs(p.uptime_seconds),
+            &timers,
+        ]));
     }
-
-    out.push('\n');
-    match &s.peers {
-        None => out.push_str("peers: unknown (gobgpd not reachable)\n"),
-        Some(peers) => {
-            let mut rows = vec![row(&["PEER", "ADDRESS", "ASN", "SESSION", "UPTIME"])];
-            for p in peers {
-                rows.push(row(&[
-                    &p.name,
-                    &p.address,
-                    &p.asn.to_string(),
-                    &p.session_state,
-                    &p.uptime_seconds.map_or("-".to_string(), |u| {
-                        humantime::format_duration(std::time::Duration::from_secs(u)).to_string()
-                    }),
-                ]));
-            }
-            table(&mut out, &rows);
-        }
-    }
-    out
+    table(out, &rows);
 }
 
 fn yes_no(b: bool) -> &'static str {

@@ -191,3 +191,84 @@ fn a_listen_port_mismatch_is_exit_2() {
         d.log()
     );
 }
+
+/// Two anycastd on one gobgpd (issue 10: 17 changes at the router in 40 s, sessions that
+/// never came up): the second sees the first's ownership mark and touches nothing, says so,
+/// and takes over once the first is gone.
+#[test]
+fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.92/32";
+    let mut first = lab.start(&lab.config(&[p], &http_service("web", &target.url(), &[])));
+    monitor.wait_for(p, "the first daemon's announcement", SESSION, |e| {
+        !e.withdrawal
+    });
+
+    // The second: another next hop and other peer timers, which it would force on gobgpd.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let second_cfg = lab
+        .config_with(
+            &[p],
+            &http_service("web", &target.url(), &[]),
+            "",
+            "      hold_time: 30s\n",
+        )
+        .replace("next_hop: 198.51.100.1", "next_hop: 198.51.100.2")
+        .replace(&lab.metrics.to_string(), &metrics.to_string())
+        .replace(
+            &lab.dir.path().display().to_string(),
+            &dir.path().display().to_string(),
+        );
+    let second = Anycastd::start(dir.path(), &second_cfg, metrics);
+    wait_until("the second daemon to see the owner", CHANGE, || {
+        second
+            .log()
+            .contains("gobgpd is driven by another anycastd")
+    });
+    let m = prom::parse(&second.metrics_text());
+    assert_eq!(
+        prom::value(&m, "anycastd_gobgp_owner_conflict", &[]),
+        Some(1.0)
+    );
+    assert_eq!(prom::value(&m, "anycastd_gobgp_up", &[]), Some(0.0));
+    let s = status(&second);
+    let error = s["gobgp"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("driven by another anycastd"), "{s:#}");
+    assert!(
+        error.contains(&format!("pid {}", first.pid().expect("running"))),
+        "{s:#}"
+    );
+    // Several of the first's reconciles (1 s) and the second's retries later: no flap.
+    let (_, lines) = measure_while_failing(
+        &second,
+        "driven by another anycastd",
+        Duration::from_secs(4),
+    );
+    assert!(lines >= 1);
+    assert_eq!(monitor.events(p).len(), 1, "{:#?}", monitor.events(p));
+    let n = lab.router.run_cli(&["neighbor", "127.0.0.1"]);
+    assert!(
+        n.contains("Hold time is 90"),
+        "the second changed the peer: {n}"
+    );
+
+    // The first dies without a word: the second sees its process gone and takes over.
+    first.kill9_for_test();
+    let taken = monitor.wait_for(p, "the second daemon's next hop", SESSION, |e| {
+        !e.withdrawal
+            && common::gobgpd::attr_of(&e.attrs, 3)
+                .and_then(|n| n["nexthop"].as_str())
+                .is_some_and(|n| n == "198.51.100.2")
+    });
+    assert!(!taken.withdrawal);
+    wait_until("the second daemon usable", CHANGE, || {
+        prom::value(
+            &prom::parse(&second.metrics_text()),
+            "anycastd_gobgp_owner_conflict",
+            &[],
+        ) == Some(0.0)
+    });
+}

@@ -28,7 +28,7 @@ fn start(
     watch::Receiver<Option<RoundReport>>,
 ) {
     let metrics = Metrics::new();
-    let svc = Service::new(0, &cfg.services[0], &metrics).expect("the service builds");
+    let svc = Service::new(&cfg.services[0], &metrics, Health::START).expect("the service builds");
     let trigger = svc.trigger();
     let (gate, _) = watch::channel(Gate::new(cfg));
     let (reports, rx) = watch::channel(None);
@@ -69,9 +69,27 @@ async fn rounds_run_at_fast_interval_while_the_state_is_in_doubt() {
         [
             (ms(0), Health::Down { passes: 1 }),
             (ms(100), Health::Down { passes: 2 }),
-            (ms(200), Health::Up { fails: 0 }),
-            (ms(10_200), Health::Up { fails: 0 }),
-            (ms(20_200), Health::Up { fails: 0 }),
+            (
+                ms(200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                ms(10_200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                ms(20_200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
         ]
     );
 }
@@ -97,8 +115,20 @@ async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one
     assert_eq!(
         rounds(&mut rx, t0, 2).await,
         [
-            (s(13), Health::Up { fails: 0 }),
-            (s(23), Health::Up { fails: 0 }),
+            (
+                s(13),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                s(23),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
         ]
     );
 }

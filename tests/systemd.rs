@@ -99,6 +99,10 @@ fn units_are_tied_and_hardened_as_documented() {
         "PrivateTmp=yes",
         "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
         "ExecStart=/usr/bin/anycastd",
+        "ExecReload=/usr/bin/anycastd reload",
+        "TimeoutStopSec=20s",
+        "RuntimeDirectory=anycastd",
+        "StateDirectory=anycastd",
     ] {
         assert!(has(&a, line), "anycastd.service lacks `{line}`");
     }

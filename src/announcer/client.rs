@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use prost::Message;
@@ -12,15 +12,16 @@ use prost_types::Any;
 use tonic::transport::{Channel, Endpoint};
 
 use super::api::{
-    self, AddPathRequest, AddPeerRequest, DeletePathRequest, EbgpMultihop, Family, GetBgpRequest,
-    IpAddressPrefix, ListPathRequest, ListPeerRequest, MpReachNlriAttribute, NextHopAttribute,
+    self, AddDefinedSetRequest, AddPathRequest, AddPeerRequest, AsPathAttribute, AsSegment,
+    CommunitiesAttribute, DefinedType, DeleteDefinedSetRequest, DeletePathRequest,
+    DeletePeerRequest, EbgpMultihop, Family, GetBgpRequest, IpAddressPrefix,
+    LargeCommunitiesAttribute, ListDefinedSetRequest, ListPathRequest, ListPeerRequest,
+    LocalPrefAttribute, MpReachNlriAttribute, MultiExitDiscAttribute, NextHopAttribute,
     OriginAttribute, Path, Peer, PeerConf, StartBgpRequest, TableType, Transport,
     UpdatePeerRequest, WatchEventRequest, gobgp_api_client::GobgpApiClient,
 };
-
-/// Retry interval of outgoing BGP connections. GoBGP's default (120 s, and then a random
-/// extra of up to as much) would keep a session down for minutes after the router restarts.
-const CONNECT_RETRY_SECS: u64 = 5;
+use super::reconcile::Advert;
+use crate::attributes::{Community, LargeCommunity, PathAttributes};
 
 /// gobgpd's global settings, as far as anycastd sets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,15 @@ pub struct PeerSettings {
     /// 0: no eBGP multihop.
     pub multihop_ttl: u8,
     pub passive: bool,
+    pub timers: PeerTimers,
+}
+
+/// A peer's BGP timers, in seconds as BGP counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerTimers {
+    pub hold_time: u64,
+    pub keepalive_interval: u64,
+    pub connect_retry: u64,
 }
 
 impl std::fmt::Debug for PeerSettings {
@@ -67,6 +77,7 @@ impl std::fmt::Debug for PeerSettings {
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
             .field("multihop_ttl", &self.multihop_ttl)
             .field("passive", &self.passive)
+            .field("timers", &self.timers)
             .finish()
     }
 }
@@ -79,11 +90,152 @@ pub enum PeerChange {
     Unchanged,
 }
 
+/// A peer as gobgpd reports it (`ListPeer`, `WatchEvent`), in anycastd's terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerReport {
+    pub address: String,
+    pub asn: u32,
+    /// When the session came up, while it is established.
+    pub established_at: Option<SystemTime>,
+    /// The hold time in force (the smaller of both sides'), while established.
+    pub hold_time: Option<u64>,
+    /// The keepalive interval in force, while established.
+    pub keepalive_interval: Option<u64>,
+    pub numbers: PeerNumbers,
+}
+
+impl PeerReport {
+    pub fn is_established(&self) -> bool {
+        self.numbers.session_state == ESTABLISHED
+    }
+}
+
+/// GoBGP's number for an established session.
+pub const ESTABLISHED: i32 = api::peer_state::SessionState::Established as i32;
+
+/// `ESTABLISHED`, `IDLE`, ... for GoBGP's session state number.
+pub fn session_state_name(n: i32) -> String {
+    api::peer_state::SessionState::try_from(n)
+        .map(|s| s.as_str_name().to_string())
+        .unwrap_or_else(|_| format!("STATE_{n}"))
+}
+
+/// The figures behind the `anycastd_gobgp_*` series, as GoBGP encodes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeerNumbers {
+    pub session_state: i32,
+    pub admin_state: i32,
+    pub peer_type: i32,
+    pub flops: u32,
+    pub out_q: u32,
+    pub password_set: bool,
+    pub remove_private: i32,
+    pub send_community: u32,
+    pub received: Messages,
+    pub sent: Messages,
+}
+
+/// BGP message counters of one direction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Messages {
+    pub notification: u64,
+    pub update: u64,
+    pub open: u64,
+    pub keepalive: u64,
+    pub refresh: u64,
+    pub total: u64,
+    pub withdraw_update: u64,
+    pub withdraw_prefix: u64,
+}
+
+impl From<api::Message> for Messages {
+    fn from(m: api::Message) -> Messages {
+        Messages {
+            notification: m.notification,
+            update: m.update,
+            open: m.open,
+            keepalive: m.keepalive,
+            refresh: m.refresh,
+            total: m.total,
+            withdraw_update: m.withdraw_update,
+            withdraw_prefix: m.withdraw_prefix,
+        }
+    }
+}
+
+impl PeerReport {
+    /// Reads a peer of `ListPeer` or of a peer event.
+    fn from_api(p: &Peer) -> PeerReport {
+        let state = p.state.clone().unwrap_or_default();
+        let conf = p.conf.clone().unwrap_or_default();
+        let address = if state.neighbor_address.is_empty() {
+            conf.neighbor_address.clone()
+        } else {
+            state.neighbor_address.clone()
+        };
+        let established = state.session_state == ESTABLISHED;
+        let timers = p.timers.as_ref().and_then(|t| t.state.as_ref());
+        let established_at = timers
+            .and_then(|s| s.uptime.as_ref())
+            .filter(|_| established)
+            .and_then(|t| {
+                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.seconds).ok()?))
+            });
+        let messages = state.messages.unwrap_or_default();
+        PeerReport {
+            address,
+            asn: if state.peer_asn != 0 {
+                state.peer_asn
+            } else {
+                conf.peer_asn
+            },
+            established_at,
+            hold_time: timers
+                .map(|t| t.negotiated_hold_time)
+                .filter(|_| established),
+            keepalive_interval: timers.map(|t| t.keepalive_interval).filter(|_| established),
+            numbers: PeerNumbers {
+                session_state: state.session_state,
+                admin_state: state.admin_state,
+                peer_type: state.r#type,
+                flops: state.flops,
+                out_q: state.out_q,
+                password_set: !state.auth_password.is_empty() || !conf.auth_password.is_empty(),
+                remove_private: state.remove_private,
+                send_community: state.send_community,
+                received: messages.received.unwrap_or_default().into(),
+                sent: messages.sent.unwrap_or_default().into(),
+            },
+        }
+    }
+}
+
+/// gobgpd's stream of peer events (session state changes).
+pub struct PeerEvents(tonic::Streaming<api::WatchEventResponse>);
+
+impl PeerEvents {
+    /// The next peer event; `None` when the stream ended.
+    pub async fn next(&mut self) -> Result<Option<PeerReport>, tonic::Status> {
+        loop {
+            let Some(event) = self.0.message().await? else {
+                return Ok(None);
+            };
+            if let Some(api::watch_event_response::Event::Peer(pe)) = event.event
+                && let Some(peer) = pe.peer
+            {
+                return Ok(Some(PeerReport::from_api(&peer)));
+            }
+        }
+    }
+}
+
 /// A path that was added to gobgpd's global RIB through the API (not learned from a peer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginatedPath {
     pub prefix: IpNet,
-    pub next_hop: IpAddr,
+    /// Next hop and attributes; `None` when the path carries something anycastd never sets
+    /// (another ORIGIN, an AS path that is not a prepend of the local ASN, other attributes).
+    pub advert: Option<Advert>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +249,10 @@ pub enum ClientError {
         code: tonic::Code,
         message: String,
     },
+    #[error(
+        "gobgpd at {endpoint} is driven by another anycastd ({owner}): anycastd leaves its peers and paths alone until that one stops; stop one of the two, or point announcer.gobgp.address elsewhere"
+    )]
+    Owned { endpoint: String, owner: String },
     #[error("gobgpd at {endpoint}: its {call} stream ended")]
     StreamEnded {
         endpoint: String,
@@ -165,6 +321,14 @@ impl GobgpClient {
         }
     }
 
+    /// The error for a gobgpd that another anycastd drives.
+    pub fn owned_by(&self, owner: String) -> ClientError {
+        ClientError::Owned {
+            endpoint: self.endpoint.clone(),
+            owner,
+        }
+    }
+
     /// The error for a stream of `call` that ended.
     pub fn stream_ended(&self, call: &'static str) -> ClientError {
         ClientError::StreamEnded {
@@ -230,9 +394,81 @@ impl GobgpClient {
         }
     }
 
+    /// Removes a peer (the config no longer has it).
+    pub async fn delete_peer(&self, address: IpAddr) -> Result<(), ClientError> {
+        let req = DeletePeerRequest {
+            address: address.to_string(),
+            interface: String::new(),
+        };
+        let mut c = self.inner.clone();
+        self.call("DeletePeer", c.delete_peer(req)).await.map(drop)
+    }
+
+    /// The entries of the community set `name` (empty when there is no such set).
+    pub async fn community_set(&self, name: &str) -> Result<Vec<String>, ClientError> {
+        let mut c = self.inner.clone();
+        let req = ListDefinedSetRequest {
+            defined_type: DefinedType::Community as i32,
+            name: name.to_string(),
+        };
+        let listed = self
+            .call("ListDefinedSet", async move {
+                let mut stream = c.list_defined_set(req).await?.into_inner();
+                let mut list = Vec::new();
+                while let Some(r) = stream.message().await? {
+                    list.extend(r.defined_set.map(|d| d.list).unwrap_or_default());
+                }
+                Ok(list)
+            })
+            .await;
+        match listed {
+            // gobgpd answers an unknown set with an error rather than an empty list.
+            Err(ClientError::Rpc { message, .. }) if message.contains("not found") => {
+                Ok(Vec::new())
+            }
+            other => other,
+        }
+    }
+
+    /// Adds `entries` to the community set `name` (created if missing).
+    pub async fn add_to_community_set(
+        &self,
+        name: &str,
+        entries: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let req = AddDefinedSetRequest {
+            defined_set: Some(community_set(name, entries)),
+        };
+        let mut c = self.inner.clone();
+        self.call("AddDefinedSet", c.add_defined_set(req))
+            .await
+            .map(drop)
+    }
+
+    /// Removes `entries` from the community set `name`.
+    pub async fn remove_from_community_set(
+        &self,
+        name: &str,
+        entries: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let req = DeleteDefinedSetRequest {
+            defined_set: Some(community_set(name, entries)),
+            all: false,
+        };
+        let mut c = self.inner.clone();
+        self.call("DeleteDefinedSet", c.delete_defined_set(req))
+            .await
+            .map(drop)
+    }
+
     /// Every peer of gobgpd, with its state and message counters.
-    pub async fn list_peers(&self) -> Result<Vec<Peer>, ClientError> {
-        self.list_peers_at("").await
+    pub async fn list_peers(&self) -> Result<Vec<PeerReport>, ClientError> {
+        Ok(self
+            .list_peers_at("")
+            .await?
+            .iter()
+            .map(PeerReport::from_api)
+            .collect())
     }
 
     async fn list_peers_at(&self, address: &str) -> Result<Vec<Peer>, ClientError> {
@@ -252,24 +488,36 @@ impl GobgpClient {
         .await
     }
 
-    /// Announces `prefix` with `next_hop` from gobgpd's global RIB.
-    pub async fn add_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
+    /// Announces `prefix` from gobgpd's global RIB, or replaces its path (one UPDATE at the
+    /// routers). `local_asn` is what `as_path_prepend` repeats.
+    pub async fn add_path(
+        &self,
+        prefix: IpNet,
+        advert: &Advert,
+        local_asn: u32,
+    ) -> Result<(), ClientError> {
         let req = AddPathRequest {
             table_type: TableType::Global as i32,
             vrf_id: String::new(),
-            path: Some(path_message(prefix, next_hop)),
+            path: Some(path_message(prefix, advert, local_asn)),
         };
         let mut c = self.inner.clone();
         self.call("AddPath", c.add_path(req)).await.map(drop)
     }
 
-    /// Withdraws a path added by [`add_path`](Self::add_path).
+    /// Withdraws the path of `prefix` added by [`add_path`](Self::add_path), whatever its
+    /// attributes: gobgpd matches a withdraw by prefix and origin. `next_hop` (any of the
+    /// prefix's family) is what tells gobgpd which table the withdraw is for.
     pub async fn delete_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
+        let bare = Advert {
+            next_hop,
+            attrs: PathAttributes::default(),
+        };
         let req = DeletePathRequest {
             table_type: TableType::Global as i32,
             vrf_id: String::new(),
             family: Some(family_of(&prefix)),
-            path: Some(path_message(prefix, next_hop)),
+            path: Some(path_message(prefix, &bare, 0)),
             uuid: Vec::new(),
         };
         let mut c = self.inner.clone();
@@ -277,8 +525,11 @@ impl GobgpClient {
     }
 
     /// The paths of gobgpd's global RIB (IPv4 and IPv6 unicast) that were added through the
-    /// API, as opposed to learned from a peer.
-    pub async fn originated_paths(&self) -> Result<Vec<OriginatedPath>, ClientError> {
+    /// API, as opposed to learned from a peer. `local_asn` reads the AS path as a prepend.
+    pub async fn originated_paths(
+        &self,
+        local_asn: u32,
+    ) -> Result<Vec<OriginatedPath>, ClientError> {
         let mut out = Vec::new();
         for family in [family(api::family::Afi::Ip), family(api::family::Afi::Ip6)] {
             let mut c = self.inner.clone();
@@ -300,8 +551,11 @@ impl GobgpClient {
                 .await?;
             for d in dests {
                 for p in d.paths.iter().filter(|p| is_local(p)) {
-                    if let Some(o) = decode_path(p) {
-                        out.push(o);
+                    if let Some((prefix, _)) = path_prefix(p) {
+                        out.push(OriginatedPath {
+                            prefix,
+                            advert: decode_advert(p, local_asn),
+                        });
                     }
                 }
             }
@@ -311,14 +565,12 @@ impl GobgpClient {
 
     /// A stream of peer events (state changes). gobgpd sends the stream's headers only with
     /// the first event, so run this in a task of its own; the stream has no timeout.
-    pub async fn watch_peer_events(
-        &self,
-    ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
+    pub async fn watch_peer_events(&self) -> Result<PeerEvents, ClientError> {
         let req = WatchEventRequest {
             peer: Some(api::watch_event_request::Peer {}),
             table: None,
         };
-        self.watch(req).await
+        self.watch(req).await.map(PeerEvents)
     }
 
     /// A stream of best-path changes of the global RIB, starting with the paths already
@@ -369,6 +621,15 @@ fn status_text(code: tonic::Code, message: &str) -> String {
     }
 }
 
+fn community_set(name: &str, list: Vec<String>) -> api::DefinedSet {
+    api::DefinedSet {
+        defined_type: DefinedType::Community as i32,
+        name: name.to_string(),
+        list,
+        prefixes: Vec::new(),
+    }
+}
+
 fn family(afi: api::family::Afi) -> Family {
     Family {
         afi: afi as i32,
@@ -409,29 +670,84 @@ fn nlri(prefix: &IpNet) -> Any {
     )
 }
 
-/// A path as anycastd announces it: ORIGIN IGP, and NEXT_HOP (IPv4) or MP_REACH_NLRI (IPv6).
-fn path_message(prefix: IpNet, next_hop: IpAddr) -> Path {
+/// The ORIGIN anycastd sets: IGP.
+const ORIGIN_IGP: u32 = 0;
+
+/// A path as anycastd announces it: ORIGIN IGP, NEXT_HOP (IPv4) or MP_REACH_NLRI (IPv6),
+/// and the attributes of its state.
+fn path_message(prefix: IpNet, advert: &Advert, local_asn: u32) -> Path {
     let fam = family_of(&prefix);
-    let origin = any("OriginAttribute", &OriginAttribute { origin: 0 });
-    let hop = match prefix {
+    let mut pattrs = vec![any(
+        "OriginAttribute",
+        &OriginAttribute { origin: ORIGIN_IGP },
+    )];
+    pattrs.push(match prefix {
         IpNet::V4(_) => any(
             "NextHopAttribute",
             &NextHopAttribute {
-                next_hop: next_hop.to_string(),
+                next_hop: advert.next_hop.to_string(),
             },
         ),
         IpNet::V6(_) => any(
             "MpReachNLRIAttribute",
             &MpReachNlriAttribute {
                 family: Some(fam),
-                next_hops: vec![next_hop.to_string()],
+                next_hops: vec![advert.next_hop.to_string()],
                 nlris: vec![nlri(&prefix)],
             },
         ),
-    };
+    });
+    let a = &advert.attrs;
+    if a.as_path_prepend > 0 {
+        pattrs.push(any(
+            "AsPathAttribute",
+            &AsPathAttribute {
+                segments: vec![AsSegment {
+                    r#type: api::as_segment::Type::AsSequence as i32,
+                    numbers: vec![local_asn; usize::from(a.as_path_prepend)],
+                }],
+            },
+        ));
+    }
+    if let Some(med) = a.med {
+        pattrs.push(any(
+            "MultiExitDiscAttribute",
+            &MultiExitDiscAttribute { med },
+        ));
+    }
+    if let Some(local_pref) = a.local_pref {
+        pattrs.push(any(
+            "LocalPrefAttribute",
+            &LocalPrefAttribute { local_pref },
+        ));
+    }
+    if !a.communities.is_empty() {
+        pattrs.push(any(
+            "CommunitiesAttribute",
+            &CommunitiesAttribute {
+                communities: a.communities.iter().map(|c| c.0).collect(),
+            },
+        ));
+    }
+    if !a.large_communities.is_empty() {
+        pattrs.push(any(
+            "LargeCommunitiesAttribute",
+            &LargeCommunitiesAttribute {
+                communities: a
+                    .large_communities
+                    .iter()
+                    .map(|c| api::LargeCommunity {
+                        global_admin: c.global,
+                        local_data1: c.local1,
+                        local_data2: c.local2,
+                    })
+                    .collect(),
+            },
+        ));
+    }
     Path {
         nlri: Some(nlri(&prefix)),
-        pattrs: vec![origin, hop],
+        pattrs,
         family: Some(fam),
         ..Default::default()
     }
@@ -443,17 +759,65 @@ fn is_local(p: &Path) -> bool {
         && (!p.uuid.is_empty() || p.neighbor_ip.is_empty() || p.neighbor_ip == "<nil>")
 }
 
-fn decode_path(p: &Path) -> Option<OriginatedPath> {
-    let (prefix, _) = path_prefix(p)?;
-    let next_hop = p.pattrs.iter().find_map(|a| {
-        unpack::<NextHopAttribute>(a, "NextHopAttribute")
-            .and_then(|n| n.next_hop.parse().ok())
-            .or_else(|| {
-                unpack::<MpReachNlriAttribute>(a, "MpReachNLRIAttribute")
-                    .and_then(|m| m.next_hops.first().and_then(|h| h.parse().ok()))
-            })
-    })?;
-    Some(OriginatedPath { prefix, next_hop })
+/// The next hop and attributes of a path, when they are ones anycastd could have set.
+fn decode_advert(p: &Path, local_asn: u32) -> Option<Advert> {
+    let mut next_hop = None;
+    let mut attrs = PathAttributes::default();
+    for a in &p.pattrs {
+        let name = a.type_url.rsplit_once("apipb.").map_or("", |(_, n)| n);
+        match name {
+            "OriginAttribute" => {
+                if unpack::<OriginAttribute>(a, name)?.origin != ORIGIN_IGP {
+                    return None;
+                }
+            }
+            "NextHopAttribute" => {
+                next_hop = unpack::<NextHopAttribute>(a, name)?.next_hop.parse().ok();
+            }
+            "MpReachNLRIAttribute" => {
+                let m: MpReachNlriAttribute = unpack(a, name)?;
+                next_hop = m.next_hops.first().and_then(|h| h.parse().ok());
+            }
+            "AsPathAttribute" => {
+                let numbers: Vec<u32> = unpack::<AsPathAttribute>(a, name)?
+                    .segments
+                    .into_iter()
+                    .flat_map(|s| s.numbers)
+                    .collect();
+                if numbers.iter().any(|n| *n != local_asn) {
+                    return None;
+                }
+                attrs.as_path_prepend = u8::try_from(numbers.len()).ok()?;
+            }
+            "MultiExitDiscAttribute" => {
+                attrs.med = Some(unpack::<MultiExitDiscAttribute>(a, name)?.med);
+            }
+            "LocalPrefAttribute" => {
+                attrs.local_pref = Some(unpack::<LocalPrefAttribute>(a, name)?.local_pref);
+            }
+            "CommunitiesAttribute" => {
+                let c: CommunitiesAttribute = unpack(a, name)?;
+                attrs.communities = c.communities.into_iter().map(Community).collect();
+            }
+            "LargeCommunitiesAttribute" => {
+                let c: LargeCommunitiesAttribute = unpack(a, name)?;
+                attrs.large_communities = c
+                    .communities
+                    .into_iter()
+                    .map(|c| LargeCommunity {
+                        global: c.global_admin,
+                        local1: c.local_data1,
+                        local2: c.local_data2,
+                    })
+                    .collect();
+            }
+            _ => return None,
+        }
+    }
+    Some(Advert {
+        next_hop: next_hop?,
+        attrs,
+    })
 }
 
 fn peer_message(p: &PeerSettings) -> Peer {
@@ -482,7 +846,9 @@ fn peer_message(p: &PeerSettings) -> Peer {
         state: None,
         timers: Some(api::Timers {
             config: Some(api::TimersConfig {
-                connect_retry: CONNECT_RETRY_SECS,
+                connect_retry: p.timers.connect_retry,
+                hold_time: p.timers.hold_time,
+                keepalive_interval: p.timers.keepalive_interval,
                 ..Default::default()
             }),
             state: None,
@@ -516,6 +882,12 @@ fn peer_matches(have: &Peer, want: &Peer) -> bool {
     let hm = have.ebgp_multihop.unwrap_or_default();
     let wm = want.ebgp_multihop.unwrap_or_default();
     let ttl = |m: &EbgpMultihop| if m.enabled { m.multihop_ttl } else { 0 };
+    let timers = |p: &Peer| {
+        p.timers
+            .as_ref()
+            .and_then(|t| t.config.as_ref())
+            .map(|c| (c.hold_time, c.keepalive_interval, c.connect_retry))
+    };
     hc.peer_asn == wc.peer_asn
         && hc.description == wc.description
         && hc.auth_password == wc.auth_password
@@ -523,6 +895,7 @@ fn peer_matches(have: &Peer, want: &Peer) -> bool {
         && (ht.remote_port == wt.remote_port || (ht.remote_port == 0 && wt.remote_port == 179))
         && ht.passive_mode == wt.passive_mode
         && ttl(&hm) == ttl(&wm)
+        && timers(have) == timers(want)
 }
 
 fn same_addr(a: &str, b: &str) -> bool {
@@ -536,38 +909,74 @@ fn same_addr(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn bare(nh: &str) -> Advert {
+        Advert {
+            next_hop: nh.parse().expect("nh"),
+            attrs: PathAttributes::default(),
+        }
+    }
+
     #[test]
     fn ipv4_path_has_origin_and_next_hop() {
-        let p = path_message(
-            "192.0.2.1/32".parse().expect("prefix"),
-            "198.51.100.1".parse().expect("nh"),
-        );
+        let a = bare("198.51.100.1");
+        let p = path_message("192.0.2.1/32".parse().expect("prefix"), &a, 65001);
         assert_eq!(p.pattrs.len(), 2);
         assert!(p.pattrs[1].type_url.ends_with("apipb.NextHopAttribute"));
-        assert_eq!(
-            decode_path(&p),
-            Some(OriginatedPath {
-                prefix: "192.0.2.1/32".parse().expect("prefix"),
-                next_hop: "198.51.100.1".parse().expect("nh"),
-            })
-        );
+        assert_eq!(decode_advert(&p, 65001), Some(a));
     }
 
     #[test]
     fn ipv6_path_carries_mp_reach_nlri() {
-        let p = path_message(
-            "2001:db8:100::/48".parse().expect("prefix"),
-            "2001:db8::1".parse().expect("nh"),
-        );
+        let a = bare("2001:db8::1");
+        let p = path_message("2001:db8:100::/48".parse().expect("prefix"), &a, 65001);
         assert!(p.pattrs[1].type_url.ends_with("apipb.MpReachNLRIAttribute"));
         let m: MpReachNlriAttribute =
             unpack(&p.pattrs[1], "MpReachNLRIAttribute").expect("decodes");
         assert_eq!(m.next_hops, ["2001:db8::1"]);
         assert_eq!(m.nlris.len(), 1);
-        assert_eq!(
-            decode_path(&p).map(|o| o.next_hop.to_string()),
-            Some("2001:db8::1".into())
+        assert_eq!(decode_advert(&p, 65001), Some(a));
+    }
+
+    #[test]
+    fn every_attribute_survives_the_round_trip_for_both_families() {
+        let attrs = PathAttributes {
+            med: Some(500),
+            local_pref: Some(0),
+            as_path_prepend: 3,
+            communities: [Community(0xFDE8_0064), Community::GRACEFUL_SHUTDOWN].into(),
+            large_communities: [LargeCommunity {
+                global: 65000,
+                local1: 1,
+                local2: 2,
+            }]
+            .into(),
+        };
+        for (prefix, nh) in [
+            ("192.0.2.1/32", "198.51.100.1"),
+            ("2001:db8:100::/48", "2001:db8::1"),
+        ] {
+            let a = Advert {
+                next_hop: nh.parse().expect("nh"),
+                attrs: attrs.clone(),
+            };
+            let p = path_message(prefix.parse().expect("prefix"), &a, 65001);
+            assert_eq!(p.pattrs.len(), 7, "{prefix}");
+            assert_eq!(decode_advert(&p, 65001), Some(a), "{prefix}");
+            // Another ASN in the AS path is not a prepend anycastd made.
+            assert_eq!(decode_advert(&p, 65002), None);
+        }
+    }
+
+    #[test]
+    fn a_path_with_another_origin_is_not_ours_to_keep() {
+        let mut p = path_message(
+            "192.0.2.1/32".parse().expect("prefix"),
+            &bare("198.51.100.1"),
+            65001,
         );
+        // `gobgp global rib add` sets ORIGIN incomplete.
+        p.pattrs[0] = any("OriginAttribute", &OriginAttribute { origin: 2 });
+        assert_eq!(decode_advert(&p, 65001), None);
     }
 
     #[test]
@@ -575,6 +984,12 @@ mod tests {
         let a = any("OriginAttribute", &OriginAttribute { origin: 0 });
         assert!(unpack::<NextHopAttribute>(&a, "NextHopAttribute").is_none());
     }
+
+    const TIMERS: PeerTimers = PeerTimers {
+        hold_time: 90,
+        keepalive_interval: 30,
+        connect_retry: 5,
+    };
 
     #[test]
     fn password_is_not_in_debug_output() {
@@ -587,6 +1002,7 @@ mod tests {
             password: Some("hunter2".into()),
             multihop_ttl: 0,
             passive: false,
+            timers: TIMERS,
         };
         assert!(!format!("{p:?}").contains("hunter2"));
     }
@@ -602,6 +1018,7 @@ mod tests {
             password: None,
             multihop_ttl: 0,
             passive: false,
+            timers: TIMERS,
         };
         let want = peer_message(&base);
         assert!(peer_matches(&want, &want));
@@ -628,6 +1045,21 @@ mod tests {
             },
             PeerSettings {
                 local_address: "192.0.2.3".parse().expect("addr"),
+                ..base.clone()
+            },
+            PeerSettings {
+                timers: PeerTimers {
+                    hold_time: 9,
+                    keepalive_interval: 3,
+                    ..TIMERS
+                },
+                ..base.clone()
+            },
+            PeerSettings {
+                timers: PeerTimers {
+                    connect_retry: 1,
+                    ..TIMERS
+                },
                 ..base.clone()
             },
         ];

@@ -16,8 +16,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
+use super::Stop;
 use super::client::{ClientError, GobgpClient};
 
 /// How one [`Link::attempt`] ended.
@@ -94,13 +95,13 @@ impl Link {
     /// inside its session, which must watch `shutdown` itself.
     pub async fn attempt<T, Fut>(
         &mut self,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &mut watch::Receiver<Stop>,
         session: impl FnOnce(GobgpClient) -> Fut,
     ) -> Attempt<T>
     where
         Fut: Future<Output = Result<T, ClientError>>,
     {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() != Stop::Running {
             return Attempt::Shutdown;
         }
         let started = Instant::now();
@@ -123,8 +124,8 @@ impl Link {
     }
 
     /// Waits `wait`; `false` when shutdown came first.
-    pub async fn pause(&self, wait: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-        if *shutdown.borrow() {
+    pub async fn pause(&self, wait: Duration, shutdown: &mut watch::Receiver<Stop>) -> bool {
+        if *shutdown.borrow() != Stop::Running {
             return false;
         }
         tokio::select! {
@@ -199,7 +200,12 @@ impl FailureLog {
             }
             _ => {
                 let since = self.current.as_ref().map_or(now, |f| f.since);
-                warn!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is not reachable or not usable");
+                if matches!(error, ClientError::Owned { .. }) {
+                    // Not a fault that passes by itself: a person must stop one of the two.
+                    error!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is driven by another anycastd");
+                } else {
+                    warn!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is not reachable or not usable");
+                }
                 self.current = Some(Failing {
                     message,
                     since,
@@ -290,7 +296,7 @@ mod tests {
             }
         });
         let mut link = Link::new(&addr, Duration::from_secs(1));
-        let (_tx, mut shutdown) = watch::channel(false);
+        let (_tx, mut shutdown) = watch::channel(Stop::Running);
         let mut waits = Vec::new();
         let mut sessions = 0;
         let run = async {

@@ -1,21 +1,27 @@
-//! The announcer: makes the local gobgpd announce exactly the wanted prefixes.
+//! The announcer: makes the local gobgpd announce exactly the wanted routes, with the
+//! wanted attributes.
 //!
 //! It owns gobgpd's global settings, the configured peers and the paths of the configured
 //! prefixes; it leaves every other peer and path alone. The loop:
-//! 1. connect to gobgpd's API, retrying with backoff (never giving up);
-//! 2. set up: `StartBgp` if gobgpd has no global config (a different one is fatal), then
-//!    add or update each configured peer;
-//! 3. reconcile: compare the wanted routes with gobgpd's RIB and add/delete the difference
-//!    (this is also the withdraw-at-start of every prefix that is not wanted yet);
-//! 4. on every change of the services' states, add/delete just the difference; every
-//!    `reconcile_interval`, reconcile again (a restarted gobgpd forgets API-added state,
-//!    and this repairs it);
-//! 5. on shutdown, withdraw everything it announced.
+//! 1. connect to gobgpd's API, retrying with backoff (never giving up; [`connection`]);
+//! 2. set up: `StartBgp` if gobgpd has no global config (a different one is fatal), make
+//!    sure no other anycastd drives this gobgpd ([`owner`]), then add or update each
+//!    configured peer;
+//! 3. reconcile: compare the wanted routes with gobgpd's RIB and add, replace or delete
+//!    the difference (this is also the withdraw-at-start of every prefix that is not
+//!    wanted yet);
+//! 4. on every change of the services' states, of the config (a reload) or at the end of
+//!    a draining route's linger, change just the difference; every `reconcile_interval`,
+//!    reconcile again (a restarted gobgpd forgets API-added state, and this repairs it);
+//! 5. on a graceful stop, drain every route (RFC 8326) and withdraw it after the linger;
+//!    on an immediate one, withdraw everything at once.
 //!
 //! Any RPC error drops the connection and goes back to 1.
 
 pub mod client;
 pub mod connection;
+pub mod intent;
+pub mod owner;
 pub mod peers;
 pub mod reconcile;
 
@@ -26,23 +32,36 @@ pub mod api {
 }
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use ipnet::IpNet;
 use metrics::{Counter, Gauge};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use self::client::{ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSettings};
 use self::connection::{Attempt, FailureLog, Link};
-use self::reconcile::{Plan, Route, plan};
-use crate::config::Config;
+use self::intent::{Intent, RouteSpec};
+use self::reconcile::{Advert, Plan, Route, Wanted, plan};
+use crate::attributes::{PathAttributes, RouteState};
 use crate::metrics::{Heartbeat, Metrics, names};
 use crate::service::Gate;
 
 /// How many AddPath/DeletePath calls may be in flight at once.
 const IN_FLIGHT: usize = 64;
+
+/// How the daemon wants the announcer to end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stop {
+    #[default]
+    Running,
+    /// Drain every announced route for `drain_linger`, withdraw it, then end.
+    Graceful,
+    /// Withdraw everything at once, then end (a second SIGTERM).
+    Now,
+}
 
 /// A problem that retrying cannot fix: anycastd must exit.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +76,18 @@ pub enum Fatal {
     },
 }
 
-/// What the announcer knows of gobgpd, for the status view.
+/// What the announcer knows of gobgpd, for the status view and the route metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AnnouncerState {
     pub gobgp: GobgpHealth,
-    /// The prefixes of ours that gobgpd announces, as of the last change or reconcile.
-    pub announced: BTreeSet<IpNet>,
+    /// Every prefix anycastd manages: the config's, and those a reload removed that are
+    /// still on their way out.
+    pub prefixes: BTreeSet<IpNet>,
+    /// The prefixes of ours that gobgpd announces, as of the last change or reconcile, with
+    /// the state they are announced in and its attributes.
+    pub announced: BTreeMap<IpNet, (RouteState, PathAttributes)>,
+    /// The last time someone else changed anycastd's paths or peers in gobgpd, and what.
+    pub foreign_change: Option<(SystemTime, String)>,
 }
 
 /// Whether gobgpd can be used, as the announcer last found it.
@@ -74,16 +99,29 @@ pub enum GobgpHealth {
     /// Set up and reconciled: its API answers and does what it is asked.
     Usable,
     /// The last attempt failed (connect, set-up or a call), since `since`.
-    Unusable {
-        error: String,
-        since: std::time::SystemTime,
-    },
+    Unusable { error: String, since: SystemTime },
 }
 
 impl GobgpHealth {
     pub fn is_usable(&self) -> bool {
         matches!(self, GobgpHealth::Usable)
     }
+}
+
+/// `anycastd_route_announced{prefix}` for every prefix anycastd manages, rendered at scrape
+/// time so that the prefixes a reload removed disappear with them. While gobgpd cannot be
+/// reached the series keep saying what gobgpd was last seen to announce (`anycastd_gobgp_up`
+/// says that it cannot be asked).
+pub fn render_route_metrics(state: &AnnouncerState) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let n = names::ROUTE_ANNOUNCED;
+    let _ = writeln!(s, "# HELP {n} {}\n# TYPE {n} gauge", names::help(n));
+    for p in &state.prefixes {
+        let on = u8::from(state.announced.contains_key(p));
+        let _ = writeln!(s, "{n}{{prefix=\"{p}\"}} {on}");
+    }
+    s
 }
 
 /// Why the current connection to gobgpd ended.
@@ -98,21 +136,40 @@ impl From<ClientError> for Lost {
     }
 }
 
+/// Why a route changes, for the log line.
+#[derive(Clone, Copy)]
+enum Why {
+    /// The services' states (or the linger of a draining route).
+    Change,
+    /// A reconcile found gobgpd's RIB different.
+    Reconcile,
+}
+
 pub struct Announcer {
-    address: String,
-    rpc_timeout: Duration,
-    reconcile_interval: Duration,
-    global: GlobalSettings,
-    peers: Vec<PeerSettings>,
-    /// Every configured prefix, with its next hop.
-    ours: BTreeMap<IpNet, IpAddr>,
+    /// The intent in force, and the channel of the next ones (reloads).
+    intent: Arc<Intent>,
+    intents: watch::Receiver<Arc<Intent>>,
     gate: watch::Receiver<Gate>,
+    stop: watch::Receiver<Stop>,
     /// What gobgpd announces of ours, as far as anycastd knows.
-    announced: BTreeSet<Route>,
-    route_gauges: BTreeMap<IpNet, Gauge>,
+    announced: BTreeMap<IpNet, Route>,
+    /// Prefixes a reload removed that are still announced: drained, then withdrawn.
+    leaving: BTreeMap<IpNet, RouteSpec>,
+    /// Peers a reload removed, to delete from gobgpd.
+    removed_peers: Vec<PeerSettings>,
+    /// The peers as anycastd last set them in this gobgpd (to tell its own changes from
+    /// someone else's).
+    peers_set: BTreeMap<std::net::IpAddr, PeerSettings>,
+    wanted: Wanted,
+    /// This process's ownership mark, and the entry it last wrote.
+    mark: owner::Mark,
+    mark_entry: Option<String>,
     up: Gauge,
+    owner_conflict: Gauge,
     reconnects: Counter,
+    foreign_changes: Counter,
     state: watch::Sender<AnnouncerState>,
+    failures: FailureLog,
     /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
     /// its outcome (for systemd's READY=1).
     first_attempt: Option<tokio::sync::oneshot::Sender<()>>,
@@ -121,116 +178,48 @@ pub struct Announcer {
 }
 
 impl Announcer {
-    /// Prepares the announcer; reads the peers' password files.
+    /// The announcer of the intents of `intents` (the current one now, reloads later).
     pub fn new(
-        cfg: &Config,
+        intents: watch::Receiver<Arc<Intent>>,
         gate: watch::Receiver<Gate>,
+        stop: watch::Receiver<Stop>,
         metrics: &Metrics,
-    ) -> Result<Announcer, String> {
-        let a = &cfg.announcer;
-        let mut peers = Vec::with_capacity(a.peers.len());
-        for (i, p) in a.peers.iter().enumerate() {
-            let password = match &p.password_file {
-                Some(file) => {
-                    let s = std::fs::read_to_string(file).map_err(|e| {
-                        format!(
-                            "announcer.peers[{i}].password_file: cannot read {}: {e}",
-                            file.display()
-                        )
-                    })?;
-                    Some(s.trim_end_matches(['\r', '\n']).to_string())
-                }
-                None => None,
-            };
-            peers.push(PeerSettings {
-                name: p.name.clone(),
-                address: p.remote_address,
-                asn: p.remote_asn,
-                port: p.remote_port,
-                local_address: a.local_address,
-                password,
-                multihop_ttl: p.multihop_ttl,
-                passive: p.passive,
-            });
-        }
-        let mut ours = BTreeMap::new();
-        for prefix in cfg.all_prefixes() {
-            let nh = cfg.next_hop_for(&prefix).ok_or_else(|| {
-                format!("no next hop for {prefix}: set announcer.next_hop / next_hop_ipv6")
-            })?;
-            ours.insert(prefix, nh);
-        }
-        let route_gauges = ours
-            .keys()
-            .map(|p| {
-                let g = metrics.gauge(names::ROUTE_ANNOUNCED, &[("prefix", &p.to_string())]);
-                g.set(0.0);
-                (*p, g)
-            })
-            .collect();
+    ) -> Announcer {
+        let intent = intents.borrow().clone();
         let up = metrics.gauge(names::GOBGP_UP, &[]);
         up.set(0.0);
-        Ok(Announcer {
-            address: a.gobgp.address.clone(),
-            rpc_timeout: a.gobgp.timeout.0,
-            reconcile_interval: a.gobgp.reconcile_interval.0,
-            global: GlobalSettings {
-                router_id: a.router_id,
-                asn: a.local_asn,
-                listen_port: a.listen_port,
-            },
-            peers,
-            ours,
+        let owner_conflict = metrics.gauge(names::GOBGP_OWNER_CONFLICT, &[]);
+        owner_conflict.set(0.0);
+        let state = AnnouncerState {
+            prefixes: intent.routes.keys().copied().collect(),
+            ..AnnouncerState::default()
+        };
+        Announcer {
+            mark: owner::Mark::new(intent.reconcile_interval),
+            intent,
+            intents,
             gate,
-            announced: BTreeSet::new(),
-            route_gauges,
+            stop,
+            announced: BTreeMap::new(),
+            leaving: BTreeMap::new(),
+            removed_peers: Vec::new(),
+            peers_set: BTreeMap::new(),
+            wanted: Wanted::default(),
+            mark_entry: None,
             up,
+            owner_conflict,
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
-            state: watch::channel(AnnouncerState::default()).0,
+            foreign_changes: metrics.counter(names::GOBGP_FOREIGN_CHANGES, &[]),
+            state: watch::channel(state).0,
+            failures: FailureLog::new("announcer"),
             first_attempt: None,
             connected_before: false,
-        })
+        }
     }
 
     /// Follows what the announcer knows of gobgpd.
     pub fn state(&self) -> watch::Receiver<AnnouncerState> {
         self.state.subscribe()
-    }
-
-    fn set_gauge(&self, prefix: &IpNet, on: bool) {
-        if let Some(g) = self.route_gauges.get(prefix) {
-            g.set(if on { 1.0 } else { 0.0 });
-        }
-    }
-
-    /// Publishes that gobgpd is usable, and the announced prefixes. The route gauges follow
-    /// each change where it is made (`execute`, `reconcile`, `withdraw_all`).
-    fn publish_usable(&self) {
-        self.publish(GobgpHealth::Usable);
-    }
-
-    /// Publishes that gobgpd cannot be used, and why. `anycastd_gobgp_up` is 0 from the
-    /// first failed call until a set-up and reconcile succeed again.
-    fn publish_unusable(&self, error: &ClientError) {
-        let since = match &self.state.borrow().gobgp {
-            GobgpHealth::Unusable { since, .. } => *since,
-            _ => std::time::SystemTime::now(),
-        };
-        self.publish(GobgpHealth::Unusable {
-            error: error.to_string(),
-            since,
-        });
-    }
-
-    fn publish(&self, gobgp: GobgpHealth) {
-        self.up.set(if gobgp.is_usable() { 1.0 } else { 0.0 });
-        let announced: BTreeSet<IpNet> = self.announced.iter().map(|r| r.prefix).collect();
-        self.state.send_if_modified(|s| {
-            let next = AnnouncerState { gobgp, announced };
-            let changed = *s != next;
-            *s = next;
-            changed
-        });
     }
 
     /// Resolves once the first attempt to connect to gobgpd and set it up has finished,
@@ -248,45 +237,68 @@ impl Announcer {
         }
     }
 
-    /// The routes the services' states call for now.
-    fn wanted(&self) -> BTreeSet<Route> {
-        self.gate
-            .borrow()
-            .wanted()
-            .into_iter()
-            .filter_map(|prefix| {
-                self.ours.get(&prefix).map(|nh| Route {
-                    prefix,
-                    next_hop: *nh,
-                })
-            })
-            .collect()
+    /// Publishes that gobgpd is usable, and what it announces.
+    fn publish_usable(&self) {
+        self.publish(GobgpHealth::Usable);
     }
 
-    /// Runs until `shutdown` turns true (then withdraws what it announced) or a fatal error.
-    pub async fn run(
-        mut self,
-        mut shutdown: watch::Receiver<bool>,
-        heartbeat: Heartbeat,
-    ) -> Result<(), Fatal> {
-        let mut link = Link::new(&self.address, self.rpc_timeout);
-        let mut failures = FailureLog::new("announcer");
+    /// Publishes that gobgpd cannot be used, and why. `anycastd_gobgp_up` is 0 from the
+    /// first failed call until a set-up and reconcile succeed again.
+    fn publish_unusable(&self, error: &ClientError) {
+        let since = match &self.state.borrow().gobgp {
+            GobgpHealth::Unusable { since, .. } => *since,
+            _ => SystemTime::now(),
+        };
+        self.publish(GobgpHealth::Unusable {
+            error: error.to_string(),
+            since,
+        });
+    }
+
+    fn publish(&self, gobgp: GobgpHealth) {
+        self.up.set(if gobgp.is_usable() { 1.0 } else { 0.0 });
+        let announced = self
+            .announced
+            .iter()
+            .map(|(p, r)| (*p, (r.state, r.advert.attrs.clone())))
+            .collect();
+        let prefixes = self
+            .intent
+            .routes
+            .keys()
+            .chain(self.leaving.keys())
+            .copied()
+            .collect();
+        self.state.send_if_modified(|s| {
+            let next = AnnouncerState {
+                gobgp,
+                prefixes,
+                announced,
+                foreign_change: s.foreign_change.clone(),
+            };
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
+    }
+
+    /// Runs until stopped (see [`Stop`]) or a fatal error.
+    pub async fn run(mut self, heartbeat: Heartbeat) -> Result<(), Fatal> {
+        let mut link = Link::new(&self.intent.address, self.intent.rpc_timeout);
+        let mut stop = self.stop.clone();
         loop {
             heartbeat.beat();
-            let session_shutdown = shutdown.clone();
             let attempt = link
-                .attempt(&mut shutdown, |c| {
-                    self.session(c, session_shutdown, &heartbeat, &mut failures)
-                })
+                .attempt(&mut stop, |c| self.session(c, &heartbeat))
                 .await;
             match attempt {
                 Attempt::Done(r) => return r,
                 Attempt::Shutdown => return Ok(()),
                 Attempt::Failed { error, retry_in } => {
-                    failures.failed(&error, retry_in);
+                    self.failures.failed(&error, retry_in);
                     self.first_attempt_done();
                     self.publish_unusable(&error);
-                    if !link.pause(retry_in, &mut shutdown).await {
+                    if !link.pause(retry_in, &mut stop).await {
                         return Ok(());
                     }
                 }
@@ -294,88 +306,76 @@ impl Announcer {
         }
     }
 
-    /// One connection's life: set up, reconcile, follow the services; `Ok` at shutdown or
+    /// One connection's life: set up, reconcile, follow the services; `Ok` when stopped or
     /// on a fatal problem, `Err` when gobgpd failed (the caller retries).
     async fn session(
         &mut self,
-        mut c: GobgpClient,
-        mut shutdown: watch::Receiver<bool>,
+        c: GobgpClient,
         heartbeat: &Heartbeat,
-        failures: &mut FailureLog,
     ) -> Result<Result<(), Fatal>, ClientError> {
-        match self.serve(&mut c, &mut shutdown, heartbeat, failures).await {
+        match self.serve(&c, heartbeat).await {
             Ok(()) => Ok(Ok(())),
             Err(Lost::Fatal(f)) => Ok(Err(f)),
             Err(Lost::Rpc(e)) => Err(e),
         }
     }
 
-    /// Sets up the global config and the peers. Returns whether gobgpd had no global config
-    /// (it is new, or it restarted and forgot everything).
-    async fn setup(&self, c: &mut GobgpClient) -> Result<bool, Lost> {
-        let fresh = match c.global().await? {
-            None => {
-                c.start_bgp(&self.global).await?;
-                info!(router_id = %self.global.router_id, asn = self.global.asn, listen_port = self.global.listen_port, "started BGP in gobgpd");
-                true
-            }
-            Some(g) if g == self.global => false,
-            Some(g) => {
-                return Err(Lost::Fatal(Fatal::GlobalMismatch {
-                    address: self.address.clone(),
-                    have: g,
-                    want: self.global.clone(),
-                }));
-            }
-        };
-        for p in &self.peers {
-            match c.ensure_peer(p).await? {
-                PeerChange::Added => {
-                    info!(peer = %p.name, address = %p.address, "added peer to gobgpd")
-                }
-                PeerChange::Updated => {
-                    info!(peer = %p.name, address = %p.address, "updated peer in gobgpd")
-                }
-                PeerChange::Unchanged => debug!(peer = %p.name, "peer already configured"),
-            }
-        }
-        Ok(fresh)
-    }
-
-    async fn serve(
-        &mut self,
-        c: &mut GobgpClient,
-        shutdown: &mut watch::Receiver<bool>,
-        heartbeat: &Heartbeat,
-        failures: &mut FailureLog,
-    ) -> Result<(), Lost> {
+    async fn serve(&mut self, c: &GobgpClient, heartbeat: &Heartbeat) -> Result<(), Lost> {
         self.reconcile(c, true).await?;
-        failures.recovered(&self.address);
+        self.failures.recovered(&self.intent.address);
         if self.connected_before {
             self.reconnects.increment(1);
         }
         self.connected_before = true;
-        info!(address = %self.address, "gobgpd set up and reconciled");
+        info!(address = %self.intent.address, "gobgpd set up and reconciled");
         self.first_attempt_done();
-        let mut tick = tokio::time::interval(self.reconcile_interval);
+        let mut tick = tokio::time::interval(self.intent.reconcile_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let (mut gate_open, mut intents_open) = (true, true);
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => {
+            let stop = *self.stop.borrow();
+            match stop {
+                Stop::Now => {
                     self.withdraw_all(c).await;
                     return Ok(());
                 }
-                changed = self.gate.changed() => {
+                Stop::Graceful if self.announced.is_empty() => {
+                    self.release_mark(c).await;
+                    info!("shutdown: every route withdrawn");
+                    return Ok(());
+                }
+                _ => {}
+            }
+            let linger_end = self.wanted.next_deadline(self.intent.drain_linger);
+            tokio::select! {
+                changed = self.stop.changed() => {
                     if changed.is_err() {
-                        // The services are gone (shutting down): keep serving until told.
-                        std::future::pending::<()>().await;
+                        // The daemon is gone: stop now.
+                        self.withdraw_all(c).await;
+                        return Ok(());
                     }
-                    let wanted = self.wanted();
-                    let present: Vec<Route> = self.announced.iter().copied().collect();
-                    let p = plan(&self.our_prefixes(), &wanted, &present);
-                    self.execute(c, p, "").await?;
-                    self.publish_usable();
+                    if *self.stop.borrow() == Stop::Graceful {
+                        warn!(
+                            routes = self.announced.len(),
+                            linger = %humantime::format_duration(self.intent.drain_linger),
+                            "shutting down: draining every route, then withdrawing it"
+                        );
+                        self.update(c, Why::Change).await?;
+                    }
+                }
+                changed = self.gate.changed(), if gate_open => {
+                    gate_open = changed.is_ok();
+                    self.update(c, Why::Change).await?;
+                }
+                changed = self.intents.changed(), if intents_open => {
+                    intents_open = changed.is_ok();
+                    if intents_open {
+                        self.apply_intent(c).await?;
+                    }
+                }
+                _ = sleep_until(linger_end) => {
+                    self.update(c, Why::Change).await?;
                 }
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -385,33 +385,229 @@ impl Announcer {
         }
     }
 
-    fn our_prefixes(&self) -> BTreeSet<IpNet> {
-        self.ours.keys().copied().collect()
+    /// Takes a new intent (a reload): removed peers are deleted, the others added or
+    /// updated, removed prefixes drained and withdrawn, the rest follows the services.
+    async fn apply_intent(&mut self, c: &GobgpClient) -> Result<(), Lost> {
+        let next = self.intents.borrow_and_update().clone();
+        let old = std::mem::replace(&mut self.intent, next);
+        self.removed_peers.extend(
+            old.peers
+                .iter()
+                .filter(|p| !self.intent.peers.iter().any(|n| n.address == p.address))
+                .cloned(),
+        );
+        for (prefix, spec) in &old.routes {
+            if !self.intent.routes.contains_key(prefix) && self.announced.contains_key(prefix) {
+                self.leaving.insert(*prefix, spec.clone());
+            }
+        }
+        self.leaving
+            .retain(|p, _| !self.intent.routes.contains_key(p));
+        self.setup_peers(c).await?;
+        self.update(c, Why::Change).await?;
+        self.publish_usable();
+        Ok(())
+    }
+
+    /// Sets up the global config, the ownership mark and the peers. Returns whether gobgpd
+    /// had no global config (it is new, or it restarted and forgot everything).
+    async fn setup(&mut self, c: &GobgpClient) -> Result<bool, Lost> {
+        let want = &self.intent.global;
+        let fresh = match c.global().await? {
+            None => {
+                c.start_bgp(want).await?;
+                info!(router_id = %want.router_id, asn = want.asn, listen_port = want.listen_port, "started BGP in gobgpd");
+                true
+            }
+            Some(g) if g == *want => false,
+            Some(have) => {
+                return Err(Lost::Fatal(Fatal::GlobalMismatch {
+                    address: self.intent.address.clone(),
+                    have,
+                    want: want.clone(),
+                }));
+            }
+        };
+        if fresh {
+            self.peers_set.clear();
+        }
+        self.claim(c).await?;
+        self.setup_peers(c).await?;
+        Ok(fresh)
+    }
+
+    /// Makes sure this gobgpd is ours to drive, and refreshes our mark ([`owner`]).
+    async fn claim(&mut self, c: &GobgpClient) -> Result<(), Lost> {
+        let entries = c.community_set(owner::SET_NAME).await?;
+        let mark = &self.mark;
+        match owner::decide(mark, &entries, owner::unix_now(), |m| {
+            owner::gone_here(mark, m)
+        }) {
+            owner::Verdict::Own { add, remove } => {
+                if !entries.contains(&add) {
+                    c.add_to_community_set(owner::SET_NAME, vec![add.clone()])
+                        .await?;
+                }
+                if !remove.is_empty() {
+                    c.remove_from_community_set(owner::SET_NAME, remove).await?;
+                }
+                self.mark_entry = Some(add);
+                self.owner_conflict.set(0.0);
+                Ok(())
+            }
+            owner::Verdict::Yield { owner } => {
+                self.owner_conflict.set(1.0);
+                Err(Lost::Rpc(c.owned_by(owner.to_string())))
+            }
+        }
+    }
+
+    /// Removes our mark, so that a successor takes gobgpd at once. Errors are logged.
+    async fn release_mark(&mut self, c: &GobgpClient) {
+        if let Some(entry) = self.mark_entry.take()
+            && let Err(e) = c
+                .remove_from_community_set(owner::SET_NAME, vec![entry])
+                .await
+        {
+            debug!(error = %e, "could not remove the ownership mark");
+        }
+    }
+
+    /// Deletes the peers a reload removed, then adds or updates each configured peer.
+    async fn setup_peers(&mut self, c: &GobgpClient) -> Result<(), Lost> {
+        while let Some(p) = self.removed_peers.pop() {
+            if let Err(e) = c.delete_peer(p.address).await {
+                self.removed_peers.push(p);
+                return Err(e.into());
+            }
+            self.peers_set.remove(&p.address);
+            warn!(peer = %p.name, address = %p.address, "removed peer from gobgpd (no longer in the config)");
+        }
+        for p in &self.intent.peers {
+            let change = c.ensure_peer(p).await?;
+            let ours_before = self.peers_set.get(&p.address) == Some(p);
+            match change {
+                PeerChange::Unchanged => debug!(peer = %p.name, "peer already configured"),
+                _ if ours_before => {
+                    let what = format!(
+                        "peer {} ({}) was {} in gobgpd by someone else",
+                        p.name,
+                        p.address,
+                        if change == PeerChange::Added {
+                            "deleted"
+                        } else {
+                            "changed"
+                        }
+                    );
+                    self.foreign_change(what);
+                }
+                PeerChange::Added => {
+                    info!(peer = %p.name, address = %p.address, "added peer to gobgpd")
+                }
+                PeerChange::Updated => {
+                    info!(peer = %p.name, address = %p.address, "updated peer in gobgpd")
+                }
+            }
+            self.peers_set.insert(p.address, p.clone());
+        }
+        Ok(())
+    }
+
+    /// Someone else changed what anycastd set up in gobgpd: counted, logged (ERROR: a
+    /// person should find out who), shown in `/status`; anycastd puts it back.
+    fn foreign_change(&self, what: String) {
+        self.foreign_changes.increment(1);
+        error!(change = %what, "gobgpd was changed by someone else; anycastd puts its own settings back (is another program driving this gobgpd?)");
+        self.state
+            .send_modify(|s| s.foreign_change = Some((SystemTime::now(), what)));
+    }
+
+    /// The prefixes anycastd manages now: the config's and those on their way out.
+    fn specs(&self) -> BTreeMap<IpNet, RouteSpec> {
+        let mut all = self.intent.routes.clone();
+        all.extend(self.leaving.iter().map(|(p, s)| (*p, s.clone())));
+        all
+    }
+
+    /// The routes wanted now, given what gobgpd announces (`present`).
+    fn wanted(&mut self, present: &BTreeSet<IpNet>) -> BTreeMap<IpNet, Route> {
+        let mut states: BTreeMap<IpNet, RouteState> = if *self.stop.borrow() == Stop::Running {
+            self.gate
+                .borrow()
+                .wanted()
+                .into_iter()
+                .filter(|(p, _)| self.intent.routes.contains_key(p))
+                .collect()
+        } else {
+            // Shutting down: every route drains.
+            self.intent
+                .routes
+                .keys()
+                .map(|p| (*p, RouteState::Draining))
+                .collect()
+        };
+        states.extend(self.leaving.keys().map(|p| (*p, RouteState::Draining)));
+        let specs = self.specs();
+        self.wanted.routes(
+            &specs,
+            &states,
+            present,
+            self.intent.drain_linger,
+            Instant::now(),
+        )
+    }
+
+    /// Applies a change of the wanted routes against what anycastd knows gobgpd has.
+    async fn update(&mut self, c: &GobgpClient, why: Why) -> Result<(), Lost> {
+        let present_prefixes: BTreeSet<IpNet> = self.announced.keys().copied().collect();
+        let wanted = self.wanted(&present_prefixes);
+        let present = self
+            .announced
+            .iter()
+            .map(|(p, r)| (*p, Some(r.advert.clone())))
+            .collect();
+        let p = plan(&self.specs().keys().copied().collect(), &wanted, &present);
+        self.execute(c, p, why).await?;
+        self.publish_usable();
+        Ok(())
     }
 
     /// Makes gobgpd's RIB match the wanted routes, and repairs a gobgpd that forgot its
-    /// global config and peers (it restarted).
-    async fn reconcile(&mut self, c: &mut GobgpClient, first: bool) -> Result<(), Lost> {
-        if self.setup(c).await? && !first {
+    /// global config and peers (it restarted) or whose paths someone else changed.
+    async fn reconcile(&mut self, c: &GobgpClient, first: bool) -> Result<(), Lost> {
+        let fresh = self.setup(c).await?;
+        if fresh && !first {
             warn!("gobgpd had lost its global config (it restarted); set it up again");
             self.reconnects.increment(1);
         }
-        let present: Vec<Route> = c
-            .originated_paths()
+        let ours: BTreeSet<IpNet> = self.specs().keys().copied().collect();
+        let present: BTreeMap<IpNet, Option<Advert>> = c
+            .originated_paths(self.intent.global.asn)
             .await?
             .into_iter()
-            .map(|p| Route {
-                prefix: p.prefix,
-                next_hop: p.next_hop,
-            })
-            .filter(|r| self.ours.contains_key(&r.prefix))
+            .filter(|p| ours.contains(&p.prefix))
+            .map(|p| (p.prefix, p.advert))
             .collect();
-        self.announced = present.iter().copied().collect();
-        let on: BTreeSet<IpNet> = present.iter().map(|r| r.prefix).collect();
-        for (prefix, g) in &self.route_gauges {
-            g.set(if on.contains(prefix) { 1.0 } else { 0.0 });
+        if !first && !fresh {
+            let believed: BTreeMap<IpNet, Option<Advert>> = self
+                .announced
+                .iter()
+                .map(|(p, r)| (*p, Some(r.advert.clone())))
+                .collect();
+            if believed != present {
+                let changed: Vec<String> = ours
+                    .iter()
+                    .filter(|p| believed.get(p) != present.get(p))
+                    .map(ToString::to_string)
+                    .collect();
+                self.foreign_change(format!("paths of {} were changed", changed.join(", ")));
+            }
         }
-        let p = plan(&self.our_prefixes(), &self.wanted(), &present);
+        // What gobgpd really announces replaces what anycastd believed.
+        self.announced.retain(|p, _| present.contains_key(p));
+        let present_prefixes: BTreeSet<IpNet> = present.keys().copied().collect();
+        let wanted = self.wanted(&present_prefixes);
+        let p = plan(&ours, &wanted, &present);
         if !p.is_empty() {
             info!(
                 add = p.add.len(),
@@ -419,63 +615,107 @@ impl Announcer {
                 "reconcile: gobgpd's RIB differs from the wanted routes"
             );
         }
-        self.execute(c, p, "reconcile: ").await?;
+        self.execute(c, p, Why::Reconcile).await?;
         self.publish_usable();
         Ok(())
     }
 
-    async fn execute(&mut self, c: &mut GobgpClient, p: Plan, why: &str) -> Result<(), Lost> {
+    /// Why `prefix` changes, for the log line.
+    fn reason(&self, prefix: &IpNet, state: Option<RouteState>, why: Why) -> String {
+        let base = if self.leaving.contains_key(prefix) {
+            "removed from the config".to_string()
+        } else if *self.stop.borrow() != Stop::Running {
+            "anycastd is shutting down".to_string()
+        } else if state.is_none()
+            && self.gate.borrow().wanted().get(prefix) == Some(&RouteState::Draining)
+        {
+            format!("{} (drain linger over)", self.gate.borrow().explain(prefix))
+        } else {
+            self.gate.borrow().explain(prefix)
+        };
+        match why {
+            Why::Change => base,
+            Why::Reconcile => format!("reconcile: {base}"),
+        }
+    }
+
+    async fn execute(&mut self, c: &GobgpClient, p: Plan, why: Why) -> Result<(), Lost> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let gate = self.gate.borrow().clone();
-        let client = &*c;
+        let client = c;
+        let asn = self.intent.global.asn;
+        let specs = self.specs();
+        let deletes: Vec<(IpNet, std::net::IpAddr)> = p
+            .delete
+            .into_iter()
+            .filter_map(|prefix| specs.get(&prefix).map(|s| (prefix, s.next_hop)))
+            .collect();
         // Up to IN_FLIGHT calls at once over the one HTTP/2 channel: 10,000 routes one
         // round trip after the other take seconds. Deletes all finish before adds start.
-        let mut deleted = stream::iter(p.delete)
-            .map(|r| async move { client.delete_path(r.prefix, r.next_hop).await.map(|()| r) })
+        let mut deleted = stream::iter(deletes)
+            .map(
+                |(prefix, nh)| async move { client.delete_path(prefix, nh).await.map(|()| prefix) },
+            )
             .buffer_unordered(IN_FLIGHT);
-        while let Some(r) = deleted.try_next().await? {
-            self.announced.remove(&r);
-            self.set_gauge(&r.prefix, false);
-            warn!(prefix = %r.prefix, reason = %format!("{why}{}", gate.explain(&r.prefix)), "withdrawn");
+        while let Some(prefix) = deleted.try_next().await? {
+            let reason = self.reason(&prefix, None, why);
+            self.announced.remove(&prefix);
+            self.leaving.remove(&prefix);
+            warn!(prefix = %prefix, reason = %reason, "withdrawn");
         }
         let mut added = stream::iter(p.add)
-            .map(|r| async move { client.add_path(r.prefix, r.next_hop).await.map(|()| r) })
+            .map(|r| async move { client.add_path(r.prefix, &r.advert, asn).await.map(|()| r) })
             .buffer_unordered(IN_FLIGHT);
         while let Some(r) = added.try_next().await? {
-            self.announced.insert(r);
-            self.set_gauge(&r.prefix, true);
-            warn!(prefix = %r.prefix, next_hop = %r.next_hop, reason = %format!("{why}{}", gate.explain(&r.prefix)), "announced");
+            let reason = self.reason(&r.prefix, Some(r.state), why);
+            let attributes = crate::attributes::describe(r.state, &r.advert.attrs);
+            let before = self.announced.insert(r.prefix, r.clone());
+            if before.is_some() {
+                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = %attributes, reason = %reason, "re-announced with new attributes");
+            } else {
+                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = %attributes, reason = %reason, "announced");
+            }
         }
         Ok(())
     }
 
     /// Withdraws every route anycastd announced; errors are logged, not returned.
-    async fn withdraw_all(&mut self, c: &mut GobgpClient) {
+    async fn withdraw_all(&mut self, c: &GobgpClient) {
         use futures_util::stream::{self, StreamExt};
-        let routes: Vec<Route> = self.announced.iter().copied().collect();
+        let routes: Vec<(IpNet, std::net::IpAddr)> = self
+            .announced
+            .values()
+            .map(|r| (r.prefix, r.advert.next_hop))
+            .collect();
         let total = routes.len();
-        let client = &*c;
         let mut results = stream::iter(routes)
-            .map(|r| async move { (r, client.delete_path(r.prefix, r.next_hop).await) })
+            .map(|(p, nh)| async move { (p, c.delete_path(p, nh).await) })
             .buffer_unordered(IN_FLIGHT);
         let mut failed = 0;
-        while let Some((r, result)) = results.next().await {
+        while let Some((p, result)) = results.next().await {
             match result {
                 Ok(()) => {
-                    self.announced.remove(&r);
-                    self.set_gauge(&r.prefix, false);
-                    warn!(prefix = %r.prefix, reason = "anycastd is shutting down", "withdrawn");
+                    self.announced.remove(&p);
+                    warn!(prefix = %p, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {
                     failed += 1;
-                    error!(prefix = %r.prefix, error = %e, "could not withdraw on shutdown");
+                    error!(prefix = %p, error = %e, "could not withdraw on shutdown");
                 }
             }
         }
+        self.release_mark(c).await;
         self.publish_usable();
         info!(
             withdrawn = total - failed,
             failed, "shutdown: routes withdrawn"
         );
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

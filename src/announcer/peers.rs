@@ -8,16 +8,19 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::api;
-use super::client::{ClientError, GobgpClient};
+use super::Stop;
+use super::client::{
+    ClientError, ESTABLISHED, GobgpClient, PeerEvents, PeerNumbers, PeerReport, session_state_name,
+};
 use super::connection::{Attempt, Link};
-use crate::config::Config;
+use super::intent::Intent;
 use crate::metrics::names;
 
 /// One peer as gobgpd reports it.
@@ -31,23 +34,14 @@ pub struct PeerInfo {
     pub session_state: String,
     /// Seconds since the session was established; `None` while it is not.
     pub uptime_seconds: Option<u64>,
+    /// The hold time in force (the smaller of both sides'), in seconds, while established.
+    #[serde(default)]
+    pub hold_time_seconds: Option<u64>,
+    /// The keepalive interval in force, in seconds, while established.
+    #[serde(default)]
+    pub keepalive_seconds: Option<u64>,
     #[serde(skip)]
     pub numbers: PeerNumbers,
-}
-
-/// The figures behind the `anycastd_gobgp_*` series, as GoBGP encodes them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeerNumbers {
-    pub session_state: i32,
-    pub admin_state: i32,
-    pub peer_type: i32,
-    pub flops: u32,
-    pub out_q: u32,
-    pub password_set: bool,
-    pub remove_private: i32,
-    pub send_community: u32,
-    pub received: api::Message,
-    pub sent: api::Message,
 }
 
 /// The peers of gobgpd at one poll.
@@ -57,63 +51,27 @@ pub struct PeerTable {
     pub peers: Vec<PeerInfo>,
 }
 
-/// `ESTABLISHED`, `IDLE`, ... for GoBGP's session state number.
-pub fn session_state_name(n: i32) -> String {
-    api::peer_state::SessionState::try_from(n)
-        .map(|s| s.as_str_name().to_string())
-        .unwrap_or_else(|_| format!("STATE_{n}"))
-}
-
 impl PeerInfo {
-    /// Reads a peer of `ListPeer`; `names` maps configured addresses to their names.
-    pub fn from_api(p: &api::Peer, names: &BTreeMap<IpAddr, String>, now: SystemTime) -> Self {
-        let state = p.state.clone().unwrap_or_default();
-        let conf = p.conf.clone().unwrap_or_default();
-        let address = if state.neighbor_address.is_empty() {
-            conf.neighbor_address.clone()
-        } else {
-            state.neighbor_address.clone()
-        };
-        let name = address
+    /// Names a peer gobgpd reported; `names` maps configured addresses to their names.
+    pub fn new(p: PeerReport, names: &BTreeMap<IpAddr, String>, now: SystemTime) -> Self {
+        let name = p
+            .address
             .parse::<IpAddr>()
             .ok()
             .and_then(|a| names.get(&a).cloned())
-            .unwrap_or_else(|| address.clone());
-        let established = state.session_state == api::peer_state::SessionState::Established as i32;
-        let uptime_seconds = p
-            .timers
-            .as_ref()
-            .and_then(|t| t.state.as_ref())
-            .and_then(|s| s.uptime.as_ref())
-            .filter(|_| established)
-            .and_then(|t| {
-                let since =
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.seconds).ok()?);
-                now.duration_since(since).ok().map(|d| d.as_secs())
-            });
-        let messages = state.messages.unwrap_or_default();
+            .unwrap_or_else(|| p.address.clone());
         PeerInfo {
             name,
-            address,
-            asn: if state.peer_asn != 0 {
-                state.peer_asn
-            } else {
-                conf.peer_asn
-            },
-            session_state: session_state_name(state.session_state),
-            uptime_seconds,
-            numbers: PeerNumbers {
-                session_state: state.session_state,
-                admin_state: state.admin_state,
-                peer_type: state.r#type,
-                flops: state.flops,
-                out_q: state.out_q,
-                password_set: !state.auth_password.is_empty() || !conf.auth_password.is_empty(),
-                remove_private: state.remove_private,
-                send_community: state.send_community,
-                received: messages.received.unwrap_or_default(),
-                sent: messages.sent.unwrap_or_default(),
-            },
+            session_state: session_state_name(p.numbers.session_state),
+            uptime_seconds: p
+                .established_at
+                .and_then(|at| now.duration_since(at).ok())
+                .map(|d| d.as_secs()),
+            hold_time_seconds: p.hold_time,
+            keepalive_seconds: p.keepalive_interval,
+            address: p.address,
+            asn: p.asn,
+            numbers: p.numbers,
         }
     }
 }
@@ -179,7 +137,7 @@ pub fn render_metrics(table: Option<&PeerTable>) -> String {
         return String::new();
     };
     let mut s = String::new();
-    let rid = escape(&t.router_id);
+    let rid = crate::metrics::escape_label(&t.router_id);
     let _ = writeln!(
         s,
         "# HELP {n} {h}\n# TYPE {n} gauge\n{n}{{router_id=\"{rid}\"}} {c}",
@@ -200,7 +158,7 @@ pub fn render_metrics(table: Option<&PeerTable>) -> String {
             let _ = writeln!(
                 s,
                 "{name}{{router_id=\"{rid}\",peer=\"{}\"}} {}",
-                escape(&p.name),
+                crate::metrics::escape_label(&p.name),
                 read(&p.numbers)
             );
         }
@@ -208,49 +166,49 @@ pub fn render_metrics(table: Option<&PeerTable>) -> String {
     s
 }
 
-/// A label value, escaped for the text format.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Polls gobgpd's peers and logs their session changes, until shut down.
 pub struct PeerMonitor {
-    address: String,
-    rpc_timeout: Duration,
-    poll_interval: Duration,
-    router_id: String,
-    names: BTreeMap<IpAddr, String>,
+    intents: watch::Receiver<Arc<Intent>>,
     table: watch::Sender<Option<PeerTable>>,
+    /// Each peer's last session state, across connections: a reconnect does not log the
+    /// states again as if they were new.
+    last: Arc<Mutex<BTreeMap<String, i32>>>,
 }
 
 impl PeerMonitor {
     /// The monitor, and the receiver of its peer table (`None` while gobgpd is unreachable).
-    pub fn new(cfg: &Config) -> (PeerMonitor, watch::Receiver<Option<PeerTable>>) {
+    pub fn new(
+        intents: watch::Receiver<Arc<Intent>>,
+    ) -> (PeerMonitor, watch::Receiver<Option<PeerTable>>) {
         let (tx, rx) = watch::channel(None);
-        let a = &cfg.announcer;
         let m = PeerMonitor {
-            address: a.gobgp.address.clone(),
-            rpc_timeout: a.gobgp.timeout.0,
-            poll_interval: a.gobgp.peer_poll_interval.0,
-            router_id: a.router_id.to_string(),
-            names: a
-                .peers
-                .iter()
-                .map(|p| (p.remote_address, p.name.clone()))
-                .collect(),
+            intents,
             table: tx,
+            last: Arc::default(),
         };
         (m, rx)
     }
 
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut link = Link::new(&self.address, self.rpc_timeout);
+    /// Configured peer addresses and their names, from the intent in force.
+    fn names(&self) -> BTreeMap<IpAddr, String> {
+        self.intents
+            .borrow()
+            .peers
+            .iter()
+            .map(|p| (p.address, p.name.clone()))
+            .collect()
+    }
+
+    pub async fn run(self, mut stop: watch::Receiver<Stop>) {
+        let (address, timeout) = {
+            let i = self.intents.borrow();
+            (i.address.clone(), i.rpc_timeout)
+        };
+        let mut link = Link::new(&address, timeout);
         loop {
-            let session_shutdown = shutdown.clone();
+            let session_stop = stop.clone();
             let attempt = link
-                .attempt(&mut shutdown, |c| self.session(c, session_shutdown))
+                .attempt(&mut stop, |c| self.session(c, session_stop))
                 .await;
             match attempt {
                 Attempt::Done(()) | Attempt::Shutdown => return,
@@ -258,7 +216,7 @@ impl PeerMonitor {
                     self.table.send_replace(None);
                     // The announcer logs gobgpd's failures for the operator.
                     debug!(error = %error, retry_in = ?retry_in, "peer monitor: gobgpd not usable");
-                    if !link.pause(retry_in, &mut shutdown).await {
+                    if !link.pause(retry_in, &mut stop).await {
                         return;
                     }
                 }
@@ -272,19 +230,20 @@ impl PeerMonitor {
     async fn session(
         &self,
         client: GobgpClient,
-        mut shutdown: watch::Receiver<bool>,
+        mut stop: watch::Receiver<Stop>,
     ) -> Result<(), ClientError> {
         // gobgpd sends the stream's headers only with its first event: its own task. A
         // JoinSet aborts its tasks when dropped: the follower ends with this session.
         let mut events = tokio::task::JoinSet::new();
         let watcher = client.clone();
-        let names = self.names.clone();
+        let intents = self.intents.clone();
+        let last = self.last.clone();
         events.spawn(async move {
             let stream = watcher.watch_peer_events().await?;
-            log_events(stream, names).await;
+            log_events(stream, intents, last).await;
             Err::<(), _>(watcher.stream_ended("WatchEvent"))
         });
-        let mut tick = tokio::time::interval(self.poll_interval);
+        let mut tick = tokio::time::interval(self.intents.borrow().peer_poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -295,19 +254,19 @@ impl PeerMonitor {
                         _ => Err(client.stream_ended("WatchEvent")),
                     };
                 }
-                _ = shutdown.changed() => return Ok(()),
+                _ = stop.changed() => return Ok(()),
             }
-            let peers = client.list_peers().await?;
+            let reports = client.list_peers().await?;
             let now = SystemTime::now();
-            let mut peers: Vec<PeerInfo> = peers
-                .iter()
-                .map(|p| PeerInfo::from_api(p, &self.names, now))
+            let names = self.names();
+            let mut peers: Vec<PeerInfo> = reports
+                .into_iter()
+                .map(|p| PeerInfo::new(p, &names, now))
                 .collect();
             peers.sort_by(|a, b| a.name.cmp(&b.name));
-            self.table.send_replace(Some(PeerTable {
-                router_id: self.router_id.clone(),
-                peers,
-            }));
+            let router_id = self.intents.borrow().global.router_id.to_string();
+            self.table
+                .send_replace(Some(PeerTable { router_id, peers }));
         }
     }
 }
@@ -315,42 +274,54 @@ impl PeerMonitor {
 /// Logs each peer's session state changes: into and out of ESTABLISHED at WARN (the default
 /// level shows them), the steps in between at INFO.
 async fn log_events(
-    mut stream: tonic::Streaming<api::WatchEventResponse>,
-    names: BTreeMap<IpAddr, String>,
+    mut stream: PeerEvents,
+    intents: watch::Receiver<Arc<Intent>>,
+    last: Arc<Mutex<BTreeMap<String, i32>>>,
 ) {
-    let mut last: BTreeMap<String, i32> = BTreeMap::new();
-    let established = api::peer_state::SessionState::Established as i32;
     loop {
-        let event = match stream.message().await {
-            Ok(Some(e)) => e,
+        let report = match stream.next().await {
+            Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => {
                 debug!(error = %e, "gobgpd's event stream ended");
                 return;
             }
         };
-        let Some(api::watch_event_response::Event::Peer(pe)) = event.event else {
-            continue;
-        };
-        let Some(peer) = pe.peer else { continue };
-        let info = PeerInfo::from_api(&peer, &names, SystemTime::now());
         // gobgpd also reports events of its own listener and of peers being set up, with
         // no address ("<nil>"): nothing an operator can act on.
-        if info.address.is_empty() || info.address == "<nil>" {
+        if report.address.is_empty() || report.address == "<nil>" {
             continue;
         }
-        let state = info.numbers.session_state;
-        let before = last.insert(info.address.clone(), state);
+        let state = report.numbers.session_state;
+        let before = match last.lock() {
+            Ok(mut l) => l.insert(report.address.clone(), state),
+            Err(_) => None,
+        };
         if before == Some(state) {
             continue;
         }
-        let from = before.map_or_else(|| "-".to_string(), session_state_name);
-        if state == established {
-            warn!(peer = %info.name, address = %info.address, from = %from, to = %info.session_state, "BGP session established");
-        } else if before == Some(established) {
-            warn!(peer = %info.name, address = %info.address, from = %from, to = %info.session_state, "BGP session lost");
+        let name = report
+            .address
+            .parse::<IpAddr>()
+            .ok()
+            .and_then(|a| {
+                intents
+                    .borrow()
+                    .peers
+                    .iter()
+                    .find(|p| p.address == a)
+                    .map(|p| p.name.clone())
+            })
+            .unwrap_or_else(|| report.address.clone());
+        let to = session_state_name(state);
+        let from = before.map_or_else(|| "none".to_string(), session_state_name);
+        let address = &report.address;
+        if state == ESTABLISHED {
+            warn!(peer = %name, %address, from = %from, to = %to, hold_time = report.hold_time.unwrap_or_default(), "BGP session established");
+        } else if before == Some(ESTABLISHED) {
+            warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {
-            info!(peer = %info.name, address = %info.address, from = %from, to = %info.session_state, "BGP session state changed");
+            info!(peer = %name, %address, from = %from, to = %to, "BGP session state changed");
         }
     }
 }
@@ -358,31 +329,30 @@ async fn log_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::announcer::client::Messages;
 
-    fn peer(addr: &str, state: i32) -> api::Peer {
-        api::Peer {
-            state: Some(api::PeerState {
-                neighbor_address: addr.to_string(),
-                peer_asn: 65000,
+    fn peer(addr: &str, state: i32) -> PeerReport {
+        PeerReport {
+            address: addr.to_string(),
+            asn: 65000,
+            numbers: PeerNumbers {
                 session_state: state,
-                auth_password: "s3cret".to_string(),
-                r#type: 1,
-                messages: Some(api::Messages {
-                    received: Some(api::Message {
-                        withdraw_prefix: 7,
-                        withdraw_update: 3,
-                        update: 11,
-                        ..Default::default()
-                    }),
-                    sent: Some(api::Message {
-                        update: 5,
-                        withdraw_update: 2,
-                        withdraw_prefix: 4,
-                        ..Default::default()
-                    }),
-                }),
+                password_set: true,
+                peer_type: 1,
+                received: Messages {
+                    withdraw_prefix: 7,
+                    withdraw_update: 3,
+                    update: 11,
+                    ..Default::default()
+                },
+                sent: Messages {
+                    update: 5,
+                    withdraw_update: 2,
+                    withdraw_prefix: 4,
+                    ..Default::default()
+                },
                 ..Default::default()
-            }),
+            },
             ..Default::default()
         }
     }
@@ -393,8 +363,8 @@ mod tests {
         PeerTable {
             router_id: "10.3.3.3".into(),
             peers: vec![
-                PeerInfo::from_api(&peer("10.0.0.252", 6), &names, now),
-                PeerInfo::from_api(&peer("10.0.0.9", 3), &names, now),
+                PeerInfo::new(peer("10.0.0.252", 6), &names, now),
+                PeerInfo::new(peer("10.0.0.9", 3), &names, now),
             ],
         }
     }

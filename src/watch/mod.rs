@@ -10,7 +10,8 @@
 //!
 //! Each kind lives in its own file and owns its config (`Spec`, with validation) and its
 //! loop. This file holds what they share: the `watch:` item of the config, the state each
-//! watch publishes for `/status`, and the [`Watchers`] that start them all.
+//! watch publishes for `/status`, and a service's [`ServiceWatches`], which run beside the
+//! service and stop with it (a reload that changes or removes the service).
 
 pub mod pid_file;
 pub mod tcp;
@@ -21,9 +22,10 @@ use std::time::SystemTime;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::config::{Config, Dur, Problem, ServiceConfig};
+use crate::config::{Dur, Problem, ServiceConfig};
 use crate::metrics::{Metrics, names};
 use crate::service::Trigger;
 
@@ -285,31 +287,30 @@ impl Context {
     }
 }
 
-/// Every watch of every service, ready to run.
-pub struct Watchers {
+/// A service's watches, ready to run.
+pub struct ServiceWatches {
     loops: Vec<(WatchSpec, Context)>,
 }
 
-impl Watchers {
-    /// One loop per `watch:` item; `triggers` holds one trigger per service, in config order.
-    pub fn new(cfg: &Config, triggers: &[Trigger], metrics: &Metrics) -> Watchers {
-        let mut loops = Vec::new();
-        for (svc, trigger) in cfg.services.iter().zip(triggers) {
-            for spec in &svc.watch {
+impl ServiceWatches {
+    /// One loop per item of the service's `watch:` list, starting rounds through `trigger`.
+    pub fn new(svc: &ServiceConfig, trigger: &Trigger, metrics: &Metrics) -> ServiceWatches {
+        let loops = svc
+            .watch
+            .iter()
+            .map(|spec| {
                 let (report, _) = watch::channel(WatchReport::starting());
-                loops.push((
-                    spec.clone(),
-                    Context {
-                        service: svc.name.clone(),
-                        label: spec.label(),
-                        trigger: trigger.clone(),
-                        metrics: metrics.clone(),
-                        report,
-                    },
-                ));
-            }
-        }
-        Watchers { loops }
+                let cx = Context {
+                    service: svc.name.clone(),
+                    label: spec.label(),
+                    trigger: trigger.clone(),
+                    metrics: metrics.clone(),
+                    report,
+                };
+                (spec.clone(), cx)
+            })
+            .collect();
+        ServiceWatches { loops }
     }
 
     /// The watches' states, for the status view, in config order.
@@ -324,8 +325,9 @@ impl Watchers {
             .collect()
     }
 
-    /// Runs every watch in `tasks` (they end when the set is aborted or dropped).
-    pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
+    /// Runs every watch; they stop when the returned set is dropped (with their service).
+    pub fn spawn(self) -> JoinSet<()> {
+        let mut tasks = JoinSet::new();
         if !self.loops.is_empty() {
             raise_open_files_limit();
         }
@@ -335,6 +337,7 @@ impl Watchers {
                 WatchSpec::PidFile(s) => tasks.spawn(pid_file::run(s, cx)),
             };
         }
+        tasks
     }
 }
 

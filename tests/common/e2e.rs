@@ -45,6 +45,19 @@ impl Lab {
 
     /// A config with `routes` gated by all services, and `services` as YAML list items.
     pub fn config(&self, routes: &[&str], services: &str) -> String {
+        self.config_with(routes, services, "", "")
+    }
+
+    /// Like [`Lab::config`], with more `announcer` keys (`announcer`, indented by two) and
+    /// more keys of the router peer (`peer`, indented by six). The state directory and the
+    /// control socket are in the lab's directory.
+    pub fn config_with(
+        &self,
+        routes: &[&str],
+        services: &str,
+        announcer: &str,
+        peer: &str,
+    ) -> String {
         format!(
             r#"announcer:
   router_id: 10.255.0.1
@@ -53,24 +66,33 @@ impl Lab {
   next_hop: 198.51.100.1
   next_hop_ipv6: 2001:db8::1
   routes: [{routes}]
-  peers:
+  state_directory: {dir}/state
+{announcer}  peers:
     - name: router
       remote_address: 127.0.0.1
       remote_asn: {ROUTER_ASN}
       remote_port: {port}
-  gobgp:
+{peer}  gobgp:
     address: 127.0.0.1:{api}
     reconcile_interval: 1s
 services:
 {services}
 metrics:
   address: {metrics}
+control:
+  socket: {dir}/control.sock
 "#,
             routes = routes.join(", "),
+            dir = self.dir.path().display(),
             port = self.router.bgp_port(),
             api = self.speaker.api_port(),
             metrics = self.metrics,
         )
+    }
+
+    /// The control socket of the lab's daemon.
+    pub fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("control.sock")
     }
 
     pub fn start(&self, config: &str) -> Anycastd {

@@ -244,6 +244,132 @@ impl Gobgpd {
     }
 }
 
+impl Gobgpd {
+    /// The router's best path of `prefix` in its global RIB, as `gobgp -j` prints it.
+    pub fn rib_path(&self, prefix: &str) -> Option<serde_json::Value> {
+        let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        let json = self.cli(&["global", "rib", "-a", fam, "-j"])?;
+        let v: serde_json::Value = serde_json::from_str(&json).ok()?;
+        v.get(prefix)?.as_array()?.first().cloned()
+    }
+
+    /// Follows this gobgpd's RIB changes (`gobgp monitor global rib -j`).
+    pub fn monitor(&self) -> Monitor {
+        Monitor::start(self.api_port)
+    }
+}
+
+/// One change seen by `gobgp monitor global rib`.
+#[derive(Debug, Clone)]
+pub struct RibEvent {
+    pub at: Instant,
+    /// The same moment on the wall clock, to compare with anycastd's log timestamps.
+    pub wall: std::time::SystemTime,
+    pub prefix: String,
+    pub withdrawal: bool,
+    /// The path's attributes as gobgp prints them.
+    pub attrs: serde_json::Value,
+}
+
+impl RibEvent {
+    /// The attribute of BGP type `code` (4 MED, 8 communities, 32 large communities, ...).
+    pub fn attr(&self, code: u64) -> Option<&serde_json::Value> {
+        attr_of(&self.attrs, code)
+    }
+}
+
+/// The attribute of BGP type `code` in a path's `attrs` as gobgp prints them.
+pub fn attr_of(attrs: &serde_json::Value, code: u64) -> Option<&serde_json::Value> {
+    attrs
+        .as_array()?
+        .iter()
+        .find(|a| a["type"].as_u64() == Some(code))
+}
+
+/// The RIB changes of a gobgpd, collected by a thread as they come.
+pub struct Monitor {
+    child: Child,
+    events: std::sync::Arc<std::sync::Mutex<Vec<RibEvent>>>,
+}
+
+impl Monitor {
+    fn start(api: u16) -> Monitor {
+        use std::io::BufRead;
+        let mut child = Command::new("gobgp")
+            .args(["-u", "127.0.0.1", "-p", &api.to_string()])
+            .args(["monitor", "global", "rib", "-j"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gobgp monitor");
+        let out = child.stdout.take().expect("monitor stdout");
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = events.clone();
+        thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                let at = Instant::now();
+                let wall = std::time::SystemTime::now();
+                let Ok(serde_json::Value::Array(paths)) = serde_json::from_str(&line) else {
+                    continue;
+                };
+                for p in paths {
+                    let e = RibEvent {
+                        at,
+                        wall,
+                        prefix: p["nlri"]["prefix"].as_str().unwrap_or_default().to_string(),
+                        withdrawal: p["withdrawal"].as_bool().unwrap_or(false),
+                        attrs: p["attrs"].clone(),
+                    };
+                    if let Ok(mut v) = sink.lock() {
+                        v.push(e);
+                    }
+                }
+            }
+        });
+        // The stream starts once gobgp has connected: start it before the changes to see,
+        // and first wait for one that proves it follows (the route's first announcement).
+        Monitor { child, events }
+    }
+
+    /// Every event of `prefix` so far.
+    pub fn events(&self, prefix: &str) -> Vec<RibEvent> {
+        self.events
+            .lock()
+            .map(|v| v.iter().filter(|e| e.prefix == prefix).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits for an event of `prefix` that `pred` accepts; returns it.
+    pub fn wait_for(
+        &self,
+        prefix: &str,
+        what: &str,
+        deadline: Duration,
+        pred: impl Fn(&RibEvent) -> bool,
+    ) -> RibEvent {
+        let start = Instant::now();
+        loop {
+            if let Some(e) = self.events(prefix).into_iter().find(|e| pred(e)) {
+                return e;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "no {what} for {prefix} at the router within {deadline:?}; its events: {:#?}",
+                self.events(prefix)
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Gobgpd {
     fn drop(&mut self) {
         self.kill9();

@@ -135,6 +135,7 @@ fn answer(mut stream: TcpStream, status: u16) {
 pub struct Anycastd {
     child: Option<Child>,
     log: PathBuf,
+    config: PathBuf,
     pub metrics: SocketAddr,
 }
 
@@ -201,7 +202,58 @@ impl Anycastd {
         Anycastd {
             child: Some(child),
             log,
+            config: path,
             metrics,
+        }
+    }
+
+    /// Runs `anycastd ARGS` (a client command such as `drain`) on this daemon's config file.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_anycastd"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run the anycastd binary")
+    }
+
+    /// The timestamp of the first log line containing `what`.
+    pub fn logged_at(&self, what: &str) -> Option<std::time::SystemTime> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains(what))?;
+        // Text logs start with an RFC 3339 timestamp; ANSI colours are off (not a tty).
+        let ts = line.split_whitespace().next()?;
+        humantime::parse_rfc3339_weak(ts.trim_end_matches('Z')).ok()
+    }
+
+    /// Writes a new config file (for a reload).
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(&self.config, config).expect("rewrite the anycastd config");
+    }
+
+    /// Sends `signal` (e.g. "HUP") without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("anycastd is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{signal} failed");
+    }
+
+    /// SIGKILL: the daemon dies without withdrawing anything or removing its marks.
+    pub fn kill9_for_test(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
         }
     }
 

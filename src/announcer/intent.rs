@@ -1,0 +1,113 @@
+//! What anycastd wants of gobgpd, taken from the config once: its global settings, the
+//! peers, and for every prefix of the config its next hop and attributes. A reload builds
+//! a new [`Intent`] and hands it to the running announcer.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::client::{GlobalSettings, PeerSettings, PeerTimers};
+use crate::attributes::{Attributes, PathAttributes, RouteState};
+use crate::config::Config;
+
+/// How one prefix is announced: its next hop, and its attributes in each state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub next_hop: IpAddr,
+    pub attrs: Attributes,
+}
+
+impl RouteSpec {
+    pub fn attrs(&self, state: RouteState) -> &PathAttributes {
+        self.attrs.of(state)
+    }
+}
+
+/// Everything the announcer needs from the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    pub address: String,
+    pub rpc_timeout: Duration,
+    pub reconcile_interval: Duration,
+    pub peer_poll_interval: Duration,
+    pub global: GlobalSettings,
+    pub peers: Vec<PeerSettings>,
+    pub routes: BTreeMap<IpNet, RouteSpec>,
+    /// How long a route leaving for another reason than failing health keeps its
+    /// `draining` attributes before it is withdrawn (RFC 8326).
+    pub drain_linger: Duration,
+}
+
+/// Why an intent could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum IntentError {
+    #[error("announcer.peers[{index}].password_file: cannot read {}: {error}", file.display())]
+    Password {
+        index: usize,
+        file: std::path::PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("no next hop for {0}: set announcer.next_hop (IPv4) or announcer.next_hop_ipv6")]
+    NoNextHop(IpNet),
+}
+
+impl Intent {
+    /// Reads the peers' password files; everything else comes from `cfg` as validated.
+    pub fn from_config(cfg: &Config) -> Result<Intent, IntentError> {
+        let a = &cfg.announcer;
+        let mut peers = Vec::with_capacity(a.peers.len());
+        for (index, p) in a.peers.iter().enumerate() {
+            let password = match &p.password_file {
+                Some(file) => {
+                    let s =
+                        std::fs::read_to_string(file).map_err(|error| IntentError::Password {
+                            index,
+                            file: file.clone(),
+                            error,
+                        })?;
+                    Some(s.trim_end_matches(['\r', '\n']).to_string())
+                }
+                None => None,
+            };
+            peers.push(PeerSettings {
+                name: p.name.clone(),
+                address: p.remote_address,
+                asn: p.remote_asn,
+                port: p.remote_port,
+                local_address: a.local_address,
+                password,
+                multihop_ttl: p.multihop_ttl,
+                passive: p.passive,
+                timers: PeerTimers {
+                    hold_time: p.hold_time.0.as_secs(),
+                    keepalive_interval: p.keepalive().0.as_secs(),
+                    connect_retry: p.connect_retry.0.as_secs(),
+                },
+            });
+        }
+        let mut routes = BTreeMap::new();
+        for (prefix, attrs) in cfg.route_attributes() {
+            let next_hop = cfg
+                .next_hop_for(&prefix)
+                .ok_or(IntentError::NoNextHop(prefix))?;
+            routes.insert(prefix, RouteSpec { next_hop, attrs });
+        }
+        Ok(Intent {
+            address: a.gobgp.address.clone(),
+            rpc_timeout: a.gobgp.timeout.0,
+            reconcile_interval: a.gobgp.reconcile_interval.0,
+            peer_poll_interval: a.gobgp.peer_poll_interval.0,
+            global: GlobalSettings {
+                router_id: a.router_id,
+                asn: a.local_asn,
+                listen_port: a.listen_port,
+            },
+            peers,
+            routes,
+            drain_linger: a.drain_linger.0,
+        })
+    }
+}

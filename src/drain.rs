@@ -1,0 +1,235 @@
+//! Drains: an operator takes services out of the anycast without stopping anycastd
+//! (SPEC 9). Any of three sources drains a service:
+//! - `announcer.drain_file`: every service, while the file exists;
+//! - a service's `drain_file`: that service, while the file exists;
+//! - `anycastd drain SERVICE...` or `anycastd drain --all` on the control socket, remembered
+//!   in `announcer.state_directory` so that a restarted daemon is still drained.
+//!
+//! A drained service keeps running its checks; its routes leave gracefully (RFC 8326: the
+//! draining attributes for `drain_linger`, then a withdraw). Undrained, it returns at once to
+//! what its checks say.
+//!
+//! Drain files are looked at twice a second: a file appearing or going is seen within half
+//! a second, for a few `stat` calls a second.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// How often the drain files are looked at.
+pub const FILE_POLL: Duration = Duration::from_millis(500);
+
+/// The name of the file in `state_directory` holding the commanded drains.
+const STATE_FILE: &str = "drained.json";
+
+/// Why a service is drained.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Reason {
+    /// A drain file exists (`announcer.drain_file` or the service's own).
+    File { path: PathBuf },
+    /// `anycastd drain` (of this service, or `--all`), at `since` (seconds since the epoch).
+    Command { all: bool, since: u64 },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::File { path } => write!(f, "file {}", path.display()),
+            Reason::Command { all, since } => write!(
+                f,
+                "`anycastd drain{}` at {}",
+                if *all { " --all" } else { "" },
+                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(*since))
+            ),
+        }
+    }
+}
+
+/// The drains given on the control socket, as remembered on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commanded {
+    /// `anycastd drain --all`, since when: drains every service, also those a reload adds.
+    #[serde(default)]
+    pub all: Option<u64>,
+    /// `anycastd drain SERVICE`, each since when.
+    #[serde(default)]
+    pub services: BTreeMap<String, u64>,
+}
+
+/// Why the commanded drains could not be read or remembered.
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a drain state file anycastd wrote: {source}; remove it to start undrained", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {} (announcer.state_directory): {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Commanded {
+    /// Reads the drains remembered in `dir`; none when there is no file yet.
+    pub fn load(dir: &Path) -> Result<Commanded, DrainError> {
+        let path = dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Commanded::default()),
+            Err(source) => return Err(DrainError::Read { path, source }),
+        };
+        serde_json::from_str(&text).map_err(|source| DrainError::Parse { path, source })
+    }
+
+    /// Remembers these drains in `dir` (written to a temporary file, then renamed: a crash
+    /// never leaves half a file).
+    pub fn save(&self, dir: &Path) -> Result<(), DrainError> {
+        let path = dir.join(STATE_FILE);
+        let write = |source| DrainError::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(write)?;
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(&tmp, text + "\n").map_err(write)?;
+        std::fs::rename(&tmp, &path).map_err(write)
+    }
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The drain files of a config: `announcer.drain_file` and each service's.
+pub fn files(cfg: &Config) -> BTreeSet<PathBuf> {
+    cfg.announcer
+        .drain_file
+        .iter()
+        .chain(cfg.services.iter().filter_map(|s| s.drain_file.as_ref()))
+        .cloned()
+        .collect()
+}
+
+/// Which of `files` exist now.
+pub fn existing(files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+    files
+        .iter()
+        .filter(|f| std::fs::symlink_metadata(f).is_ok())
+        .cloned()
+        .collect()
+}
+
+/// Why each service of `cfg` is drained (services that are not drained are absent).
+pub fn reasons(
+    cfg: &Config,
+    commanded: &Commanded,
+    existing_files: &BTreeSet<PathBuf>,
+) -> BTreeMap<String, Vec<Reason>> {
+    let mut out = BTreeMap::new();
+    for svc in &cfg.services {
+        let mut r = Vec::new();
+        for f in [&cfg.announcer.drain_file, &svc.drain_file]
+            .into_iter()
+            .flatten()
+        {
+            if existing_files.contains(f) {
+                r.push(Reason::File { path: f.clone() });
+            }
+        }
+        if let Some(since) = commanded.all {
+            r.push(Reason::Command { all: true, since });
+        }
+        if let Some(since) = commanded.services.get(&svc.name) {
+            r.push(Reason::Command {
+                all: false,
+                since: *since,
+            });
+        }
+        if !r.is_empty() {
+            out.insert(svc.name.clone(), r);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "announcer:\n  router_id: 10.0.0.1\n  local_address: 10.0.0.1\n  local_asn: 65001\n  drain_file: {all}\n  routes: [192.0.2.1/32]\nservices:\n  - name: web\n    check_interval: 1s\n    drain_file: {web}\n    checks: [{{kind: assigned_address, spec: {{ipv4: 127.0.0.1}}}}]\n  - name: dns\n    check_interval: 1s\n    checks: [{{kind: assigned_address, spec: {{ipv4: 127.0.0.1}}}}]\n",
+            all = dir.join("all").display(),
+            web = dir.join("web").display()
+        );
+        crate::config::parse(&text, crate::config::Format::Yaml).expect("test config")
+    }
+
+    #[test]
+    fn files_and_commands_drain_their_services() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(dir.path());
+        let fs = files(&cfg);
+        assert_eq!(fs.len(), 2);
+        assert!(reasons(&cfg, &Commanded::default(), &existing(&fs)).is_empty());
+
+        std::fs::write(dir.path().join("web"), "").expect("touch");
+        let r = reasons(&cfg, &Commanded::default(), &existing(&fs));
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["web"]);
+
+        std::fs::write(dir.path().join("all"), "").expect("touch");
+        let r = reasons(&cfg, &Commanded::default(), &existing(&fs));
+        assert_eq!(r["web"].len(), 2);
+        assert_eq!(r["dns"].len(), 1);
+
+        let c = Commanded {
+            all: None,
+            services: BTreeMap::from([("dns".to_string(), 5)]),
+        };
+        let r = reasons(&cfg, &c, &BTreeSet::new());
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["dns"]);
+        assert_eq!(
+            r["dns"],
+            [Reason::Command {
+                all: false,
+                since: 5
+            }]
+        );
+    }
+
+    #[test]
+    fn commanded_drains_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        assert_eq!(
+            Commanded::load(&state).expect("none yet"),
+            Commanded::default()
+        );
+        let c = Commanded {
+            all: Some(7),
+            services: BTreeMap::from([("web".to_string(), 9)]),
+        };
+        c.save(&state).expect("save");
+        assert_eq!(Commanded::load(&state).expect("load"), c);
+        std::fs::write(state.join(STATE_FILE), "{").expect("corrupt");
+        let e = Commanded::load(&state).expect_err("garbage");
+        assert!(e.to_string().contains("remove it"), "{e}");
+    }
+}

@@ -1,0 +1,472 @@
+//! Day-2 operation end to end (issue 12, SPEC 9 and 12): drains (command, file, across a
+//! restart), the RFC 8326 graceful withdraw seen on the router's monitor stream, live
+//! reload (added, changed, removed services; untouched routes get no UPDATE; invalid files
+//! change nothing), signals, the control socket under abuse, and the daemon driven
+//! in-process through its `Handle`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use common::e2e::{CHANGE, Lab, SESSION, http_service};
+use common::gobgpd::RibEvent;
+use common::lab::{HttpTarget, http_get, wait_until};
+use common::prom;
+
+/// GRACEFUL_SHUTDOWN, 65535:0.
+const GSHUT: u64 = 0xFFFF_0000;
+
+fn has_gshut(e: &RibEvent) -> bool {
+    !e.withdrawal
+        && e.attr(8)
+            .and_then(|c| c["communities"].as_array())
+            .is_some_and(|c| c.iter().any(|v| v.as_u64() == Some(GSHUT)))
+}
+
+fn status(lab: &Lab) -> serde_json::Value {
+    try_status(lab).expect("GET /status answers with JSON")
+}
+
+/// `/status`, or `None` while the daemon does not answer yet.
+fn try_status(lab: &Lab) -> Option<serde_json::Value> {
+    let (code, body) = http_get(lab.metrics, "/status")?;
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+/// Waits until the first service has finished `n` more rounds (200 ms each here): time for
+/// something that should not happen to show.
+fn wait_rounds(lab: &Lab, n: usize) {
+    let mut seen = std::collections::BTreeSet::new();
+    wait_until(&format!("{n} more rounds"), CHANGE, || {
+        if let Some(r) = status(lab)["services"][0]["last_round"].as_str() {
+            seen.insert(r.to_string());
+        }
+        seen.len() > n
+    });
+}
+
+/// `services` with a drain linger.
+fn config(lab: &Lab, routes: &[&str], services: &str, linger: &str) -> String {
+    lab.config_with(routes, services, &format!("  drain_linger: {linger}\n"), "")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// A service whose rise of 10 rounds of 200 ms takes 2 s: an undrain that waited for rise
+/// again would show.
+fn slow_rising(name: &str, url: &str, routes: &[&str]) -> String {
+    http_service(name, url, routes).replace(
+        "    check_interval: 200ms\n",
+        "    check_interval: 200ms\n    rise: 10\n",
+    )
+}
+
+#[test]
+fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.110/32";
+    let d = lab.start(&config(
+        &lab,
+        &[],
+        &slow_rising("web", &target.url(), &[p]),
+        "2s",
+    ));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+
+    let asked = Instant::now();
+    let text = ok(&d.cli(&["drain", "web"]));
+    assert!(text.contains("drained web"), "{text}");
+    let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    let withdrawn = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+    let to_community = drained.at.duration_since(asked);
+    let linger = withdrawn.at.duration_since(drained.at);
+    eprintln!(
+        "drain command -> GRACEFUL_SHUTDOWN at the router: {:.1} ms; community -> withdraw: {:.2} s (drain_linger 2s)",
+        to_community.as_secs_f64() * 1000.0,
+        linger.as_secs_f64()
+    );
+    assert!(linger >= Duration::from_millis(1900), "{linger:?}");
+
+    let s = status(&lab);
+    assert_eq!(s["services"][0]["state"], "drained", "{s:#}");
+    assert_eq!(
+        s["services"][0]["health"]["level"], "up",
+        "checks keep running: {s:#}"
+    );
+    let by = s["services"][0]["drained_by"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(by.contains("anycastd drain"), "{s:#}");
+    let table = String::from_utf8_lossy(&d.cli(&["status"]).stdout).to_string();
+    assert!(table.contains("DRAINED"), "{table}");
+
+    let undrained = Instant::now();
+    ok(&d.cli(&["undrain", "web"]));
+    let back = monitor.wait_for(p, "the announcement after undrain", CHANGE, |e| {
+        !e.withdrawal && e.at > withdrawn.at
+    });
+    let again = back.at.duration_since(undrained);
+    // Rise is 10 rounds of 200 ms: back well before that, because the checks say up.
+    assert!(again < Duration::from_millis(1000), "{again:?}");
+    assert!(!has_gshut(&back), "{back:?}");
+}
+
+#[test]
+fn a_drain_file_drains_while_it_exists() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.111/32";
+    let file = lab.dir.path().join("maintenance");
+    let service = format!(
+        "{}    drain_file: {}\n",
+        http_service("web", &target.url(), &[p]),
+        file.display()
+    );
+    let d = lab.start(&config(&lab, &[], &service, "1s"));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    std::fs::write(&file, "").expect("touch the drain file");
+    let touched = Instant::now();
+    let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    // Drain files are looked at twice a second.
+    assert!(drained.at.duration_since(touched) < Duration::from_millis(1000));
+    let withdrawn = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+    let by = status(&lab)["services"][0]["drained_by"][0].clone();
+    assert!(
+        by.as_str().unwrap_or_default().contains("maintenance"),
+        "{by}"
+    );
+    std::fs::remove_file(&file).expect("remove the drain file");
+    monitor.wait_for(p, "the announcement after the file went", CHANGE, |e| {
+        !e.withdrawal && e.at > withdrawn.at
+    });
+    assert!(d.log().contains("drain file appeared"), "{}", d.log());
+}
+
+#[test]
+fn a_drain_survives_a_restart() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.112/32";
+    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let mut d = lab.start(&cfg);
+    lab.wait(p, true, SESSION);
+    ok(&d.cli(&["drain", "web"]));
+    lab.wait(p, false, CHANGE);
+    let status_code = d.signal_and_wait("TERM", Duration::from_secs(10));
+    assert_eq!(status_code.code(), Some(0));
+
+    let monitor = lab.router.monitor();
+    let d = lab.start(&cfg);
+    // Up by its checks and the session back, yet drained: never announced.
+    wait_until(
+        "the restarted daemon drained, its checks up and the session established",
+        SESSION,
+        || {
+            let Some(s) = try_status(&lab) else {
+                return false;
+            };
+            s["services"][0]["state"] == "drained"
+                && s["services"][0]["health"]["level"] == "up"
+                && s["peers"][0]["session_state"] == "ESTABLISHED"
+        },
+    );
+    wait_rounds(&lab, 3);
+    assert!(monitor.events(p).is_empty(), "{:#?}", monitor.events(p));
+    assert!(!lab.router.rib_prefixes().contains(p));
+    ok(&d.cli(&["undrain", "web"]));
+    lab.wait(p, true, CHANGE);
+}
+
+#[test]
+fn a_failing_service_is_withdrawn_at_once_even_while_draining() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let mut target = HttpTarget::start();
+    let p = "192.0.2.113/32";
+    let d = lab.start(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[p]),
+        "30s",
+    ));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    ok(&d.cli(&["drain", "web"]));
+    monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    target.stop();
+    let stopped = Instant::now();
+    let w = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+    // A round of 200 ms and a timeout of 500 ms, not the 30 s linger.
+    assert!(w.at.duration_since(stopped) < Duration::from_secs(2));
+}
+
+#[test]
+fn sighup_reload_adds_and_changes_services_without_touching_other_routes() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let (p1, p2) = ("192.0.2.114/32", "192.0.2.115/32");
+    let d = lab.start(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[p1]),
+        "1s",
+    ));
+    let first = monitor.wait_for(p1, "the announcement", SESSION, |e| !e.withdrawal);
+
+    // web changed (another timeout): it keeps its state; dns added: it starts down.
+    let services = format!(
+        "{}{}",
+        http_service("web", &target.url(), &[p1]).replace("timeout: 500ms", "timeout: 600ms"),
+        http_service("dns", &target.url(), &[p2])
+    );
+    d.rewrite_config(&config(&lab, &[], &services, "1s"));
+    let reloaded = Instant::now();
+    d.signal("HUP");
+    let added = monitor.wait_for(p2, "the added service's route", CHANGE, |e| !e.withdrawal);
+    eprintln!(
+        "SIGHUP -> new route at the router: {:.1} ms",
+        added.at.duration_since(reloaded).as_secs_f64() * 1000.0
+    );
+    // Rounds of both and reconciles (every 1 s) later, the untouched route has had no
+    // UPDATE since its first.
+    wait_rounds(&lab, 12);
+    let p1_events = monitor.events(p1);
+    assert_eq!(p1_events.len(), 1, "{p1_events:#?}");
+    assert_eq!(p1_events[0].at, first.at);
+    let m = prom::parse(&d.metrics_text());
+    assert_eq!(
+        prom::value(&m, "anycastd_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    let s = status(&lab);
+    assert_eq!(s["reload"]["ok"], true, "{s:#}");
+    assert!(
+        s["reload"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("added dns") && m.contains("changed web")),
+        "{s:#}"
+    );
+    assert!(d.log().contains("config reloaded"), "{}", d.log());
+
+    // Removed again: its route drains (GRACEFUL_SHUTDOWN), then goes.
+    d.rewrite_config(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[p1]).replace("timeout: 500ms", "timeout: 600ms"),
+        "1s",
+    ));
+    ok(&d.cli(&["reload"]));
+    let drained = monitor.wait_for(
+        p2,
+        "GRACEFUL_SHUTDOWN on the removed route",
+        CHANGE,
+        has_gshut,
+    );
+    let gone = monitor.wait_for(p2, "the removed route's withdraw", CHANGE, |e| e.withdrawal);
+    assert!(gone.at.duration_since(drained.at) >= Duration::from_millis(900));
+    assert_eq!(monitor.events(p1).len(), 1, "{:#?}", monitor.events(p1));
+    // Its series are gone from /metrics.
+    assert!(!d.metrics_text().contains("service=\"dns\""));
+}
+
+#[test]
+fn an_invalid_reload_changes_nothing() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.116/32";
+    let good = config(&lab, &[p], &http_service("web", &target.url(), &[]), "1s");
+    let d = lab.start(&good);
+    let first = monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    let socket = lab.socket();
+    let socket = socket.to_str().expect("utf-8 path");
+
+    // Not YAML at all; then a valid file that changes the router id.
+    for (bad, wants) in [
+        (
+            good.replace("services:", "services: [[[").to_string(),
+            "is not valid",
+        ),
+        (
+            good.replace("router_id: 10.255.0.1", "router_id: 10.255.0.9"),
+            "announcer.router_id changed: that needs a restart",
+        ),
+    ] {
+        d.rewrite_config(&bad);
+        let out = d.cli(&["reload", "--socket", socket]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(wants), "{err}");
+        let m = prom::parse(&d.metrics_text());
+        assert_eq!(
+            prom::value(&m, "anycastd_config_last_reload_successful", &[]),
+            Some(0.0)
+        );
+        assert_eq!(status(&lab)["reload"]["ok"], false);
+    }
+    // SIGHUP with the bad file: logged, nothing changes, the daemon runs on.
+    d.signal("HUP");
+    wait_until("the refused reload in the log", CHANGE, || {
+        d.log().matches("config reload refused").count() >= 3
+    });
+    assert_eq!(monitor.events(p).len(), 1);
+    assert_eq!(monitor.events(p)[0].at, first.at);
+    assert!(lab.router.rib_prefixes().contains(p));
+}
+
+#[test]
+fn signals_that_must_not_kill_and_sigquit_that_stops_gracefully() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.117/32";
+    let mut d = lab.start(&config(
+        &lab,
+        &[p],
+        &http_service("web", &target.url(), &[]),
+        "1s",
+    ));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    for sig in [
+        "USR1", "USR2", "PIPE", "ALRM", "PROF", "VTALRM", "PWR", "RTMIN+3",
+    ] {
+        d.signal(sig);
+    }
+    wait_until("the ignored signals in the log", CHANGE, || {
+        d.log().matches("signal ignored").count() >= 7
+    });
+    assert!(d.is_running(), "{}", d.log());
+    assert_eq!(monitor.events(p).len(), 1, "{:#?}", monitor.events(p));
+
+    let status = d.signal_and_wait("QUIT", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    // Drained first, withdrawn after the linger, before the exit.
+    let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    let withdrawn = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+    assert!(withdrawn.at.duration_since(drained.at) >= Duration::from_millis(900));
+}
+
+#[test]
+fn a_second_sigterm_withdraws_at_once() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.118/32";
+    let mut d = lab.start(&config(
+        &lab,
+        &[p],
+        &http_service("web", &target.url(), &[]),
+        "30s",
+    ));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    d.signal("TERM");
+    monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    let second = Instant::now();
+    let status = d.signal_and_wait("TERM", Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    let w = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+    assert!(w.at.duration_since(second) < Duration::from_secs(1));
+}
+
+#[test]
+fn the_control_socket_survives_garbage_and_silence() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.119/32";
+    let d = lab.start(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[p]),
+        "1s",
+    ));
+    lab.wait(p, true, SESSION);
+    let socket = lab.socket();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660);
+
+    // Clients that connect and say nothing, more than the daemon serves at once.
+    let silent: Vec<UnixStream> = (0..20)
+        .map(|_| UnixStream::connect(&socket).expect("connect"))
+        .collect();
+    // Garbage gets an error reply.
+    let mut g = UnixStream::connect(&socket).expect("connect");
+    g.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    g.write_all(b"\x00\xffnot json\n").expect("write");
+    let mut reply = String::new();
+    let _ = g.read_to_string(&mut reply);
+    assert!(reply.contains("\"ok\":false"), "{reply}");
+    // The silent ones are cut after their time, and a drain gets through meanwhile or
+    // right after: the daemon itself never waits for them.
+    let asked = Instant::now();
+    let out = d.cli(&["drain", "web"]);
+    let took = asked.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        assert!(text.contains("drained web"), "{text}");
+    } else {
+        // All slots taken by the silent clients: told so at once, not left hanging.
+        assert!(err.contains("busy"), "{err}");
+        wait_until("a drain once the silent clients are cut", CHANGE, || {
+            d.cli(&["drain", "web"]).status.success()
+        });
+    }
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    lab.wait(p, false, CHANGE);
+    // The routes and the rounds went on all along.
+    assert!(d.log().contains("check passed") || d.log().contains("service is up"));
+    drop(silent);
+}
+
+/// The daemon as a library: run in this process, driven through its `Handle`.
+#[test]
+fn the_daemon_runs_in_process_and_obeys_its_handle() {
+    use anycastd::announcer::Stop;
+    use anycastd::daemon::{self, Handle};
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.120/32";
+    let text = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let path = lab.dir.path().join("in-process.yaml");
+    std::fs::write(&path, &text).expect("write config");
+    let cfg = anycastd::config::load(&path).expect("valid").config;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (handle, commands) = Handle::new();
+    let daemon = rt.spawn(async move { daemon::run(cfg, &path, commands).await });
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    let reply = rt
+        .block_on(handle.drain(Some(vec!["web".into()]), false))
+        .expect("drained");
+    assert!(reply.contains("drained web"), "{reply}");
+    monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    let unknown = rt.block_on(handle.drain(Some(vec!["nope".into()]), false));
+    assert!(unknown.is_err_and(|e| e.contains("the services are: web")));
+    rt.block_on(handle.stop(Stop::Now));
+    let ended = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), daemon).await })
+        .expect("stopped in time")
+        .expect("no panic");
+    assert!(ended.is_ok(), "{ended:?}");
+    monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+}

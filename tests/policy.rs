@@ -1,0 +1,446 @@
+//! Route policy end to end (issue 11, SPEC 9–11): path attributes per state seen at the
+//! router, the switch to the degraded attributes as one UPDATE with the prefix never
+//! absent, reconcile repairing attributes changed by hand, per-service attributes, the
+//! negotiated hold time, and the bad inputs.
+
+mod common;
+
+use std::time::Instant;
+
+use common::e2e::{CHANGE, Lab, SESSION, http_service};
+use common::gobgpd::{Gobgpd, RouterOpts, attr_of};
+use common::lab::{HttpTarget, http_get, wait_until};
+use common::prom;
+
+/// The attributes of the router's best path for `prefix`.
+fn attrs_at(router: &Gobgpd, prefix: &str) -> serde_json::Value {
+    router
+        .rib_path(prefix)
+        .map(|p| p["attrs"].clone())
+        .unwrap_or_default()
+}
+
+fn med(attrs: &serde_json::Value) -> Option<u64> {
+    attr_of(attrs, 4).and_then(|a| a["metric"].as_u64())
+}
+
+fn as_path(attrs: &serde_json::Value) -> Vec<u64> {
+    attr_of(attrs, 2)
+        .and_then(|a| a["as_paths"].as_array())
+        .map(|segs| {
+            segs.iter()
+                .flat_map(|s| s["asns"].as_array().cloned().unwrap_or_default())
+                .filter_map(|n| n.as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn communities(attrs: &serde_json::Value) -> Vec<u64> {
+    attr_of(attrs, 8)
+        .and_then(|a| a["communities"].as_array())
+        .map(|c| c.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+fn large_communities(attrs: &serde_json::Value) -> Vec<(u64, u64, u64)> {
+    attr_of(attrs, 32)
+        .and_then(|a| a["value"].as_array())
+        .map(|c| {
+            c.iter()
+                .map(|l| {
+                    (
+                        l["ASN"].as_u64().unwrap_or_default(),
+                        l["LocalData1"].as_u64().unwrap_or_default(),
+                        l["LocalData2"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const ATTRIBUTES: &str = r#"  attributes:
+    up: { med: 100, communities: ["65000:100", no_export], large_communities: ["65000:1:1"], as_path_prepend: 2 }
+    degraded: { med: 500, as_path_prepend: 3 }
+"#;
+
+#[test]
+fn each_attribute_reaches_the_router_for_both_families() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let _d = lab.start(&lab.config_with(
+        &["192.0.2.100/32", "2001:db8:100::/48"],
+        &http_service("web", &target.url(), &[]),
+        ATTRIBUTES,
+        "",
+    ));
+    for prefix in ["192.0.2.100/32", "2001:db8:100::/48"] {
+        lab.wait(prefix, true, SESSION);
+        let a = attrs_at(&lab.router, prefix);
+        assert_eq!(med(&a), Some(100), "{prefix}: {a}");
+        // The prepend (two copies of 65001) behind the one the eBGP session adds.
+        assert_eq!(as_path(&a), [65001, 65001, 65001], "{prefix}: {a}");
+        let mut c = communities(&a);
+        c.sort();
+        assert_eq!(c, [65000 << 16 | 100, 0xFFFF_FF01], "{prefix}: {a}");
+        assert_eq!(large_communities(&a), [(65000, 1, 1)], "{prefix}: {a}");
+    }
+}
+
+/// A degrade check failing switches the route to its degraded attributes in one UPDATE:
+/// the router's monitor stream shows the new MED and no withdraw in between.
+#[test]
+fn a_failing_degrade_check_changes_the_attributes_without_a_withdraw() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let core = HttpTarget::start();
+    let latency = HttpTarget::start();
+    let service = format!(
+        r#"  - name: web
+    check_interval: 200ms
+    routes: [192.0.2.101/32]
+    checks:
+      - kind: http_2xx
+        name: core
+        spec: {{ url: "{core}", timeout: 500ms }}
+      - kind: http_2xx
+        name: latency
+        on_failure: degrade
+        spec: {{ url: "{latency}", timeout: 500ms }}
+"#,
+        core = core.url(),
+        latency = latency.url()
+    );
+    let d = lab.start(&lab.config_with(&[], &service, ATTRIBUTES, ""));
+    let p = "192.0.2.101/32";
+    monitor.wait_for(p, "announce with MED 100", SESSION, |e| {
+        !e.withdrawal && e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(100)
+    });
+
+    latency.set_status(503);
+    let failed = Instant::now();
+    let degraded = monitor.wait_for(p, "the degraded MED", CHANGE, |e| {
+        !e.withdrawal && e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(500)
+    });
+    let latency_ms = degraded.at.duration_since(failed).as_secs_f64() * 1000.0;
+    let decided = d
+        .logged_at("service is degraded")
+        .expect("the degrade is logged");
+    let round_to_router = degraded
+        .wall
+        .duration_since(decided)
+        .map(|t| t.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0);
+    eprintln!(
+        "target failing -> MED 500 at the router: {latency_ms:.1} ms (check_interval 200ms, fall 1); \
+         failing round decided -> MED 500 at the router: {round_to_router:.2} ms"
+    );
+    assert_eq!(as_path(&degraded.attrs), [65001, 65001, 65001, 65001]);
+    let s = status(&lab);
+    assert_eq!(s["services"][0]["state"], "degraded", "{s:#}");
+    assert_eq!(
+        s["prefixes"][0]["attributes"],
+        "degraded: med 500, prepend 3, communities 65000:100 no_export, large_communities 65000:1:1",
+        "{s:#}"
+    );
+    let m = prom::parse(&d.metrics_text());
+    let state = |st: &str| {
+        prom::value(
+            &m,
+            "anycastd_service_state",
+            &[("service", "web"), ("state", st)],
+        )
+    };
+    assert_eq!(state("degraded"), Some(1.0));
+    assert_eq!(state("up"), Some(0.0));
+
+    latency.set_status(200);
+    monitor.wait_for(p, "the up MED again", CHANGE, |e| {
+        !e.withdrawal
+            && e.at > degraded.at
+            && e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(100)
+    });
+    assert!(
+        monitor.events(p).iter().all(|e| !e.withdrawal),
+        "the prefix was withdrawn on the way: {:#?}",
+        monitor.events(p)
+    );
+
+    // A withdraw check still withdraws.
+    core.set_status(500);
+    monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
+}
+
+/// `gobgp global rib add ... med 7` on the speaker replaces anycastd's path; the next
+/// reconcile puts the wanted one back and says someone else changed it.
+#[test]
+fn reconcile_repairs_attributes_changed_by_hand() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let d = lab.start(&lab.config_with(
+        &["192.0.2.102/32"],
+        &http_service("web", &target.url(), &[]),
+        ATTRIBUTES,
+        "",
+    ));
+    lab.wait("192.0.2.102/32", true, SESSION);
+    let monitor = lab.router.monitor();
+    lab.speaker.run_cli(&[
+        "global",
+        "rib",
+        "add",
+        "192.0.2.102/32",
+        "nexthop",
+        "198.51.100.1",
+        "med",
+        "7",
+    ]);
+    monitor.wait_for("192.0.2.102/32", "the hand-made MED 7", CHANGE, |e| {
+        e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(7)
+    });
+    monitor.wait_for("192.0.2.102/32", "MED 100 put back", CHANGE, |e| {
+        e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(100)
+    });
+    wait_until("the foreign change counted and logged", CHANGE, || {
+        prom::value(
+            &prom::parse(&d.metrics_text()),
+            "anycastd_gobgp_foreign_changes_total",
+            &[],
+        ) >= Some(1.0)
+            && d.log().contains("gobgpd was changed by someone else")
+    });
+    assert!(
+        monitor
+            .events("192.0.2.102/32")
+            .iter()
+            .all(|e| !e.withdrawal),
+        "{:#?}",
+        monitor.events("192.0.2.102/32")
+    );
+}
+
+#[test]
+fn a_service_s_own_attributes_replace_the_announcer_s() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let own = format!(
+        "{}    attributes:\n      up: {{ med: 10 }}\n",
+        http_service("own", &target.url(), &["192.0.2.104/32"])
+    );
+    let services = format!(
+        "{}{}",
+        http_service("web", &target.url(), &["192.0.2.103/32"]),
+        own
+    );
+    let _d = lab.start(&lab.config_with(&[], &services, ATTRIBUTES, ""));
+    lab.wait("192.0.2.103/32", true, SESSION);
+    lab.wait("192.0.2.104/32", true, CHANGE);
+    assert_eq!(med(&attrs_at(&lab.router, "192.0.2.103/32")), Some(100));
+    let own = attrs_at(&lab.router, "192.0.2.104/32");
+    assert_eq!(med(&own), Some(10), "{own}");
+    // Replaced as a whole: no communities or prepend from the announcer's set.
+    assert!(communities(&own).is_empty(), "{own}");
+    assert_eq!(as_path(&own), [65001], "{own}");
+}
+
+/// LOCAL_PREF reaches an iBGP router (gobgpd strips it towards eBGP peers).
+#[test]
+fn local_pref_reaches_an_ibgp_router() {
+    common::gobgpd::require_gobgpd();
+    let speaker = Gobgpd::speaker();
+    let router = Gobgpd::router(RouterOpts {
+        asn: 65001,
+        router_id: "10.255.0.2".parse().expect("router id"),
+        listen_addr: "127.0.0.1".parse().expect("listen addr"),
+        neighbor_addr: "127.0.0.1".parse().expect("neighbor addr"),
+        neighbor_asn: 65001,
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = HttpTarget::start();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], common::lab::free_tcp_port()));
+    let config = format!(
+        r#"announcer:
+  router_id: 10.255.0.1
+  local_address: 127.0.0.1
+  local_asn: 65001
+  next_hop: 198.51.100.1
+  routes: [192.0.2.105/32]
+  attributes:
+    up: {{ local_pref: 200 }}
+  peers:
+    - {{ name: ibgp, remote_address: 127.0.0.1, remote_asn: 65001, remote_port: {port} }}
+  gobgp: {{ address: "127.0.0.1:{api}", reconcile_interval: 1s }}
+services:
+{service}
+metrics: {{ address: "{metrics}" }}
+control: {{ socket: {dir}/control.sock }}
+"#,
+        port = router.bgp_port(),
+        api = speaker.api_port(),
+        service = http_service("web", &target.url(), &[]),
+        dir = dir.path().display(),
+    );
+    let _d = common::lab::Anycastd::start(dir.path(), &config, metrics);
+    router.wait_for_prefix("192.0.2.105/32", true, SESSION);
+    let a = attrs_at(&router, "192.0.2.105/32");
+    assert_eq!(
+        attr_of(&a, 5).and_then(|l| l["value"].as_u64()),
+        Some(200),
+        "{a}"
+    );
+}
+
+fn status(lab: &Lab) -> serde_json::Value {
+    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("status is JSON")
+}
+
+/// The peer's timers are set through AddPeer; the router's 90 s and our 9 s give 9 s.
+#[test]
+fn the_negotiated_hold_time_is_in_status() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let d = lab.start(&lab.config_with(
+        &["192.0.2.106/32"],
+        &http_service("web", &target.url(), &[]),
+        "",
+        "      hold_time: 9s\n      keepalive_interval: 3s\n      connect_retry: 2s\n",
+    ));
+    lab.wait("192.0.2.106/32", true, SESSION);
+    wait_until("the negotiated hold time in /status", CHANGE, || {
+        status(&lab)["peers"][0]["hold_time_seconds"] == 9
+    });
+    assert_eq!(status(&lab)["peers"][0]["keepalive_seconds"], 3);
+    let out = d.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("HOLD/KEEPALIVE"), "{text}");
+    assert!(text.contains("9s/3s"), "{text}");
+    // The router sees the same hold time.
+    let n = lab.router.run_cli(&["neighbor", "127.0.0.1"]);
+    assert!(n.contains("Hold time is 9"), "{n}");
+}
+
+/// Each bad input: exit 2, the field's path and the fix; a warning is a warning.
+#[test]
+fn bad_route_policy_input_is_named_and_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = |announcer: &str, check: &str, peer: &str| {
+        format!(
+            r#"announcer:
+  router_id: 10.0.0.1
+  local_address: 10.0.0.1
+  local_asn: 65001
+  routes: [192.0.2.1/32]
+{announcer}  peers:
+    - name: r
+      remote_address: 10.0.0.2
+      remote_asn: 65000
+{peer}services:
+  - name: web
+    check_interval: 1s
+    checks:
+      - kind: assigned_address
+{check}        spec: {{ ipv4: 127.0.0.1 }}
+"#
+        )
+    };
+    let cases: &[(&str, &str, &str, &str, &[&str])] = &[
+        (
+            "community out of range",
+            "  attributes:\n    up: { communities: [\"70000:1\"] }\n",
+            "",
+            "",
+            &["announcer.attributes.up.communities[0]", "0..65535"],
+        ),
+        (
+            "unknown well-known name",
+            "  attributes:\n    draining: { communities: [graceful] }\n",
+            "",
+            "",
+            &[
+                "announcer.attributes.draining.communities[0]",
+                "graceful_shutdown",
+            ],
+        ),
+        (
+            "malformed large community",
+            "  attributes:\n    up: { large_communities: [\"1:2\"] }\n",
+            "",
+            "",
+            &[
+                "announcer.attributes.up.large_communities[0]",
+                "GLOBAL:LOCAL1:LOCAL2",
+            ],
+        ),
+        (
+            "prepend over 16",
+            "  attributes:\n    degraded: { as_path_prepend: 17 }\n",
+            "",
+            "",
+            &[
+                "announcer.attributes.degraded.as_path_prepend",
+                "at most 16",
+            ],
+        ),
+        (
+            "on_failure: maybe",
+            "",
+            "        on_failure: maybe\n",
+            "",
+            &["services[0].checks[0]", "withdraw", "degrade"],
+        ),
+        (
+            "hold time of 2s",
+            "",
+            "",
+            "      hold_time: 2s\n",
+            &["announcer.peers[0].hold_time", "at least 3s"],
+        ),
+        (
+            "keepalive not shorter than hold",
+            "",
+            "",
+            "      hold_time: 9s\n      keepalive_interval: 9s\n",
+            &[
+                "announcer.peers[0].keepalive_interval",
+                "shorter than hold_time",
+            ],
+        ),
+    ];
+    for (what, announcer, check, peer, wants) in cases {
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, base(announcer, check, peer)).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+            .arg("--config")
+            .arg(&path)
+            .arg("check-config")
+            .output()
+            .expect("run anycastd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        for w in *wants {
+            assert!(err.contains(w), "{what}: no {w:?} in:\n{err}");
+        }
+    }
+    // local_pref with only eBGP peers: valid, with a warning naming the field.
+    let path = dir.path().join("warn.yaml");
+    std::fs::write(
+        &path,
+        base("  attributes:\n    up: { local_pref: 200 }\n", "", ""),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .expect("run anycastd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("announcer.attributes: local_pref reaches iBGP peers only"),
+        "{text}"
+    );
+}
