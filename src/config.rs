@@ -250,6 +250,15 @@ pub struct CheckConfig {
     pub spec: CheckSpec,
 }
 
+impl fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnFailure::Withdraw => "withdraw",
+            OnFailure::Degrade => "degrade",
+        })
+    }
+}
+
 /// What a failing check does to its service (SPEC 9).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

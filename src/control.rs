@@ -141,7 +141,10 @@ async fn accept(listener: UnixListener, handle: WeakHandle) {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
-                warn!(error = %e, "control socket: accept failed");
+                warn!(
+                    error = e.to_string().as_str(),
+                    "control socket: accept failed"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

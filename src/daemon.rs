@@ -193,7 +193,10 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     let commanded = match Commanded::load(&config.announcer.state_directory) {
         Ok(c) => c,
         Err(e) => {
-            error!(error = %e, "cannot read the remembered drains; starting undrained");
+            error!(
+                error = e.to_string().as_str(),
+                "cannot read the remembered drains; starting undrained"
+            );
             Commanded::default()
         }
     };
@@ -254,7 +257,10 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     let _control = match crate::control::listen(&d.config.control.socket, commands.weak).await {
         Ok(c) => Some(c),
         Err(e) => {
-            error!(error = %e, "no control socket: `anycastd drain`, `undrain` and `reload` will not reach this daemon (SIGHUP still reloads)");
+            error!(
+                error = e.to_string().as_str(),
+                "no control socket: `anycastd drain`, `undrain` and `reload` will not reach this daemon (SIGHUP still reloads)"
+            );
             None
         }
     };
@@ -477,13 +483,16 @@ impl Daemon {
         };
         let saved = self.commanded.save(&self.config.announcer.state_directory);
         self.apply_drains();
-        warn!(services = %names, "drained by command");
+        warn!(services = names.as_str(), "drained by command");
         let linger = humantime::format_duration(self.config.announcer.drain_linger.0);
         let mut msg = format!(
             "drained {names}: announced routes carry their draining attributes for {linger}, then are withdrawn"
         );
         if let Err(e) = saved {
-            error!(error = %e, "cannot remember the drain across restarts");
+            error!(
+                error = e.to_string().as_str(),
+                "cannot remember the drain across restarts"
+            );
             msg.push_str(&format!("; NOT remembered across restarts: {e}"));
         }
         Ok(msg)
@@ -510,7 +519,7 @@ impl Daemon {
         };
         let saved = self.commanded.save(&self.config.announcer.state_directory);
         self.apply_drains();
-        warn!(services = %names.join(", "), "undrained by command");
+        warn!(services = names.join(", ").as_str(), "undrained by command");
         let drains = self.drains.borrow().clone();
         let mut msg = format!("undrained {}", names.join(", "));
         for n in &names {
@@ -520,7 +529,10 @@ impl Daemon {
             }
         }
         if let Err(e) = saved {
-            error!(error = %e, "cannot remember the undrain across restarts");
+            error!(
+                error = e.to_string().as_str(),
+                "cannot remember the undrain across restarts"
+            );
             msg.push_str(&format!("; NOT remembered across restarts: {e}"));
         }
         Ok(msg)
@@ -555,12 +567,12 @@ impl Daemon {
         let at = crate::status::rfc3339(SystemTime::now());
         match &result {
             Ok(summary) => {
-                warn!(file = %self.path.display(), changes = %summary, "config reloaded");
+                warn!(file = %self.path.display(), changes = summary.as_str(), "config reloaded");
                 self.reload_ok.set(1.0);
                 self.reload_time.set(unix_seconds());
             }
             Err(why) => {
-                error!(file = %self.path.display(), error = %why, "config reload refused; the running config stays");
+                error!(file = %self.path.display(), error = why.as_str(), "config reload refused; the running config stays");
                 self.reload_ok.set(0.0);
             }
         }
@@ -577,7 +589,7 @@ impl Daemon {
     fn try_reload(&mut self) -> Result<String, String> {
         let loaded = config::load(&self.path).map_err(|e| e.to_string())?;
         for w in &loaded.warnings {
-            warn!("config: {w}");
+            warn!(warning = w.as_str(), "config warning");
         }
         let next = loaded.config;
         needs_restart(&self.config, &next)?;
@@ -620,8 +632,7 @@ impl Daemon {
         // the services, then the announcer's intent.
         let mut gate = Gate::new(&next);
         for s in &next.services {
-            let carried = old_gate.level(&s.name).filter(|_| !added.contains(&s.name));
-            gate.set(&s.name, carried.unwrap_or(Level::Down));
+            gate.carry(&old_gate, &s.name);
         }
         for n in &removed {
             if let Some(r) = self.services.remove(n) {

@@ -1,10 +1,12 @@
-//! `anycastd healthcheck`: asks a running anycastd's `GET /healthz` and exits 0 (healthy) or
-//! 1 (anything else). It exists because the container image has no shell and no curl: the
-//! compose healthcheck, the image's HEALTHCHECK and the gobgpd side's supervisor run the
-//! anycastd binary itself to probe the daemon.
+//! Asking a running anycastd over its HTTP endpoint: where it listens ([`endpoint`], from
+//! `--address` or the config), a bounded `GET` ([`get`]), and `anycastd healthcheck`, which
+//! asks `GET /healthz` and exits 0 (healthy) or 1 (anything else). The healthcheck exists
+//! because the container image has no shell and no curl: the compose healthcheck, the
+//! image's HEALTHCHECK and the gobgpd side's supervisor run the anycastd binary itself to
+//! probe the daemon. `anycastd status` asks `GET /status` the same way.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,25 +15,9 @@ use crate::config;
 
 /// The subcommand: probes `address`, or else the config's `metrics.address`; prints why on
 /// failure and returns 1 (the exit code container runtimes read as "unhealthy").
-pub fn run(address: Option<SocketAddr>, config_path: &Path, timeout: Duration) -> ExitCode {
-    let addr = match address {
-        Some(a) => a,
-        None => match config::load(config_path) {
-            Ok(l) if l.config.metrics.enabled => probe_address(l.config.metrics.address),
-            Ok(_) => {
-                println!(
-                    "unhealthy: metrics.enabled is false in {}, so there is no /healthz to ask",
-                    config_path.display()
-                );
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                println!("unhealthy: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    match probe(addr, timeout) {
+pub fn run(address: Option<&str>, config_path: &Path, timeout: Duration) -> ExitCode {
+    let verdict = endpoint(address, config_path, "/healthz").and_then(|addr| probe(addr, timeout));
+    match verdict {
         Ok(body) => {
             println!("healthy: {body}");
             ExitCode::SUCCESS
@@ -40,6 +26,33 @@ pub fn run(address: Option<SocketAddr>, config_path: &Path, timeout: Duration) -
             println!("unhealthy: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Where the daemon's endpoint is: `address` (host:port) when given, else the config's
+/// `metrics.address` as a client reaches it. `what` names the path asked for, for the error
+/// when the config has no endpoint at all.
+pub fn endpoint(
+    address: Option<&str>,
+    config_path: &Path,
+    what: &str,
+) -> Result<SocketAddr, String> {
+    if let Some(a) = address {
+        return a
+            .to_socket_addrs()
+            .map_err(|e| format!("--address {a}: {e}; write host:port"))?
+            .next()
+            .ok_or_else(|| format!("--address {a}: no address for that name"));
+    }
+    match config::load(config_path) {
+        Ok(l) if l.config.metrics.enabled => Ok(probe_address(l.config.metrics.address)),
+        Ok(_) => Err(format!(
+            "metrics.enabled is false in {}, so there is no {what} to ask (enable it, or give --address host:port)",
+            config_path.display()
+        )),
+        Err(e) => Err(format!(
+            "{e}\n(give the daemon's metrics address with --address host:port)"
+        )),
     }
 }
 
@@ -59,6 +72,24 @@ pub fn probe_address(listen: SocketAddr) -> SocketAddr {
 
 /// `GET /healthz` on `addr`: `Ok` with the body on a 200, `Err` saying why not.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
+    // The answer is a few lines; read at most 64 KiB of it.
+    match get(addr, "/healthz", timeout, 64 * 1024)? {
+        (200, body) => Ok(body.trim().to_string()),
+        (status, body) => Err(format!(
+            "{addr}: /healthz answered {status}: {}",
+            body.trim()
+        )),
+    }
+}
+
+/// `GET path` on `addr`, every step bounded by `timeout`, at most `limit` bytes read:
+/// the status code and the body.
+pub fn get(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    limit: u64,
+) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("cannot connect to {addr}: {e} (is anycastd running?)"))?;
     s.set_read_timeout(Some(timeout))
@@ -66,12 +97,11 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
         .map_err(|e| format!("{addr}: {e}"))?;
     write!(
         s,
-        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
-    // The answer is a few lines; read at most 64 KiB of it.
     let mut resp = Vec::new();
-    s.take(64 * 1024)
+    s.take(limit)
         .read_to_end(&mut resp)
         .map_err(|e| format!("{addr}: no answer within {timeout:?}: {e}"))?;
     let resp = String::from_utf8_lossy(&resp);
@@ -82,13 +112,9 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
         .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
     let body = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_string())
+        .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    if status == 200 {
-        Ok(body)
-    } else {
-        Err(format!("{addr}: /healthz answered {status}: {body}"))
-    }
+    Ok((status, body))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 pub mod announcer;
 pub mod attributes;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -26,6 +27,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
+pub mod process;
 pub mod service;
 pub mod status;
 pub mod systemd;

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use tracing::{error, warn};
 
 use anycastd::announcer::Stop;
+use anycastd::cli::{Cli, Command};
 use anycastd::config::{self, Config};
 use anycastd::control::{self, Request};
 use anycastd::daemon::{self, Handle};
@@ -17,87 +18,10 @@ use anycastd::status;
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
 const EXIT_CONFIG: u8 = 2;
 
-#[derive(Parser)]
-#[command(
-    name = "anycastd",
-    version,
-    about = "Announces anycast prefixes through gobgpd while the services behind them are healthy"
-)]
-struct Cli {
-    /// Config file, YAML (.yaml/.yml) or JSON (.json).
-    #[arg(long, short = 'c', env = "CONFIG_PATH", default_value = config::DEFAULT_PATH, global = true)]
-    config: PathBuf,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the daemon (the default).
-    Run,
-    /// Validate the config file, print a summary, and exit 0 (valid) or 2 (not).
-    CheckConfig,
-    /// Ask a running anycastd for its state (GET /status) and print it as tables.
-    Status {
-        /// The daemon's metrics address (host:port); default: metrics.address of the config.
-        #[arg(long, short = 'a')]
-        address: Option<String>,
-        /// Print the JSON document as it is.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Ask a running anycastd's /healthz; exit 0 (healthy) or 1 (not). For container
-    /// healthchecks: the image has no curl.
-    Healthcheck {
-        /// Address of the daemon's metrics endpoint; default: metrics.address of the config.
-        #[arg(long)]
-        address: Option<std::net::SocketAddr>,
-        /// How long to wait for the answer.
-        #[arg(long, default_value = "2s", value_parser = |s: &str| config::parse_duration(s).map(|d| d.0))]
-        timeout: Duration,
-    },
-    /// Drain services: their routes carry the draining attributes (GRACEFUL_SHUTDOWN) for
-    /// announcer.drain_linger, then are withdrawn. Remembered across restarts.
-    Drain {
-        /// The services to drain.
-        services: Vec<String>,
-        /// Drain every service (also those a reload adds later).
-        #[arg(long, conflicts_with = "services")]
-        all: bool,
-        /// Drain even where the fleet guard would hold.
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        socket: SocketArg,
-    },
-    /// Undrain services: they return at once to what their checks say.
-    Undrain {
-        /// The services to undrain.
-        services: Vec<String>,
-        /// Undrain everything `drain` drained.
-        #[arg(long, conflicts_with = "services")]
-        all: bool,
-        #[command(flatten)]
-        socket: SocketArg,
-    },
-    /// Make the running daemon read its config file again; exit 2 when it refuses it.
-    Reload {
-        #[command(flatten)]
-        socket: SocketArg,
-    },
-}
-
-#[derive(clap::Args)]
-struct SocketArg {
-    /// The daemon's control socket; default: control.socket of the config.
-    #[arg(long)]
-    socket: Option<PathBuf>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { address, timeout }) = &cli.command {
-        return anycastd::healthcheck::run(*address, &cli.config, *timeout);
+        return anycastd::healthcheck::run(address.address.as_deref(), &cli.config, *timeout);
     }
     let level =
         match logging::parse_level(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "WARN".into())) {
@@ -111,7 +35,23 @@ fn main() -> ExitCode {
     logging::init(level, format);
 
     match cli.command.unwrap_or(Command::Run) {
-        Command::Status { address, json } => status_command(&cli.config, address.as_deref(), json),
+        Command::Status { address, json } => {
+            status_command(&cli.config, address.address.as_deref(), json)
+        }
+        Command::Completions { shell } => {
+            print!("{}", anycastd::cli::completions(shell));
+            ExitCode::SUCCESS
+        }
+        Command::Manpages { dir } => {
+            for (file, text) in anycastd::cli::manpages() {
+                if let Err(e) = std::fs::write(dir.join(&file), text) {
+                    eprintln!("anycastd: cannot write {}: {e}", dir.join(file).display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+
         Command::Drain {
             services,
             all,
@@ -156,7 +96,7 @@ fn load(path: &std::path::Path) -> Result<config::Loaded, ExitCode> {
     match config::load(path) {
         Ok(l) => {
             for w in &l.warnings {
-                warn!("config: {w}");
+                warn!(warning = w.as_str(), "config warning");
             }
             Ok(l)
         }
@@ -224,7 +164,7 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
     let h = handle.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            warn!(signal = "SIGHUP", "reloading the config file");
+            warn!(signal = %"SIGHUP", "reloading the config file");
             h.reload_nowait().await;
         }
     });
@@ -267,13 +207,13 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
             count += 1;
             if count == 1 {
                 warn!(
-                    signal = name,
+                    signal = %name,
                     "stopping: draining the routes, then withdrawing them (send it again to withdraw at once)"
                 );
                 handle.stop(Stop::Graceful).await;
             } else {
                 warn!(
-                    signal = name,
+                    signal = %name,
                     "stopping now: withdrawing every route at once"
                 );
                 handle.stop(Stop::Now).await;
@@ -332,34 +272,22 @@ fn control_command(
 
 /// `anycastd status`: fetches `/status` from a running daemon and prints it.
 fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bool) -> ExitCode {
-    let address = match address {
-        Some(a) => a.to_string(),
-        None => match config::load(config_path) {
-            // A daemon listening on 0.0.0.0 / [::] is asked on loopback.
-            Ok(l) => anycastd::healthcheck::probe_address(l.config.metrics.address).to_string(),
-            Err(e) => {
-                return fail(&format!(
-                    "{e}\n(give the daemon's metrics address with --address host:port)"
-                ));
-            }
-        },
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    let body = match rt.block_on(status::fetch(&address)) {
-        Ok(b) => b,
+    use anycastd::healthcheck::{endpoint, get};
+    let got = endpoint(address, config_path, "/status")
+        .and_then(|addr| get(addr, "/status", Duration::from_secs(5), 64 << 20));
+    let body = match got {
+        Ok((200, body)) => body,
+        Ok((code, body)) => {
+            eprintln!("anycastd: /status answered {code}: {}", body.trim());
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("anycastd: {e}");
             return ExitCode::FAILURE;
         }
     };
     if json {
-        println!("{body}");
+        println!("{}", body.trim());
         return ExitCode::SUCCESS;
     }
     match serde_json::from_str::<status::Status>(&body) {
@@ -368,7 +296,7 @@ fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bo
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("anycastd: {address} did not answer with a status document: {e}");
+            eprintln!("anycastd: the answer of /status is not a status document: {e}");
             ExitCode::FAILURE
         }
     }

@@ -28,12 +28,21 @@ pub mod names {
     pub const GOBGP_OWNER_CONFLICT: &str = "anycastd_gobgp_owner_conflict";
     pub const GOBGP_FOREIGN_CHANGES: &str = "anycastd_gobgp_foreign_changes_total";
     pub const SERVICE_STATE: &str = "anycastd_service_state";
+    pub const SERVICE_LAST_TRANSITION: &str = "anycastd_service_last_transition_timestamp_seconds";
     pub const CONFIG_RELOAD_SUCCESSFUL: &str = "anycastd_config_last_reload_successful";
     pub const CONFIG_RELOAD_SUCCESS_TIME: &str =
         "anycastd_config_last_reload_success_timestamp_seconds";
     pub const BUILD_INFO: &str = "anycastd_build_info";
     /// Labels {service, watch, event}.
     pub const WATCH_EVENTS: &str = "anycastd_watch_events_total";
+
+    // The process, under the official Prometheus clients' names (src/process.rs).
+    pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+    pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+    pub const PROCESS_VSIZE: &str = "process_virtual_memory_bytes";
+    pub const PROCESS_FDS: &str = "process_open_fds";
+    pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+    pub const PROCESS_START: &str = "process_start_time_seconds";
 
     // icmp_ping, labels {service, check, host}: the last run's figures, and totals.
     pub const CHECK_AVG_RTT: &str = "anycastd_check_avg_rtt_seconds";
@@ -119,6 +128,10 @@ pub mod names {
             "1 for the service's current state (up, degraded, down, drained), 0 for the others",
         ),
         (
+            SERVICE_LAST_TRANSITION,
+            "When the service's state (up, degraded, down, drained) last changed, or it started, in seconds since the epoch",
+        ),
+        (
             CONFIG_RELOAD_SUCCESSFUL,
             "Whether the last reload of the config file succeeded (1) or was refused (0)",
         ),
@@ -128,7 +141,19 @@ pub mod names {
         ),
         (
             BUILD_INFO,
-            "Always 1; the version label tells the running build",
+            "Always 1; the labels tell the running build: version, git revision, compiler",
+        ),
+        (
+            PROCESS_CPU,
+            "Total user and system CPU time spent in seconds",
+        ),
+        (PROCESS_RSS, "Resident memory size in bytes"),
+        (PROCESS_VSIZE, "Virtual memory size in bytes"),
+        (PROCESS_FDS, "Number of open file descriptors"),
+        (PROCESS_MAX_FDS, "Maximum number of open file descriptors"),
+        (
+            PROCESS_START,
+            "Start time of the process since unix epoch in seconds",
         ),
         (
             WATCH_EVENTS,
@@ -313,8 +338,16 @@ impl Metrics {
                 hidden: Mutex::new(BTreeSet::new()),
             }),
         };
-        m.gauge(names::BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))])
-            .set(1.0);
+        m.gauge(
+            names::BUILD_INFO,
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("ANYCASTD_REVISION")),
+                ("rustc", env!("ANYCASTD_RUSTC")),
+            ],
+        )
+        .set(1.0);
+        m.add_collector(Box::new(crate::process::render));
         m
     }
 
@@ -531,7 +564,10 @@ impl Endpoint {
             let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
-                    warn!(error = %e, "metrics endpoint: accept failed");
+                    warn!(
+                        error = e.to_string().as_str(),
+                        "metrics endpoint: accept failed"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -548,7 +584,7 @@ impl Endpoint {
                     .header_read_timeout(Duration::from_secs(10))
                     .serve_connection(io, svc);
                 if let Err(e) = conn.await {
-                    debug!(%peer, error = %e, "metrics endpoint: connection ended with an error");
+                    debug!(%peer, error = e.to_string().as_str(), "metrics endpoint: connection ended with an error");
                 }
             });
         }

@@ -249,11 +249,22 @@ struct GateService {
     routes: Vec<IpNet>,
     level: Level,
     drained: bool,
+    /// When its state last changed (or the service started).
+    since: SystemTime,
 }
 
 impl GateService {
     fn state(&self) -> ServiceState {
         ServiceState::of(self.level, self.drained)
+    }
+
+    /// Applies `change`, and notes the time when it changes the state.
+    fn change(&mut self, change: impl FnOnce(&mut GateService)) {
+        let before = self.state();
+        change(self);
+        if self.state() != before {
+            self.since = SystemTime::now();
+        }
     }
 }
 
@@ -270,8 +281,21 @@ impl Gate {
                     routes: s.routes.clone(),
                     level: Level::Down,
                     drained: false,
+                    since: SystemTime::now(),
                 })
                 .collect(),
+        }
+    }
+
+    /// Takes over the level (and the time of the last change) of `service` from `old`, the
+    /// gate before a reload.
+    pub fn carry(&mut self, old: &Gate, service: &str) {
+        let Some(o) = old.services.iter().find(|s| s.name == service) else {
+            return;
+        };
+        if let Some(s) = self.service_mut(service) {
+            s.level = o.level;
+            s.since = o.since;
         }
     }
 
@@ -291,7 +315,7 @@ impl Gate {
     pub fn set(&mut self, service: &str, level: Level) -> bool {
         match self.service_mut(service) {
             Some(s) if s.level != level => {
-                s.level = level;
+                s.change(|s| s.level = level);
                 true
             }
             _ => false,
@@ -302,11 +326,19 @@ impl Gate {
     pub fn set_drained(&mut self, service: &str, drained: bool) -> bool {
         match self.service_mut(service) {
             Some(s) if s.drained != drained => {
-                s.drained = drained;
+                s.change(|s| s.drained = drained);
                 true
             }
             _ => false,
         }
+    }
+
+    /// When the named service's state last changed.
+    pub fn since(&self, service: &str) -> Option<SystemTime> {
+        self.services
+            .iter()
+            .find(|s| s.name == service)
+            .map(|s| s.since)
     }
 
     /// The state of the named service; `None` for a service the gate does not know.
@@ -389,23 +421,37 @@ impl Gate {
     }
 }
 
-/// `anycastd_service_state{service,state}` of every service the gate knows: 1 for its state,
-/// 0 for the three others. Rendered at scrape time, so that a service a reload removed has
-/// no series left.
+/// `anycastd_service_state{service,state}` of every service the gate knows (1 for its state,
+/// 0 for the three others) and `anycastd_service_last_transition_timestamp_seconds`.
+/// Rendered at scrape time, so that a service a reload removed has no series left.
 pub fn render_service_states(gate: &Gate) -> String {
     use std::fmt::Write;
     let n = names::SERVICE_STATE;
+    let t = names::SERVICE_LAST_TRANSITION;
     let mut s = format!("# HELP {n} {}\n# TYPE {n} gauge\n", names::help(n));
-    for (service, state) in gate.states() {
+    for g in &gate.services {
+        let service = crate::metrics::escape_label(&g.name);
+        let state = g.state();
         for candidate in ServiceState::ALL {
             let _ = writeln!(
                 s,
-                "{n}{{service=\"{}\",state=\"{}\"}} {}",
-                crate::metrics::escape_label(service),
+                "{n}{{service=\"{service}\",state=\"{}\"}} {}",
                 candidate.name(),
                 u8::from(candidate == state)
             );
         }
+    }
+    let _ = write!(s, "# HELP {t} {}\n# TYPE {t} gauge\n", names::help(t));
+    for g in &gate.services {
+        let at = g
+            .since
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let _ = writeln!(
+            s,
+            "{t}{{service=\"{}\"}} {at:.3}",
+            crate::metrics::escape_label(&g.name)
+        );
     }
     s
 }
@@ -557,15 +603,15 @@ impl Service {
             last[i] = Some(o.passed());
             match (&o.result, changed) {
                 (Err(e), true) => {
-                    warn!(service = svc, check = %runner.name, kind = runner.kind, on_failure = ?self.on_failure[i], error = %e, "check failed")
+                    warn!(service = %svc, check = %runner.name, kind = %runner.kind, on_failure = %self.on_failure[i], error = e.0.as_str(), "check failed")
                 }
                 (Err(e), false) => {
-                    debug!(service = svc, check = %runner.name, error = %e, "check still failing")
+                    debug!(service = %svc, check = %runner.name, error = e.0.as_str(), "check still failing")
                 }
                 (Ok(()), true) => {
-                    info!(service = svc, check = %runner.name, kind = runner.kind, "check passed")
+                    info!(service = %svc, check = %runner.name, kind = %runner.kind, "check passed")
                 }
-                (Ok(()), false) => debug!(service = svc, check = %runner.name, "check passed"),
+                (Ok(()), false) => debug!(service = %svc, check = %runner.name, "check passed"),
             }
         }
     }
@@ -584,12 +630,12 @@ impl Service {
                 .join("; ")
         };
         match next.level() {
-            Level::Up => warn!(service = svc, rise = self.rise, "service is up"),
+            Level::Up => warn!(service = %svc, rise = %self.rise, "service is up"),
             Level::Degraded => {
-                warn!(service = svc, fall = self.fall, failing = %failing(), "service is degraded")
+                warn!(service = %svc, fall = %self.fall, failing = failing().as_str(), "service is degraded")
             }
             Level::Down => {
-                warn!(service = svc, fall = self.fall, failing = %failing(), "service is down")
+                warn!(service = %svc, fall = %self.fall, failing = failing().as_str(), "service is down")
             }
         }
     }
@@ -771,6 +817,7 @@ mod tests {
             routes,
             level: Level::Down,
             drained: false,
+            since: SystemTime::UNIX_EPOCH,
         };
         Gate {
             global: vec![n("192.0.2.1/32")],
@@ -847,6 +894,17 @@ mod tests {
         assert!(text.contains("anycastd_service_state{service=\"a\",state=\"degraded\"} 1"));
         assert!(text.contains("anycastd_service_state{service=\"a\",state=\"up\"} 0"));
         assert!(text.contains("anycastd_service_state{service=\"b\",state=\"down\"} 1"));
-        assert_eq!(text.matches("} 1").count(), 2, "{text}");
+        assert_eq!(text.matches("\"} 1\n").count(), 2, "{text}");
+        // a changed at its set; b never did since the gate was made.
+        assert!(
+            text.contains(
+                "anycastd_service_last_transition_timestamp_seconds{service=\"b\"} 0.000"
+            )
+        );
+        assert!(
+            !text.contains(
+                "anycastd_service_last_transition_timestamp_seconds{service=\"a\"} 0.000"
+            )
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::attributes::describe;
-use crate::config::{OnFailure, ServiceConfig};
+use crate::config::ServiceConfig;
 use crate::drain::Reason;
 use crate::service::{Gate, Health, RoundReport, ServiceState};
 use crate::watch::{WatchState, WatchView};
@@ -78,6 +78,8 @@ pub struct ServiceStatus {
     pub name: String,
     /// What its routes follow: `up`, `degraded`, `down` or `drained`.
     pub state: ServiceState,
+    /// Since when (RFC 3339): its last change of state, or its start.
+    pub since: String,
     /// What its checks say, with the counters that can change it (rise/fall).
     pub health: Health,
     /// Why it is drained (files, commands); empty when it is not.
@@ -151,15 +153,11 @@ impl ServiceShape {
                 .checks
                 .iter()
                 .map(|c| {
-                    let on_failure = match c.on_failure {
-                        OnFailure::Withdraw => "withdraw",
-                        OnFailure::Degrade => "degrade",
-                    };
                     (
                         c.name.clone(),
                         c.kind().to_string(),
                         c.spec.target(),
-                        on_failure.to_string(),
+                        c.on_failure.to_string(),
                     )
                 })
                 .collect(),
@@ -215,7 +213,14 @@ impl StatusView {
                     .get(&e.shape.name)
                     .map(|r| r.iter().map(ToString::to_string).collect())
                     .unwrap_or_default();
-                service_status(&e.shape, e.reports.borrow().as_ref(), state, drained_by)
+                let since = gate.since(&e.shape.name).map(rfc3339).unwrap_or_default();
+                service_status(
+                    &e.shape,
+                    e.reports.borrow().as_ref(),
+                    state,
+                    since,
+                    drained_by,
+                )
             })
             .collect();
         let wanted = gate.wanted();
@@ -275,6 +280,7 @@ fn service_status(
     shape: &ServiceShape,
     report: Option<&RoundReport>,
     state: ServiceState,
+    since: String,
     drained_by: Vec<String>,
 ) -> ServiceStatus {
     let checks = shape
@@ -303,6 +309,7 @@ fn service_status(
     ServiceStatus {
         name: shape.name.clone(),
         state,
+        since,
         health: report.map_or(Health::START, |r| r.health),
         drained_by,
         rise: shape.rise,
@@ -327,27 +334,6 @@ fn watch_status(w: &WatchView) -> WatchStatus {
 
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-/// `GET /status` from the daemon whose metrics listen on `address` (host:port).
-pub async fn fetch(address: &str) -> Result<String, String> {
-    let url = format!("http://{address}/status");
-    let fail = |e: String| {
-        format!("cannot get {url}: {e} (is anycastd running there, with metrics enabled?)")
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let r = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| fail(crate::error_chain(&e)))?;
-    if !r.status().is_success() {
-        return Err(fail(format!("answered {}", r.status())));
-    }
-    r.text().await.map_err(|e| fail(e.to_string()))
 }
 
 /// The status as tables, for `anycastd status`.
@@ -430,6 +416,7 @@ fn services_table(out: &mut String, services: &[ServiceStatus]) {
     let mut rows = vec![row(&[
         "SERVICE",
         "STATE",
+        "SINCE",
         "CHECKS SAY",
         "RISE/FALL",
         "EVERY",
@@ -440,6 +427,7 @@ fn services_table(out: &mut String, services: &[ServiceStatus]) {
         rows.push(row(&[
             &svc.name,
             &svc.state.name().to_uppercase(),
+            &svc.since,
             svc.health.level_name(),
             &health_counters(&svc.health, svc.rise, svc.fall),
             &svc.check_interval,

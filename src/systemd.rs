@@ -39,7 +39,10 @@ impl Notifier {
         match Notifier::new(socket.as_deref()) {
             Ok(n) => n,
             Err(e) => {
-                warn!(error = %e, "NOTIFY_SOCKET is set but unusable; not notifying systemd");
+                warn!(
+                    error = e.to_string().as_str(),
+                    "NOTIFY_SOCKET is set but unusable; not notifying systemd"
+                );
                 Notifier::default()
             }
         }
@@ -89,7 +92,7 @@ impl Notifier {
                 "notification truncated",
             ));
         }
-        debug!(state, "notified systemd");
+        debug!(state = %state, "notified systemd");
         Ok(())
     }
 
@@ -105,7 +108,7 @@ impl Notifier {
 
     fn send_logged(&self, state: &str) {
         if let Err(e) = self.notify(state) {
-            warn!(state, error = %e, "could not notify systemd");
+            warn!(state = %state, error = e.to_string().as_str(), "could not notify systemd");
         }
     }
 
@@ -125,7 +128,10 @@ impl Notifier {
                 }
                 Err(bad) => {
                     if !withheld {
-                        warn!(stuck = %bad.join("; "), "not pinging systemd's watchdog: a loop is stuck");
+                        warn!(
+                            stuck = bad.join("; ").as_str(),
+                            "not pinging systemd's watchdog: a loop is stuck"
+                        );
                     }
                     withheld = true;
                 }

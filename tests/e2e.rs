@@ -630,9 +630,11 @@ metrics:
         lab.metrics,
         &[("LOG_FORMAT", "json")],
     );
-    wait_until("the peer added and the check failed", CHANGE, || {
+    wait_until("the peer added and the check failed twice", CHANGE, || {
         let log = d.log();
-        log.contains("added peer to gobgpd") && log.contains("check failed")
+        log.contains("added peer to gobgpd")
+            && log.contains("check failed")
+            && log.contains("check still failing")
     });
     let status = d.signal_and_wait("TERM", Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
@@ -683,6 +685,59 @@ fn the_exposition_validator_rejects_broken_text() {
         assert!(
             std::panic::catch_unwind(|| prom::parse(bad)).is_err(),
             "accepted: {bad:?}"
+        );
+    }
+}
+
+/// `promtool check metrics` on a real scrape: clean but for the original daemon's names that
+/// end in `_count` (kept for its dashboards; the README says so).
+#[test]
+fn promtool_finds_nothing_but_the_seeds_count_names() {
+    let promtool = std::process::Command::new("promtool")
+        .arg("--version")
+        .output();
+    assert!(
+        promtool.is_ok_and(|o| o.status.success()),
+        "promtool is not installed: apt-get install -y prometheus (or run ./scripts/test.sh, which does)"
+    );
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let d = lab.start(&lab.config(&["192.0.2.80/32"], &http_service("web", &target.url(), &[])));
+    lab.wait("192.0.2.80/32", true, SESSION);
+    wait_until("the peer series in the scrape", CHANGE, || {
+        d.metrics_text()
+            .contains("anycastd_gobgp_peer_session_state{")
+    });
+    let scrape = d.metrics_text();
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(scrape.as_bytes())
+        .expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool ran");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = [
+        "anycastd_gobgp_peer_count ",
+        "anycastd_gobgp_peer_flops_count ",
+        "anycastd_gobgp_peer_out_queue_count ",
+    ];
+    for line in findings.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            expected.iter().any(|e| line.starts_with(e)),
+            "promtool: {line}\n(all findings:\n{findings})"
         );
     }
 }

@@ -470,3 +470,33 @@ fn the_daemon_runs_in_process_and_obeys_its_handle() {
     assert!(ended.is_ok(), "{ended:?}");
     monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
 }
+
+/// A reload that moves a service's route: the new one is announced, the old one leaves
+/// gracefully (the gate and the announcer's routes change one after the other; the route
+/// must not be withdrawn abruptly in between).
+#[test]
+fn a_reload_that_moves_a_route_drains_the_old_one() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let (old, new) = ("192.0.2.121/32", "192.0.2.122/32");
+    let d = lab.start(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[old]),
+        "1s",
+    ));
+    monitor.wait_for(old, "the announcement", SESSION, |e| !e.withdrawal);
+    d.rewrite_config(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[new]),
+        "1s",
+    ));
+    ok(&d.cli(&["reload"]));
+    monitor.wait_for(new, "the new route", CHANGE, |e| !e.withdrawal);
+    let drained = monitor.wait_for(old, "GRACEFUL_SHUTDOWN on the old route", CHANGE, has_gshut);
+    let gone = monitor.wait_for(old, "the old route's withdraw", CHANGE, |e| e.withdrawal);
+    assert!(gone.at.duration_since(drained.at) >= Duration::from_millis(900));
+    assert!(d.log().contains("removed from the config"), "{}", d.log());
+}

@@ -185,16 +185,16 @@ impl FailureLog {
                 if now.duration_since(f.logged) >= REPEAT_LOG_EVERY {
                     f.logged = now;
                     warn!(
-                        loop_name = what,
-                        error = %message,
+                        loop_name = %what,
+                        error = message.as_str(),
                         attempts = f.attempts,
                         failing_for = %humantime::format_duration(round_secs(now.duration_since(f.since))),
-                        retry_in = ?retry_in,
+                        retry_in = %humantime::format_duration(retry_in),
                         "gobgpd is still unusable"
                     );
                     Logged::Reminder
                 } else {
-                    debug!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is still unusable");
+                    debug!(loop_name = %what, error = message.as_str(), retry_in = %humantime::format_duration(retry_in), "gobgpd is still unusable");
                     Logged::Quiet
                 }
             }
@@ -202,9 +202,9 @@ impl FailureLog {
                 let since = self.current.as_ref().map_or(now, |f| f.since);
                 if matches!(error, ClientError::Owned { .. }) {
                     // Not a fault that passes by itself: a person must stop one of the two.
-                    error!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is driven by another anycastd");
+                    error!(loop_name = %what, error = message.as_str(), retry_in = %humantime::format_duration(retry_in), "gobgpd is driven by another anycastd");
                 } else {
-                    warn!(loop_name = what, error = %message, retry_in = ?retry_in, "gobgpd is not reachable or not usable");
+                    warn!(loop_name = %what, error = message.as_str(), retry_in = %humantime::format_duration(retry_in), "gobgpd is not reachable or not usable");
                 }
                 self.current = Some(Failing {
                     message,
@@ -222,7 +222,7 @@ impl FailureLog {
         if let Some(f) = self.current.take() {
             warn!(
                 loop_name = self.what,
-                address,
+                address = %address,
                 failed_attempts = f.attempts,
                 failing_for = %humantime::format_duration(round_secs(f.since.elapsed())),
                 "gobgpd is usable again"

@@ -416,7 +416,7 @@ impl Announcer {
         let fresh = match c.global().await? {
             None => {
                 c.start_bgp(want).await?;
-                info!(router_id = %want.router_id, asn = want.asn, listen_port = want.listen_port, "started BGP in gobgpd");
+                info!(router_id = %want.router_id, asn = %want.asn, listen_port = %want.listen_port, "started BGP in gobgpd");
                 true
             }
             Some(g) if g == *want => false,
@@ -469,7 +469,10 @@ impl Announcer {
                 .remove_from_community_set(owner::SET_NAME, vec![entry])
                 .await
         {
-            debug!(error = %e, "could not remove the ownership mark");
+            debug!(
+                error = e.to_string().as_str(),
+                "could not remove the ownership mark"
+            );
         }
     }
 
@@ -517,7 +520,10 @@ impl Announcer {
     /// person should find out who), shown in `/status`; anycastd puts it back.
     fn foreign_change(&self, what: String) {
         self.foreign_changes.increment(1);
-        error!(change = %what, "gobgpd was changed by someone else; anycastd puts its own settings back (is another program driving this gobgpd?)");
+        error!(
+            change = what.as_str(),
+            "gobgpd was changed by someone else; anycastd puts its own settings back (is another program driving this gobgpd?)"
+        );
         self.state
             .send_modify(|s| s.foreign_change = Some((SystemTime::now(), what)));
     }
@@ -531,21 +537,29 @@ impl Announcer {
 
     /// The routes wanted now, given what gobgpd announces (`present`).
     fn wanted(&mut self, present: &BTreeSet<IpNet>) -> BTreeMap<IpNet, Route> {
-        let mut states: BTreeMap<IpNet, RouteState> = if *self.stop.borrow() == Stop::Running {
-            self.gate
-                .borrow()
-                .wanted()
-                .into_iter()
-                .filter(|(p, _)| self.intent.routes.contains_key(p))
-                .collect()
-        } else {
-            // Shutting down: every route drains.
-            self.intent
-                .routes
-                .keys()
-                .map(|p| (*p, RouteState::Draining))
-                .collect()
-        };
+        let stopping = *self.stop.borrow() != Stop::Running;
+        let mut states: BTreeMap<IpNet, RouteState> = BTreeMap::new();
+        {
+            let gate = self.gate.borrow();
+            let gated = gate.wanted();
+            for p in self.intent.routes.keys() {
+                let state = if stopping {
+                    // Shutting down: every route drains.
+                    Some(RouteState::Draining)
+                } else if let Some(s) = gated.get(p) {
+                    Some(*s)
+                } else if gate.gating(p).is_empty() {
+                    // No service gates it any more: a reload removed it, and the new intent
+                    // is on its way. It leaves gracefully, whichever comes first.
+                    Some(RouteState::Draining)
+                } else {
+                    None
+                };
+                if let Some(s) = state {
+                    states.insert(*p, s);
+                }
+            }
+        }
         states.extend(self.leaving.keys().map(|p| (*p, RouteState::Draining)));
         let specs = self.specs();
         self.wanted.routes(
@@ -622,17 +636,18 @@ impl Announcer {
 
     /// Why `prefix` changes, for the log line.
     fn reason(&self, prefix: &IpNet, state: Option<RouteState>, why: Why) -> String {
-        let base = if self.leaving.contains_key(prefix) {
-            "removed from the config".to_string()
-        } else if *self.stop.borrow() != Stop::Running {
-            "anycastd is shutting down".to_string()
-        } else if state.is_none()
-            && self.gate.borrow().wanted().get(prefix) == Some(&RouteState::Draining)
-        {
-            format!("{} (drain linger over)", self.gate.borrow().explain(prefix))
-        } else {
-            self.gate.borrow().explain(prefix)
-        };
+        let base =
+            if self.leaving.contains_key(prefix) || self.gate.borrow().gating(prefix).is_empty() {
+                "removed from the config".to_string()
+            } else if *self.stop.borrow() != Stop::Running {
+                "anycastd is shutting down".to_string()
+            } else if state.is_none()
+                && self.gate.borrow().wanted().get(prefix) == Some(&RouteState::Draining)
+            {
+                format!("{} (drain linger over)", self.gate.borrow().explain(prefix))
+            } else {
+                self.gate.borrow().explain(prefix)
+            };
         match why {
             Why::Change => base,
             Why::Reconcile => format!("reconcile: {base}"),
@@ -660,7 +675,7 @@ impl Announcer {
             let reason = self.reason(&prefix, None, why);
             self.announced.remove(&prefix);
             self.leaving.remove(&prefix);
-            warn!(prefix = %prefix, reason = %reason, "withdrawn");
+            warn!(prefix = %prefix, reason = reason.as_str(), "withdrawn");
         }
         let mut added = stream::iter(p.add)
             .map(|r| async move { client.add_path(r.prefix, &r.advert, asn).await.map(|()| r) })
@@ -670,9 +685,9 @@ impl Announcer {
             let attributes = crate::attributes::describe(r.state, &r.advert.attrs);
             let before = self.announced.insert(r.prefix, r.clone());
             if before.is_some() {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = %attributes, reason = %reason, "re-announced with new attributes");
+                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
             } else {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = %attributes, reason = %reason, "announced");
+                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "announced");
             }
         }
         Ok(())
@@ -699,7 +714,7 @@ impl Announcer {
                 }
                 Err(e) => {
                     failed += 1;
-                    error!(prefix = %p, error = %e, "could not withdraw on shutdown");
+                    error!(prefix = %p, error = e.to_string().as_str(), "could not withdraw on shutdown");
                 }
             }
         }

@@ -149,9 +149,16 @@ pub fn render_metrics(table: Option<&PeerTable>) -> String {
         return s;
     }
     for (name, read) in PEER_SERIES {
+        // The seed's names: those ending in _total are counters; the other message counts
+        // keep the seed's names without the suffix a counter needs, and so stay gauges.
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         let _ = writeln!(
             s,
-            "# HELP {name} {}\n# TYPE {name} gauge",
+            "# HELP {name} {}\n# TYPE {name} {kind}",
             names::help(name)
         );
         for p in &t.peers {
@@ -215,7 +222,7 @@ impl PeerMonitor {
                 Attempt::Failed { error, retry_in } => {
                     self.table.send_replace(None);
                     // The announcer logs gobgpd's failures for the operator.
-                    debug!(error = %error, retry_in = ?retry_in, "peer monitor: gobgpd not usable");
+                    debug!(error = error.to_string().as_str(), retry_in = %humantime::format_duration(retry_in), "peer monitor: gobgpd not usable");
                     if !link.pause(retry_in, &mut stop).await {
                         return;
                     }
@@ -283,7 +290,10 @@ async fn log_events(
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => {
-                debug!(error = %e, "gobgpd's event stream ended");
+                debug!(
+                    error = e.to_string().as_str(),
+                    "gobgpd's event stream ended"
+                );
                 return;
             }
         };
@@ -317,7 +327,7 @@ async fn log_events(
         let from = before.map_or_else(|| "none".to_string(), session_state_name);
         let address = &report.address;
         if state == ESTABLISHED {
-            warn!(peer = %name, %address, from = %from, to = %to, hold_time = report.hold_time.unwrap_or_default(), "BGP session established");
+            warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
         } else if before == Some(ESTABLISHED) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {
