@@ -309,3 +309,46 @@ fn bad_watch_config_exits_2_naming_the_fields() {
         assert!(summary.contains(want), "{want:?} not in:\n{summary}");
     }
 }
+
+/// A reload that changes a service's watches replaces them: the tcp watch goes (its
+/// connection closed), a pid_file watch comes, and it is the one that catches the kill.
+#[test]
+fn a_reload_replaces_a_services_watches() {
+    let lab = Lab::new();
+    let mut target = common::targets::ProcessTarget::start();
+    let pid_file = lab.dir.path().join("web.pid");
+    target.write_pid(&pid_file);
+    let route = "192.0.2.84/32";
+    let with = |extra: &str| {
+        lab.config(
+            &[],
+            &watched_service(&target.url(), "10s", "500ms", route, extra),
+        )
+    };
+    let d = lab.start(&with(&format!("    watch:\n      - tcp: {}\n", target.addr())));
+    lab.wait(route, true, SESSION);
+    wait_until("the tcp watch connected", CHANGE, || watch_state(&lab) == "connected");
+
+    d.rewrite_config(&with(&format!(
+        "    watch:\n      - pid_file: {}\n",
+        pid_file.display()
+    )));
+    let out = d.cli(&["reload"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until("only the pid_file watch, alive", CHANGE, || {
+        let s = status_json(&lab);
+        let w = s["watches"].as_array().cloned().unwrap_or_default();
+        w.len() == 1
+            && w[0]["watch"] == format!("pid_file:{}", pid_file.display())
+            && w[0]["state"] == "process_alive"
+    });
+
+    after_a_fresh_round(&lab);
+    target.kill9();
+    lab.wait(route, false, Duration::from_secs(5));
+    let pid_watch = format!("pid_file:{}", pid_file.display());
+    assert_eq!(watch_events(&d, &pid_watch, "exited"), 1.0);
+    // The replaced tcp watch saw no close: its task ended with the reload.
+    let tcp_watch = format!("tcp:{}", target.addr());
+    assert_eq!(watch_events(&d, &tcp_watch, "closed"), 0.0, "{}", d.log());
+}
