@@ -10,6 +10,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
+/usr/bin/python3 -c "import jsonschema" 2>/dev/null || need+=(python3-jsonschema)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 # Delivery tests: systemd-analyze verify on systemd/, setpriv for the unprivileged e2e run,
 # a compose implementation to validate compose.yaml (docker's v2 plugin, or Debian's).

@@ -173,7 +173,7 @@ impl fmt::Display for PathAttributes {
 }
 
 /// One set as written in the config: every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeSet {
     #[serde(default)]
@@ -225,7 +225,7 @@ impl AttributeSet {
 }
 
 /// `attributes:` of the announcer or of a service.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributesConfig {
     #[serde(default)]

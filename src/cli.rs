@@ -75,6 +75,8 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+    /// Print the JSON Schema of the config file, for editors and validators.
+    ConfigSchema,
     /// Write the man pages (roff), one per command, into a directory.
     #[command(hide = true)]
     Manpages { dir: PathBuf },

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -25,7 +26,7 @@ use crate::watch::WatchSpec;
 pub const DEFAULT_PATH: &str = "/config.yaml";
 
 /// The whole, validated configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub announcer: AnnouncerConfig,
@@ -37,7 +38,7 @@ pub struct Config {
 }
 
 /// The control socket of `anycastd drain`, `undrain` and `reload` (SPEC 12).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
     /// A Unix socket, mode 0660. Nothing that changes routes listens on TCP.
@@ -60,11 +61,12 @@ impl Default for ControlConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnnouncerConfig {
     pub router_id: Ipv4Addr,
     pub local_address: IpAddr,
+    #[schemars(range(min = 1, max = 4294967295u32))]
     pub local_asn: u32,
     /// `-1`: gobgpd makes outgoing sessions only.
     #[serde(default = "default_listen_port")]
@@ -77,6 +79,7 @@ pub struct AnnouncerConfig {
     pub next_hop_ipv6: Option<Ipv6Addr>,
     /// Prefixes announced only while every service is up.
     #[serde(default, deserialize_with = "prefixes")]
+    #[schemars(with = "Vec<crate::schema::Prefix>")]
     pub routes: Vec<IpNet>,
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
@@ -109,11 +112,12 @@ fn default_listen_port() -> i32 {
     -1
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     pub name: String,
     pub remote_address: IpAddr,
+    #[schemars(range(min = 1, max = 4294967295u32))]
     pub remote_asn: u32,
     #[serde(default)]
     pub remote_port: Option<u16>,
@@ -153,7 +157,7 @@ impl PeerConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GobgpConfig {
     /// gobgpd's gRPC API, `host:port`.
@@ -194,7 +198,7 @@ impl Default for GobgpConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub name: String,
@@ -205,6 +209,7 @@ pub struct ServiceConfig {
     pub fall: u32,
     /// Prefixes announced only while this service is up.
     #[serde(default, deserialize_with = "prefixes")]
+    #[schemars(with = "Vec<crate::schema::Prefix>")]
     pub routes: Vec<IpNet>,
     /// Replace `announcer.attributes` for this service's own routes.
     #[serde(default)]
@@ -260,7 +265,7 @@ impl fmt::Display for OnFailure {
 }
 
 /// What a failing check does to its service (SPEC 9).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// The seed's behaviour: `fall` failing rounds take the service down.
@@ -277,7 +282,7 @@ impl CheckConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     #[serde(default = "yes")]

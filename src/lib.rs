@@ -28,6 +28,7 @@ pub mod logging;
 pub mod metrics;
 pub mod problem;
 pub mod process;
+pub mod schema;
 pub mod service;
 pub mod status;
 pub mod systemd;

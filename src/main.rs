@@ -42,6 +42,10 @@ fn main() -> ExitCode {
             print!("{}", anycastd::cli::completions(shell));
             ExitCode::SUCCESS
         }
+        Command::ConfigSchema => {
+            println!("{}", anycastd::schema::config_schema());
+            ExitCode::SUCCESS
+        }
         Command::Manpages { dir } => {
             for (file, text) in anycastd::cli::manpages() {
                 if let Err(e) = std::fs::write(dir.join(&file), text) {

@@ -22,6 +22,9 @@ _anycastd() {
             anycastd,completions)
                 cmd="anycastd__subcmd__completions"
                 ;;
+            anycastd,config-schema)
+                cmd="anycastd__subcmd__config__subcmd__schema"
+                ;;
             anycastd,drain)
                 cmd="anycastd__subcmd__drain"
                 ;;
@@ -51,6 +54,9 @@ _anycastd() {
                 ;;
             anycastd__subcmd__help,completions)
                 cmd="anycastd__subcmd__help__subcmd__completions"
+                ;;
+            anycastd__subcmd__help,config-schema)
+                cmd="anycastd__subcmd__help__subcmd__config__subcmd__schema"
                 ;;
             anycastd__subcmd__help,drain)
                 cmd="anycastd__subcmd__help__subcmd__drain"
@@ -83,7 +89,7 @@ _anycastd() {
 
     case "${cmd}" in
         anycastd)
-            opts="-c -h -V --config --help --version run check-config status healthcheck drain undrain reload completions manpages help"
+            opts="-c -h -V --config --help --version run check-config status healthcheck drain undrain reload completions config-schema manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -128,6 +134,28 @@ _anycastd() {
             ;;
         anycastd__subcmd__completions)
             opts="-c -h --config --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        anycastd__subcmd__config__subcmd__schema)
+            opts="-c -h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,7 +237,7 @@ _anycastd() {
             return 0
             ;;
         anycastd__subcmd__help)
-            opts="run check-config status healthcheck drain undrain reload completions manpages help"
+            opts="run check-config status healthcheck drain undrain reload completions config-schema manpages help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +265,20 @@ _anycastd() {
             return 0
             ;;
         anycastd__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        anycastd__subcmd__help__subcmd__config__subcmd__schema)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

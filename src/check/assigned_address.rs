@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::{AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec};
 use crate::problem::Problem;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AssignedAddressSpec")]
 pub struct Spec {
     /// Only look at this interface (e.g. `lo`, `dummy0`).
     #[serde(default)]

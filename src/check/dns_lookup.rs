@@ -19,8 +19,9 @@ use super::{
 use crate::duration::Dur;
 use crate::problem::Problem;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DnsLookupSpec")]
 pub struct Spec {
     /// The name to look up.
     pub query: String,

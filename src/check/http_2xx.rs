@@ -21,8 +21,9 @@ use crate::problem::Problem;
 /// The most of a response body an attempt reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Http2xxSpec")]
 pub struct Spec {
     /// `http://...` or `https://...`.
     pub url: String,

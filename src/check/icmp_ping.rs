@@ -33,8 +33,9 @@ use crate::problem::Problem;
 /// Bytes of payload in each echo request (as `ping` sends by default).
 const PAYLOAD: [u8; 56] = [0x61; 56];
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IcmpPingSpec")]
 pub struct Spec {
     #[serde(rename = "static")]
     pub target: StaticTarget,
@@ -51,7 +52,7 @@ pub struct Spec {
     pub max_loss_percent: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaticTarget {
     /// IP address or host name.

@@ -155,6 +155,13 @@ macro_rules! registry {
             }
         }
 
+        /// The JSON Schema of each kind's spec, by kind name.
+        pub fn spec_schemas(
+            generator: &mut schemars::SchemaGenerator,
+        ) -> Vec<(&'static str, schemars::Schema)> {
+            vec![$(($name, generator.subschema_for::<$module::Spec>()),)*]
+        }
+
         impl<'de> DeserializeSeed<'de> for SpecSeed<'_> {
             type Value = CheckSpec;
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<CheckSpec, D::Error> {

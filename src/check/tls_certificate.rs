@@ -40,8 +40,9 @@ use crate::problem::Problem;
 /// A PEM file larger than this is not a certificate file.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TlsCertificateSpec")]
 pub struct Spec {
     #[serde(default)]
     pub local: Option<Local>,
@@ -61,14 +62,14 @@ pub struct Spec {
     pub min_valid_for: Option<Dur>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Local {
     /// A PEM file: one certificate, or a chain with the leaf first.
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
     /// `host:port` of the TLS server.
