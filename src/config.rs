@@ -218,10 +218,12 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub drain_file: Option<PathBuf>,
     pub checks: Vec<CheckConfig>,
-    /// How often rounds run while the state is in doubt; `None`: `check_interval`.
+    /// How often rounds run while the state is in doubt (a round disagreed with it); at
+    /// most check_interval; default check_interval.
     #[serde(default)]
     pub fast_interval: Option<Dur>,
-    /// Events that start a round at once (see [`crate::watch`]).
+    /// Events that start a round at once: `tcp: HOST:PORT` (a connection held open) or
+    /// `pid_file: PATH` (the process it names); the checks still decide.
     #[serde(default)]
     pub watch: Vec<WatchSpec>,
 }

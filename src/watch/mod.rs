@@ -116,6 +116,47 @@ impl<'de> Deserialize<'de> for WatchSpec {
     }
 }
 
+// The `watch:` item is read by hand (a map with one key, the kind), so its schema is written
+// here too: one of `{tcp: HOST:PORT}` and `{pid_file: PATH}`.
+impl schemars::JsonSchema for WatchSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Watch".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An event that starts a round at once (the checks still decide)",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "tcp": {
+                            "type": "string",
+                            "pattern": r"^\s*(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):[0-9]{1,5}\s*$",
+                            "description": "HOST:PORT of a TCP connection held open: its close, reset or refusal starts a round",
+                            "examples": ["127.0.0.1:8080", "[::1]:8080"]
+                        }
+                    },
+                    "required": ["tcp"],
+                    "additionalProperties": false
+                },
+                {
+                    "type": "object",
+                    "properties": {
+                        "pid_file": {
+                            "type": "string",
+                            "pattern": "^/",
+                            "description": "Absolute path of a pid file: the exit of the process it names starts a round",
+                            "examples": ["/run/nginx.pid"]
+                        }
+                    },
+                    "required": ["pid_file"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 /// Problems with a service's `fast_interval` and `watch` list, with paths relative to the
 /// service (`fast_interval`, `watch[1].tcp`).
 pub fn problems(svc: &ServiceConfig) -> Vec<Problem> {
