@@ -27,12 +27,6 @@ const DASHBOARD: &str = "deploy/grafana/anycastd.json";
 /// labels, who adds it)`. Delete an entry when its metric reaches `names::HELP` (and the
 /// README's metrics table): `allowlist_holds_only_metrics_not_yet_exported` fails until then.
 const NOT_YET_EXPORTED: &[(&str, &[&str], &str)] = &[
-    // Issue 13 (event-driven detection): SPEC section 13.
-    (
-        "anycastd_watch_events_total",
-        &["service", "watch", "event"],
-        "issue 13",
-    ),
     // Issue 16 (fleet guard): SPEC section 14.
     ("anycastd_fleet_up", &[], "issue 16"),
     ("anycastd_fleet_sites", &["prefix"], "issue 16"),
