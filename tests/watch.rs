@@ -325,9 +325,14 @@ fn a_reload_replaces_a_services_watches() {
             &watched_service(&target.url(), "10s", "500ms", route, extra),
         )
     };
-    let d = lab.start(&with(&format!("    watch:\n      - tcp: {}\n", target.addr())));
+    let d = lab.start(&with(&format!(
+        "    watch:\n      - tcp: {}\n",
+        target.addr()
+    )));
     lab.wait(route, true, SESSION);
-    wait_until("the tcp watch connected", CHANGE, || watch_state(&lab) == "connected");
+    wait_until("the tcp watch connected", CHANGE, || {
+        watch_state(&lab) == "connected"
+    });
 
     d.rewrite_config(&with(&format!(
         "    watch:\n      - pid_file: {}\n",
