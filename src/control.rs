@@ -250,14 +250,19 @@ pub async fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Re
             })?;
         let mut text = serde_json::to_string(req).map_err(|e| proto(e.to_string()))?;
         text.push('\n');
-        s.write_all(text.as_bytes())
-            .await
-            .map_err(|e| proto(format!("cannot send the request: {e}")))?;
+        // A daemon serving its most clients answers "busy" and closes without reading: the
+        // write may fail then, and its answer is still there to read.
+        let sent = s.write_all(text.as_bytes()).await;
         let mut line = String::new();
         BufReader::new(s.take(MAX_REQUEST))
             .read_line(&mut line)
             .await
             .map_err(|e| proto(format!("cannot read the reply: {e}")))?;
+        if line.trim().is_empty()
+            && let Err(e) = sent
+        {
+            return Err(proto(format!("cannot send the request: {e}")));
+        }
         serde_json::from_str::<Reply>(line.trim())
             .map_err(|e| proto(format!("not a reply from anycastd ({e}): {line:?}")))
     };

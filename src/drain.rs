@@ -65,11 +65,8 @@ pub struct Commanded {
 /// Why the commanded drains could not be read or remembered.
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::small_file::ReadError),
     #[error("{} is not a drain state file anycastd wrote: {source}; remove it to start undrained", path.display())]
     Parse {
         path: PathBuf,
@@ -86,10 +83,14 @@ impl Commanded {
     /// Reads the drains remembered in `dir`; none when there is no file yet.
     pub fn load(dir: &Path) -> Result<Commanded, DrainError> {
         let path = dir.join(STATE_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::small_file::read_to_string(&path, 1 << 20) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Commanded::default()),
-            Err(source) => return Err(DrainError::Read { path, source }),
+            Err(crate::small_file::ReadError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(Commanded::default());
+            }
+            Err(e) => return Err(e.into()),
         };
         serde_json::from_str(&text).map_err(|source| DrainError::Parse { path, source })
     }

@@ -18,6 +18,16 @@ impl Dur {
     pub const fn secs(s: u64) -> Dur {
         Dur(Duration::from_secs(s))
     }
+
+    /// `Err` with the fix when shorter than `min`, the documented lower bound of its field
+    /// (README, "Config reference"; the `MIN_*` constants next to the fields).
+    pub fn at_least(self, min: Dur) -> Result<(), String> {
+        if self >= min {
+            Ok(())
+        } else {
+            Err(format!("{self} is too short: write at least {min}"))
+        }
+    }
 }
 
 impl fmt::Display for Dur {

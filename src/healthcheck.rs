@@ -95,11 +95,11 @@ pub fn get(
     s.set_read_timeout(Some(timeout))
         .and_then(|()| s.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("{addr}: {e}"))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
+    // One write: `write!` on the socket would send the request in pieces, and a server
+    // that answers after the first piece and closes made the next one fail with EPIPE.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())
+        .map_err(|e| format!("{addr}: cannot send the request: {e}"))?;
     let mut resp = Vec::new();
     s.take(limit)
         .read_to_end(&mut resp)

@@ -11,6 +11,8 @@
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
+//! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
+//! - [`fdlimit`]: the open-files limit, raised at start.
 //! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
 //!   start a service's round at once.
 
@@ -23,6 +25,7 @@ pub mod control;
 pub mod daemon;
 pub mod drain;
 pub mod duration;
+pub mod fdlimit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
@@ -30,6 +33,7 @@ pub mod problem;
 pub mod process;
 pub mod schema;
 pub mod service;
+pub mod small_file;
 pub mod status;
 pub mod systemd;
 pub mod watch;

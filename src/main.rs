@@ -119,6 +119,7 @@ fn fail(msg: &str) -> ExitCode {
 
 /// Runs the daemon until it is stopped.
 fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
+    anycastd::fdlimit::raise_nofile_and_log();
     // One worker thread: anycastd's work is small and I/O-bound, and with two the
     // wake-ups passed between threads cost more than the work (1,000 checks a second:
     // 6.8 % of a core with two workers, 4.8 % with one; BENCHMARKS.md). Blocking
@@ -140,6 +141,10 @@ fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
         }
         daemon::run(cfg, path, commands).await
     });
+    // Dropping the runtime would wait for every blocking-pool thread, and a thread stuck in
+    // a system call (a hung file system) would keep the process alive after SIGTERM
+    // forever. Give them half a second, then exit regardless.
+    rt.shutdown_timeout(Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -142,8 +142,14 @@ fn a_drain_file_drains_while_it_exists() {
     std::fs::write(&file, "").expect("touch the drain file");
     let touched = Instant::now();
     let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
-    // Drain files are looked at twice a second.
-    assert!(drained.at.duration_since(touched) < Duration::from_millis(1000));
+    // Drain files are looked at twice a second: about 250 ms on average, 500 ms at worst,
+    // plus the UPDATE. The bound is loose for a loaded CI machine; the figure is printed.
+    let seen = drained.at.duration_since(touched);
+    eprintln!(
+        "drain file -> GRACEFUL_SHUTDOWN at the router: {:.0} ms",
+        seen.as_secs_f64() * 1000.0
+    );
+    assert!(seen < Duration::from_secs(3), "{seen:?}");
     let withdrawn = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
     let by = status(&lab)["services"][0]["drained_by"][0].clone();
     assert!(

@@ -237,3 +237,70 @@ fn layout_names_existing_files() {
         );
     }
 }
+
+/// Every line whose comment gives `min <duration>` shows the minimum the code enforces:
+/// the value at the minimum is accepted, and one millisecond (or one nanosecond) less is a
+/// problem at that key which names the minimum.
+#[test]
+fn lines_marked_min_are_the_minimums() {
+    let block = reference_block();
+    // The example's password file does not exist here; nothing else may be a problem.
+    let problems_with = |text: &str| -> Vec<config::Problem> {
+        let cfg = parse(text).unwrap_or_else(|e| panic!("parses: {e}\n{text}"));
+        cfg.validate()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| !p.path.ends_with("password_file"))
+            .collect()
+    };
+    let mut checked = 0;
+    for (i, line) in block.lines().enumerate() {
+        let Some((code, comment)) = line.split_once(" # ") else {
+            continue;
+        };
+        let Some(min) = comment
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("min "))
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        let (key, _) = code.trim().split_once(": ").expect("`key: value`");
+        let min_d = config::parse_duration(min)
+            .unwrap_or_else(|e| panic!("line {}: min {min:?}: {e}", i + 1))
+            .0;
+        let with = |value: &str| -> String {
+            block
+                .lines()
+                .enumerate()
+                .map(|(j, l)| {
+                    if j == i {
+                        format!("{}{key}: {value}\n", &l[..l.len() - l.trim_start().len()])
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect()
+        };
+        let at_min = problems_with(&with(min));
+        assert!(at_min.is_empty(), "`{key}: {min}` is refused: {at_min:?}");
+        if !min_d.is_zero() {
+            let step = if min_d >= std::time::Duration::from_millis(2) {
+                std::time::Duration::from_millis(1)
+            } else {
+                std::time::Duration::from_nanos(1)
+            };
+            let below = humantime::format_duration(min_d - step).to_string();
+            let p = problems_with(&with(&below));
+            assert!(
+                p.len() == 1
+                    && p[0].path.ends_with(&format!(".{key}"))
+                    && p[0].message.contains(&format!("at least {min}")),
+                "`{key}: {below}` (below the documented min {min}) must be refused at that key, naming the minimum: {p:?}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 14, "only {checked} minimums checked");
+}

@@ -43,12 +43,11 @@ pub struct Intent {
 /// Why an intent could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum IntentError {
-    #[error("announcer.peers[{index}].password_file: cannot read {}: {error}", file.display())]
+    #[error("announcer.peers[{index}].password_file: {error}")]
     Password {
         index: usize,
-        file: std::path::PathBuf,
         #[source]
-        error: std::io::Error,
+        error: crate::small_file::ReadError,
     },
     #[error("no next hop for {0}: set announcer.next_hop (IPv4) or announcer.next_hop_ipv6")]
     NoNextHop(IpNet),
@@ -61,15 +60,10 @@ impl Intent {
         let mut peers = Vec::with_capacity(a.peers.len());
         for (index, p) in a.peers.iter().enumerate() {
             let password = match &p.password_file {
-                Some(file) => {
-                    let s =
-                        std::fs::read_to_string(file).map_err(|error| IntentError::Password {
-                            index,
-                            file: file.clone(),
-                            error,
-                        })?;
-                    Some(s.trim_end_matches(['\r', '\n']).to_string())
-                }
+                Some(file) => Some(
+                    crate::config::read_password_file(file)
+                        .map_err(|error| IntentError::Password { index, error })?,
+                ),
                 None => None,
             };
             peers.push(PeerSettings {

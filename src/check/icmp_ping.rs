@@ -33,6 +33,10 @@ use crate::problem::Problem;
 /// Bytes of payload in each echo request (as `ping` sends by default).
 const PAYLOAD: [u8; 56] = [0x61; 56];
 
+/// The shortest `interval` between echo requests: 100 a second. With `tries` up to 65535,
+/// a shorter one would make a health check a ping flood.
+pub const MIN_INTERVAL: Dur = Dur::millis(10);
+
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "IcmpPingSpec")]
@@ -98,8 +102,11 @@ impl KindSpec for Spec {
                 "must be at most 65535 (echo requests per check)",
             ));
         }
-        if self.timeout.0.is_zero() {
-            p.push(Problem::new("timeout", "must be longer than 0s"));
+        if let Err(m) = self.timeout.at_least(super::MIN_TIMEOUT) {
+            p.push(Problem::new("timeout", m));
+        }
+        if let Err(m) = self.interval.at_least(MIN_INTERVAL) {
+            p.push(Problem::new("interval", m));
         }
         if !(0.0..=100.0).contains(&self.max_loss_percent) {
             p.push(Problem::new(

@@ -78,12 +78,17 @@ impl Attempts {
         if self.tries == 0 {
             p.push(Problem::new("tries", "must be at least 1"));
         }
-        if self.timeout.is_zero() {
-            p.push(Problem::new("timeout", "must be longer than 0s"));
+        if let Err(m) = Dur(self.timeout).at_least(MIN_TIMEOUT) {
+            p.push(Problem::new("timeout", m));
         }
         p
     }
 }
+
+/// The shortest `timeout` of an attempt, every kind: even on loopback an answer takes some
+/// 0.1–1 ms, and a check that cannot pass only burns a round. (`interval`, the pause after
+/// a failed attempt, may be 0s: retry at once, at most `tries` times.)
+pub const MIN_TIMEOUT: Dur = Dur::millis(10);
 
 /// Defaults of the common fields, for the kinds' `#[serde(default = ...)]`.
 pub fn default_tries() -> u32 {

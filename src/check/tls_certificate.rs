@@ -10,7 +10,8 @@
 //! is set whenever a certificate was read, even when the chain is not trusted.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,8 +136,8 @@ impl KindSpec for Spec {
                     }
                 }
             }
-            if r.timeout.0.is_zero() {
-                p.push(Problem::new("remote.timeout", "must be longer than 0s"));
+            if let Err(m) = r.timeout.at_least(super::MIN_TIMEOUT) {
+                p.push(Problem::new("remote.timeout", m));
             }
         }
         p
@@ -176,6 +177,7 @@ impl KindSpec for Spec {
             expires_in_legacy: ctx
                 .metrics
                 .gauge(names::CERTIFICATE_EXPIRES_IN_LEGACY, &labels),
+            reading: Arc::default(),
         }))
     }
 }
@@ -409,6 +411,8 @@ struct TlsCertificate {
     budget: Duration,
     expires_in: Gauge,
     expires_in_legacy: Gauge,
+    /// A read of the local file is under way on a blocking thread.
+    reading: Arc<AtomicBool>,
 }
 
 impl TlsCertificate {
@@ -416,7 +420,7 @@ impl TlsCertificate {
         let deadline = Instant::now() + soft_deadline(self.budget);
         let (what, der, note) = match &self.source {
             Source::Local(path) => {
-                let der = read_leaf(path).await.map_err(Failure)?;
+                let der = self.read_local(path).await.map_err(Failure)?;
                 (path.display().to_string(), der, None)
             }
             Source::Remote(r) => {
@@ -440,6 +444,32 @@ impl TlsCertificate {
             Err(Failure(format!("{what}: {}", problems.join("; "))))
         }
     }
+
+    /// [`read_leaf`] on a blocking thread, one read at a time: a read stuck in the kernel (a
+    /// hung network file system) makes the next attempts fail at once instead of piling up
+    /// threads. (FIFOs and devices are refused before they are opened, so they never block.)
+    async fn read_local(&self, path: &Path) -> Result<Vec<u8>, String> {
+        if self.reading.swap(true, Ordering::AcqRel) {
+            return Err(format!(
+                "{}: the previous read of the file has not returned yet (a hung file system?)",
+                path.display()
+            ));
+        }
+        /// Clears the flag when the read ends, or if it never runs.
+        struct Done(Arc<AtomicBool>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let (path, done) = (path.to_path_buf(), Done(self.reading.clone()));
+        tokio::task::spawn_blocking(move || {
+            let _done = done;
+            read_leaf(&path)
+        })
+        .await
+        .map_err(|e| format!("reading the certificate file failed: {e}"))?
+    }
 }
 
 impl Check for TlsCertificate {
@@ -449,20 +479,9 @@ impl Check for TlsCertificate {
 }
 
 /// The leaf of a PEM file: its first certificate that is not a CA (or its first, if all are).
-async fn read_leaf(path: &std::path::Path) -> Result<Vec<u8>, String> {
+fn read_leaf(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(format!(
-            "{shown} is {} bytes: too large for a certificate file (at most {MAX_PEM_BYTES})",
-            meta.len()
-        ));
-    }
-    let data = tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let data = crate::small_file::read(path, MAX_PEM_BYTES).map_err(|e| e.to_string())?;
     let mut ders = Vec::new();
     for pem in x509_parser::pem::Pem::iter_from_buffer(&data) {
         let pem = pem.map_err(|e| format!("{shown}: not a valid PEM file: {e}"))?;
@@ -636,6 +655,49 @@ mod tests {
             spec("local: {path: /a.pem}\n").attempts().timeout,
             Duration::from_secs(1)
         );
+    }
+
+    /// A read that does not return (a hung file system; here: a blocking pool whose only
+    /// thread is taken) holds one thread at most: the next attempts fail at once, saying
+    /// why, and the check recovers when the read returns.
+    #[test]
+    fn a_read_that_does_not_return_fails_the_next_attempts_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["a.example".to_string()])
+            .expect("a certificate");
+        std::fs::write(&path, cert.cert.pem()).expect("write");
+        let ctx = CheckContext {
+            service: "s".into(),
+            check: "c".into(),
+            metrics: crate::metrics::Metrics::new(),
+        };
+        let check = spec(&format!("local: {{path: {}}}\n", path.display()))
+            .build(&ctx)
+            .expect("builds");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let blocker = tokio::task::spawn_blocking(move || wait.recv());
+            let cut = tokio::time::timeout(Duration::from_millis(50), check.attempt()).await;
+            assert!(cut.is_err(), "the read is queued behind the blocker");
+            let next = tokio::time::timeout(Duration::from_secs(1), check.attempt())
+                .await
+                .expect("no wait for the blocked read")
+                .expect_err("refused");
+            assert!(next.0.contains("has not returned yet"), "{next}");
+            release.send(()).expect("release");
+            let _ = blocker.await;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while check.attempt().await.is_err() {
+                assert!(Instant::now() < deadline, "the check never recovered");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
     }
 
     #[test]

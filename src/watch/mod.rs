@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::config::{Dur, Problem, ServiceConfig};
+use crate::config::{Dur, MIN_CHECK_INTERVAL, Problem, ServiceConfig};
 use crate::metrics::{Metrics, names};
 use crate::service::Trigger;
 
@@ -162,12 +162,12 @@ impl schemars::JsonSchema for WatchSpec {
 pub fn problems(svc: &ServiceConfig) -> Vec<Problem> {
     let mut p = Vec::new();
     if let Some(fast) = svc.fast_interval {
-        if fast.0.is_zero() {
+        if let Err(m) = fast.at_least(MIN_CHECK_INTERVAL) {
             p.push(Problem::new(
                 "fast_interval",
-                "must be longer than 0s; leave it out to keep check_interval, or write e.g. 200ms",
+                format!("{m} (or leave it out to keep check_interval)"),
             ));
-        } else if fast > svc.check_interval {
+        } else if fast > svc.check_interval && svc.check_interval >= MIN_CHECK_INTERVAL {
             p.push(Problem::new(
                 "fast_interval",
                 format!(
@@ -368,10 +368,9 @@ impl ServiceWatches {
 
     /// Runs every watch; they stop when the returned set is dropped (with their service).
     pub fn spawn(self) -> JoinSet<()> {
+        // Each watch holds a descriptor for as long as it runs: the soft limit of open files
+        // was raised to the hard one at start (crate::fdlimit).
         let mut tasks = JoinSet::new();
-        if !self.loops.is_empty() {
-            raise_open_files_limit();
-        }
         for (spec, cx) in self.loops {
             match spec {
                 WatchSpec::Tcp(s) => tasks.spawn(tcp::run(s, cx)),
@@ -379,28 +378,6 @@ impl ServiceWatches {
             };
         }
         tasks
-    }
-}
-
-/// Raises the soft limit of open files to the hard one, as Go's runtime does: each watch
-/// holds a descriptor for as long as the daemon runs, and systemd's default soft limit
-/// (1,024) would not leave room for 1,000 watches beside the checks' own connections.
-fn raise_open_files_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        let raised = rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => {
-                tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open files limit")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, soft = ?limit.current, "cannot raise the open files limit; many watches may run out of descriptors")
-            }
-        }
     }
 }
 

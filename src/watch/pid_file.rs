@@ -100,20 +100,21 @@ pub fn parse(text: &str) -> Content {
     }
 }
 
-// The file is read with std::fs, on the runtime's thread: pid files are tiny and live on
-// tmpfs (/run), and a hop to the blocking pool for every poll would cost more than the
-// syscalls.
+// The file is read on the runtime's thread: pid files are tiny and live on tmpfs (/run), and
+// a hop to the blocking pool for every read would cost more than the syscalls. It is read
+// as the config's own files are (crate::small_file): a FIFO or a device at that path is
+// refused, never opened for a read that could block the runtime.
 fn read(path: &Path) -> Content {
-    use std::io::Read;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Content::Missing,
-        Err(e) => return Content::Unreadable(e.to_string()),
-    };
-    let mut text = String::new();
-    match file.take(READ_LIMIT).read_to_string(&mut text) {
-        Ok(_) => parse(&text),
-        Err(e) if e.kind() == ErrorKind::InvalidData => Content::Garbage("(not text)".to_string()),
+    use crate::small_file::ReadError;
+    match crate::small_file::read_to_string(path, READ_LIMIT) {
+        Ok(text) => parse(&text),
+        Err(ReadError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+            Content::Missing
+        }
+        Err(ReadError::NotText { .. }) => Content::Garbage("(not text)".to_string()),
+        Err(ReadError::TooLarge { .. }) => {
+            Content::Garbage(format!("(longer than {READ_LIMIT} bytes)"))
+        }
         Err(e) => Content::Unreadable(e.to_string()),
     }
 }
@@ -201,11 +202,7 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                 None,
                 Some(format!("holds {g:?}, not a process id")),
             ),
-            Content::Unreadable(e) => (
-                WatchState::Error,
-                None,
-                Some(format!("cannot read it: {e}")),
-            ),
+            Content::Unreadable(e) => (WatchState::Error, None, Some(e.clone())),
         };
         enter(&cx, &mut last, state, pid, detail);
         // Nothing to watch: wait for the file to change.
@@ -313,6 +310,17 @@ mod tests {
         assert_eq!(read(&p), Content::Garbage("(not text)".into()));
         std::fs::write(&p, format!("{}\n", std::process::id())).expect("write");
         assert_eq!(read(&p), Content::Pid(std::process::id()));
+        // A FIFO at the path would block a read until a writer comes: it is refused.
+        let fifo = dir.path().join("fifo.pid");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+        match read(&fifo) {
+            Content::Unreadable(e) => assert!(e.contains("FIFO"), "{e}"),
+            other => panic!("a FIFO must be refused, not read: {other:?}"),
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod dns;
 pub mod e2e;
 pub mod gobgpd;
 pub mod lab;
+pub mod procfs;
 pub mod prom;
 pub mod seed;
 pub mod targets;
