@@ -12,6 +12,11 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 /usr/bin/python3 -c "import jsonschema" 2>/dev/null || need+=(python3-jsonschema)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+# etcd-client's build script runs protoc on etcd's .proto files, which import Google's.
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+# Fleet guard tests: a real 3-member etcd cluster on loopback.
+command -v etcd >/dev/null || need+=(etcd-server)
 # Delivery tests: systemd-analyze verify on systemd/, setpriv for the unprivileged e2e run,
 # a compose implementation to validate compose.yaml (docker's v2 plugin, or Debian's).
 command -v systemd-analyze >/dev/null || need+=(systemd)

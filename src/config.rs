@@ -19,6 +19,7 @@ use serde::de::{self, Deserializer};
 use crate::attributes::{Attributes, AttributesConfig};
 use crate::check::{self, CheckSpec};
 pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
+use crate::fleet::FleetConfig;
 pub use crate::problem::Problem;
 use crate::watch::WatchSpec;
 
@@ -35,6 +36,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub control: ControlConfig,
+    /// The fleet guard (SPEC 14); none: every site decides alone.
+    #[serde(default)]
+    pub fleet: Option<FleetConfig>,
 }
 
 /// The control socket of `anycastd drain`, `undrain` and `reload` (SPEC 12).
@@ -760,6 +764,9 @@ impl Config {
                 }
             }
         }
+        if let Some(fleet) = &self.fleet {
+            problems.extend(fleet.validate().into_iter().map(|p| p.under("fleet")));
+        }
         if problems.is_empty() {
             Ok(warnings)
         } else {
@@ -1200,6 +1207,27 @@ mod tests {
             p.message.contains("`pid_file`") && p.message.contains("line 20"),
             "{p}"
         );
+    }
+
+    #[test]
+    fn fleet_is_optional_and_its_problems_name_their_path() {
+        assert_eq!(yaml(SEED_YAML).expect("seed").fleet, None);
+        let text = format!(
+            "{SEED_YAML}fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379, 127.0.0.2:2379]\n  min_sites: 0\n"
+        );
+        let paths: Vec<String> = problems(&text).into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["fleet.etcd.endpoints[1]", "fleet.min_sites"]);
+        let p = yaml(&format!(
+            "{SEED_YAML}fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n  min_site: 2\n"
+        ))
+        .expect_err("typo");
+        assert_eq!(p.path, "fleet.min_site");
+        let ok = yaml(&format!(
+            "{SEED_YAML}fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n  min_sites: 2\n"
+        ))
+        .expect("parses");
+        assert!(ok.validate().is_ok(), "{:?}", ok.validate());
+        assert_eq!(ok.fleet.map(|f| f.min_sites), Some(2));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`check`]: the health checks, one file per kind, and the attempt policy.
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
+//! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
@@ -26,6 +27,7 @@ pub mod daemon;
 pub mod drain;
 pub mod duration;
 pub mod fdlimit;
+pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;

@@ -51,6 +51,12 @@ pub mod names {
     pub const PROCESS_MAX_FDS: &str = "process_max_fds";
     pub const PROCESS_START: &str = "process_start_time_seconds";
 
+    // The fleet guard (src/fleet), labels {prefix} where shown.
+    pub const FLEET_UP: &str = "anycastd_fleet_up";
+    pub const FLEET_SITES: &str = "anycastd_fleet_sites";
+    pub const FLEET_HELD: &str = "anycastd_fleet_held";
+    pub const FLEET_DUPLICATE_SITE: &str = "anycastd_fleet_duplicate_site";
+
     // icmp_ping, labels {service, check, host}: the last run's figures, and totals.
     pub const CHECK_AVG_RTT: &str = "anycastd_check_avg_rtt_seconds";
     pub const CHECK_MIN_RTT: &str = "anycastd_check_min_rtt_seconds";
@@ -166,6 +172,22 @@ pub mod names {
             WATCH_EVENTS,
             "Events seen by a service's watches (tcp: connected, closed, reset, connect_failed; \
              pid_file: watching, exited, not_running, missing, empty, garbage, error)",
+        ),
+        (
+            FLEET_UP,
+            "Whether the fleet guard's last call to etcd succeeded (1) or not (0)",
+        ),
+        (
+            FLEET_SITES,
+            "Sites announcing the prefix, as their claims in etcd say (this one included)",
+        ),
+        (
+            FLEET_HELD,
+            "1 while this site keeps the prefix announced only because the fleet guard holds it",
+        ),
+        (
+            FLEET_DUPLICATE_SITE,
+            "1 while another anycastd owns this site's name in etcd (this one then does not claim)",
         ),
         (
             CHECK_AVG_RTT,

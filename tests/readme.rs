@@ -35,11 +35,12 @@ fn reference_parses_and_validates() {
     let cfg = parse(&reference_block()).expect("README's reference parses");
     match cfg.validate() {
         Ok(_) => {}
-        // The example's password file does not exist on this machine; nothing else may fail.
+        // The example's files (passwords, TLS) do not exist on this machine; nothing else
+        // may fail.
         Err(problems) => {
             let other: Vec<_> = problems
                 .iter()
-                .filter(|p| !p.path.ends_with("password_file"))
+                .filter(|p| !p.path.ends_with("_file"))
                 .collect();
             assert!(other.is_empty(), "README's reference is invalid: {other:?}");
         }
@@ -244,14 +245,14 @@ fn layout_names_existing_files() {
 #[test]
 fn lines_marked_min_are_the_minimums() {
     let block = reference_block();
-    // The example's password file does not exist here; nothing else may be a problem.
+    // The example's files (passwords, TLS) do not exist here; nothing else may be a problem.
     let problems_with = |text: &str| -> Vec<config::Problem> {
         let cfg = parse(text).unwrap_or_else(|e| panic!("parses: {e}\n{text}"));
         cfg.validate()
             .err()
             .unwrap_or_default()
             .into_iter()
-            .filter(|p| !p.path.ends_with("password_file"))
+            .filter(|p| !p.path.ends_with("_file"))
             .collect()
     };
     let mut checked = 0;

@@ -61,6 +61,10 @@ fn the_examples_validate() {
         yaml(&read("testdata/seed.yaml")),
         serde_json::from_str(&read("testdata/seed.json")).expect("seed json"),
         yaml(&read("deploy/config.yaml")),
+        yaml(&format!(
+            "{}fleet:\n  etcd:\n    endpoints: [https://10.0.0.1:2379, https://etcd.example:2379/]\n    tls: {{ ca_file: /etc/ca.pem }}\n  site: fra-1.x_y\n  min_sites: 2\n  lease_ttl: 10s\n  on_unreachable: withdraw\n",
+            read("testdata/seed.yaml")
+        )),
     ];
     for (i, r) in validate(&docs).into_iter().enumerate() {
         assert_eq!(r, None, "example {i}");
@@ -115,6 +119,26 @@ fn shapes_the_parser_refuses_are_refused() {
             with(
                 "  peers:",
                 "  attributes: { up: { communities: [\"lots\"] } }\n  peers:",
+            ),
+        ),
+        (
+            "fleet endpoint without a scheme",
+            format!("{seed}fleet:\n  etcd:\n    endpoints: [10.0.0.1:2379]\n"),
+        ),
+        (
+            "fleet min_sites 0",
+            format!(
+                "{seed}fleet:\n  etcd:\n    endpoints: [http://10.0.0.1:2379]\n  min_sites: 0\n"
+            ),
+        ),
+        (
+            "fleet site with a slash",
+            format!("{seed}fleet:\n  etcd:\n    endpoints: [http://10.0.0.1:2379]\n  site: a/b\n"),
+        ),
+        (
+            "fleet on_unreachable: ignore",
+            format!(
+                "{seed}fleet:\n  etcd:\n    endpoints: [http://10.0.0.1:2379]\n  on_unreachable: ignore\n"
             ),
         ),
         (

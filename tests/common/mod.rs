@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod dns;
 pub mod e2e;
+pub mod etcd;
 pub mod gobgpd;
 pub mod lab;
 pub mod procfs;
