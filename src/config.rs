@@ -21,6 +21,7 @@ use crate::check::{self, CheckSpec};
 pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
 use crate::fleet::FleetConfig;
 pub use crate::problem::Problem;
+use crate::watch::WatchSpec;
 
 /// Where the config is read from when neither `--config` nor `CONFIG_PATH` says.
 pub const DEFAULT_PATH: &str = "/config.yaml";
@@ -230,6 +231,21 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub drain_file: Option<PathBuf>,
     pub checks: Vec<CheckConfig>,
+    /// How often rounds run while the state is in doubt (a round disagreed with it); at
+    /// most check_interval; default check_interval.
+    #[serde(default)]
+    pub fast_interval: Option<Dur>,
+    /// Events that start a round at once: `tcp: HOST:PORT` (a connection held open) or
+    /// `pid_file: PATH` (the process it names); the checks still decide.
+    #[serde(default)]
+    pub watch: Vec<WatchSpec>,
+}
+
+impl ServiceConfig {
+    /// The pace of rounds while the state is in doubt.
+    pub fn fast_interval(&self) -> Duration {
+        self.fast_interval.unwrap_or(self.check_interval).0
+    }
 }
 
 impl ServiceConfig {
@@ -853,6 +869,12 @@ impl Config {
                     "a service needs at least one check",
                 ));
             }
+            let svc_path = format!("services[{s}]");
+            problems.extend(
+                crate::watch::problems(svc)
+                    .into_iter()
+                    .map(|p| p.under(&svc_path)),
+            );
             let mut check_names = BTreeSet::new();
             for (c, chk) in svc.checks.iter().enumerate() {
                 let cat = at(&format!("checks[{c}]"));
@@ -1262,6 +1284,75 @@ mod tests {
         assert_eq!(Format::of(Path::new("/a/b.yml")), Ok(Format::Yaml));
         assert_eq!(Format::of(Path::new("c.JSON")), Ok(Format::Json));
         assert!(Format::of(Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn watches_and_fast_interval_parse() {
+        let c = yaml(&seed_with(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    fast_interval: 200ms\n    watch:\n      - tcp: 127.0.0.1:8080\n      - pid_file: /run/nginx.pid\n",
+        ))
+        .expect("parses");
+        let s = &c.services[0];
+        assert_eq!(s.fast_interval(), Duration::from_millis(200));
+        assert_eq!(s.watch.len(), 2);
+        assert_eq!(s.watch[1].label(), "pid_file:/run/nginx.pid");
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        // Left out: rounds keep check_interval, nothing is watched.
+        let seed = yaml(SEED_YAML).expect("seed");
+        assert_eq!(seed.services[0].fast_interval(), Duration::from_secs(10));
+        assert!(seed.services[0].watch.is_empty());
+    }
+
+    #[test]
+    fn bad_watches_and_fast_interval_name_the_field_and_the_fix() {
+        let with = |lines: &str| {
+            problems(&seed_with(
+                "    check_interval: 10s\n",
+                &format!("    check_interval: 10s\n{lines}"),
+            ))
+        };
+        let cases = [
+            (
+                "    watch: [{tcp: 127.0.0.1}]\n",
+                "services[0].watch[0].tcp",
+                "has no port",
+            ),
+            (
+                "    watch: [{tcp: \"127.0.0.1:70000\"}]\n",
+                "services[0].watch[0].tcp",
+                "1..65535",
+            ),
+            (
+                "    watch: [{pid_file: \"\"}]\n",
+                "services[0].watch[0].pid_file",
+                "must not be empty",
+            ),
+            (
+                "    fast_interval: 0s\n",
+                "services[0].fast_interval",
+                "write at least 10ms",
+            ),
+            (
+                "    fast_interval: 20s\n",
+                "services[0].fast_interval",
+                "at most",
+            ),
+        ];
+        for (lines, path, fix) in cases {
+            let p = with(lines);
+            assert_eq!(p.len(), 1, "{lines}: {p:?}");
+            assert_eq!(p[0].path, path, "{lines}");
+            assert!(p[0].message.contains(fix), "{lines}: {p:?}");
+        }
+        let p = yaml(&seed_with(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    watch:\n      - tcp: 127.0.0.1:80\n      - pidfile: /run/x.pid\n",
+        ))
+        .expect_err("unknown kind");
+        assert_eq!(p.path, "services[0].watch[1]");
+        assert!(p.message.contains("`pid_file`"), "{p}");
+        assert_eq!(p.at.map(|a| a.line), Some(20), "{p}");
     }
 
     #[test]

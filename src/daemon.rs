@@ -28,6 +28,7 @@ use crate::fleet::Fleet;
 use crate::metrics::{Endpoint, Liveness, Metrics, names};
 use crate::service::{Gate, Health, Level, RoundReport, Service, render_service_states};
 use crate::status::{ReloadStatus, ServiceEntry, ServiceShape, Sources, StatusView};
+use crate::watch::ServiceWatches;
 
 /// How long a stop may take beyond `drain_linger` (the withdraws, a slow gobgpd).
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -158,6 +159,8 @@ struct Running {
     config: ServiceConfig,
     task: JoinHandle<()>,
     entry: ServiceEntry,
+    /// Its watches: they stop when this is dropped.
+    _watches: tokio::task::JoinSet<()>,
 }
 
 /// Everything that runs, and the channels between the parts.
@@ -412,11 +415,14 @@ impl Daemon {
                 .saturating_add(Duration::from_secs(30)),
         );
         let (reports_tx, reports_rx) = watch::channel::<Option<RoundReport>>(None);
+        let watches = ServiceWatches::new(cfg, &svc.trigger(), &self.metrics);
+        let watch_views = watches.views();
         let task = tokio::spawn(svc.run(self.gate.clone(), reports_tx, heartbeat));
         self.metrics.show("service", &cfg.name);
         let entry = ServiceEntry {
             shape: ServiceShape::of(cfg),
             reports: reports_rx,
+            watches: watch_views,
         };
         if let Some(old) = self.services.insert(
             cfg.name.clone(),
@@ -424,6 +430,7 @@ impl Daemon {
                 config: cfg.clone(),
                 task,
                 entry,
+                _watches: watches.spawn(),
             },
         ) {
             old.task.abort();

@@ -16,6 +16,8 @@
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 //! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
 //! - [`fdlimit`]: the open-files limit, raised at start.
+//! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
+//!   start a service's round at once.
 
 pub mod announcer;
 pub mod attributes;
@@ -41,6 +43,7 @@ pub mod small_file;
 pub mod status;
 pub mod summary;
 pub mod systemd;
+pub mod watch;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
 /// already said: the form operators read in logs and check failures.

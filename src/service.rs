@@ -5,6 +5,7 @@
 //! triggered ([`Trigger::run_now`]). All checks of a round run concurrently; the round passes
 //! only if each of them passes. A service starts *down*, becomes *up* after `rise`
 //! consecutive passing rounds and *down* again after `fall` consecutive failing rounds.
+//! While a state is in doubt ([`Health::in_doubt`]) rounds run every `fast_interval`.
 //! Only transitions reach the [`Gate`], so routes change only when a service's state does.
 
 use std::collections::BTreeMap;
@@ -499,6 +500,7 @@ pub struct Service {
     /// The state the service starts in (down, or what it was before a reload changed it).
     start: Health,
     interval: Duration,
+    fast_interval: Duration,
     rise: u32,
     fall: u32,
     checks: Vec<Runner>,
@@ -535,6 +537,7 @@ impl Service {
             name: cfg.name.clone(),
             start,
             interval: cfg.check_interval.0,
+            fast_interval: cfg.fast_interval(),
             rise: cfg.rise,
             fall: cfg.fall,
             checks,
@@ -546,6 +549,16 @@ impl Service {
 
     pub fn trigger(&self) -> Trigger {
         self.trigger.clone()
+    }
+
+    /// The time from the start of a round to the start of the next, after a round that left
+    /// the service in `health`.
+    pub fn pace(&self, health: Health) -> Duration {
+        if health.in_doubt() {
+            self.fast_interval
+        } else {
+            self.interval
+        }
     }
 
     /// Runs all checks once, concurrently.
@@ -564,13 +577,15 @@ impl Service {
         series.up.set(if self.start.is_up() { 1.0 } else { 0.0 });
         let mut health = self.start;
         let mut last_passed: Vec<Option<bool>> = vec![None; self.checks.len()];
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first round at once; each next one `pace` after the start of the one before,
+        // or at once when triggered (a trigger during a round: right after it).
+        let mut due = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
-                _ = self.trigger.0.notified() => ticker.reset(),
+                _ = tokio::time::sleep_until(due) => {}
+                _ = self.trigger.0.notified() => {}
             }
+            let started = tokio::time::Instant::now();
             heartbeat.beat();
             let outcomes = self.round().await;
             heartbeat.beat();
@@ -582,6 +597,7 @@ impl Service {
                 gate.send_if_modified(|g| g.set(&self.name, next.level()));
             }
             health = next;
+            due = started + self.pace(health);
             let checks = self
                 .checks
                 .iter()

@@ -133,6 +133,7 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
                 thousands(svc.checks.len() - CHECKS)
             ));
         }
+        lines.extend(crate::watch::summary_lines(svc, CHECKS));
     }
     if cfg.services.len() > SERVICES {
         let rest = &cfg.services[SERVICES..];

@@ -174,7 +174,10 @@ pub fn gone_here(mine: &Mark, other: &Mark) -> bool {
 /// under systemd's `ProtectProc=invisible` another user's process is not in /proc, and
 /// would look gone. "Not permitted" means it exists.
 fn process_exists(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     !matches!(
@@ -297,7 +300,13 @@ mod tests {
             }
         ));
         // A live process of this host (pid 1 always is) is not gone.
-        assert!(!gone_here(&me, &Mark { pid: 1, ..dead.clone() }));
+        assert!(!gone_here(
+            &me,
+            &Mark {
+                pid: 1,
+                ..dead.clone()
+            }
+        ));
         // Another host: only its refreshes tell.
         assert!(!gone_here(
             &me,

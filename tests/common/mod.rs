@@ -10,5 +10,6 @@ pub mod lab;
 pub mod procfs;
 pub mod prom;
 pub mod seed;
+pub mod targets;
 pub mod tftpd;
 pub mod tls;
