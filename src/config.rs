@@ -216,6 +216,10 @@ impl Default for GobgpConfig {
 pub struct ServiceConfig {
     pub name: String,
     pub check_interval: Dur,
+    /// How often rounds run while the state is in doubt (a round disagreed with it); at
+    /// most check_interval; default check_interval.
+    #[serde(default)]
+    pub fast_interval: Option<Dur>,
     #[serde(default = "one")]
     pub rise: u32,
     #[serde(default = "one")]
@@ -230,15 +234,11 @@ pub struct ServiceConfig {
     /// The service is drained while this file exists.
     #[serde(default)]
     pub drain_file: Option<PathBuf>,
-    pub checks: Vec<CheckConfig>,
-    /// How often rounds run while the state is in doubt (a round disagreed with it); at
-    /// most check_interval; default check_interval.
-    #[serde(default)]
-    pub fast_interval: Option<Dur>,
     /// Events that start a round at once: `tcp: HOST:PORT` (a connection held open) or
     /// `pid_file: PATH` (the process it names); the checks still decide.
     #[serde(default)]
     pub watch: Vec<WatchSpec>,
+    pub checks: Vec<CheckConfig>,
 }
 
 impl ServiceConfig {

@@ -406,7 +406,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "service key typo",
             Yaml(&[("check_interval: 10s", "check_intervall: 10s")]),
-            "config file {file} is not valid:\n  - services[0].check_intervall (line 17, column 5): unknown key `check_intervall` (did you mean `check_interval`?); valid keys here: `name`, `check_interval`, `rise`, `fall`, `routes`, `attributes`, `drain_file`, `checks`",
+            "config file {file} is not valid:\n  - services[0].check_intervall (line 17, column 5): unknown key `check_intervall` (did you mean `check_interval`?); valid keys here: `name`, `check_interval`, `fast_interval`, `rise`, `fall`, `routes`, `attributes`, `drain_file`, `watch`, `checks`",
         ),
         (
             "no checks",
