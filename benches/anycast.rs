@@ -1,15 +1,18 @@
 //! The operator's benchmark: how fast a dead node leaves the anycast (side by side with
 //! ExaBGP's healthcheck), what anycastd costs on the box, and how far it scales.
 //!
-//! `./scripts/bench.sh` (or `cargo bench --bench anycast -- [latency] [footprint] [scale]`)
+//! `./scripts/bench.sh` (or `cargo bench --bench anycast -- [latency] [footprint] [scale] [watch]`)
 //! runs real gobgpd speaker and router, real HTTP targets on loopback, the release
 //! `anycastd` binary and, for comparison, ExaBGP's `healthcheck`. The router's RIB is
 //! watched with gobgpd's WatchEvent stream, so "absent at the router" is the moment the
 //! router's best path went away. Environment: `BENCH_CYCLES` (default 50),
-//! `BENCH_SECONDS` (footprint window, default 60).
+//! `BENCH_SECONDS` (footprint window, default 60), `BENCH_WATCH_CYCLES` (default 20). The
+//! watch section (killed and hung target processes, 1,000 watches) is in `anycast/watch.rs`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "anycast/watch.rs"]
+mod watch;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +55,10 @@ fn main() {
     }
     if wants("scale") {
         scale();
+    }
+    if wants("watch") {
+        watch::latency();
+        watch::fast_fall();
     }
 }
 
@@ -246,14 +253,19 @@ struct ExaBgp {
     child: Child,
 }
 
+/// The healthcheck options of the polling comparison.
+const EXABGP_POLL: &str = "--interval 1 --fast-interval 1 --rise 1 --fall 1";
+
 impl ExaBgp {
-    fn start(b: &Bench, url: &str, prefix: &str) -> ExaBgp {
+    /// `check` is the command the healthcheck runs (`curl -sf URL`), `options` its timing
+    /// options (`--interval 1 --rise 1 ...`).
+    fn start(b: &Bench, check: &str, options: &str, prefix: &str) -> ExaBgp {
         let conf = b.dir.path().join("exabgp.conf");
         std::fs::write(
             &conf,
             format!(
                 r#"process healthcheck {{
-  run /usr/bin/python3 -m exabgp healthcheck --cmd "curl -sf {url}" --interval 1 --fast-interval 1 --rise 1 --fall 1 --withdraw-on-down --ip {prefix} --next-hop 198.51.100.1 --no-syslog --no-ip-setup;
+  run /usr/bin/python3 -m exabgp healthcheck --cmd "{check}" {options} --withdraw-on-down --ip {prefix} --next-hop 198.51.100.1 --no-syslog --no-ip-setup;
   encoder text;
 }}
 neighbor 127.0.0.1 {{
@@ -376,7 +388,7 @@ fn latency() {
         metrics,
         &[],
     );
-    let _exa = ExaBgp::start(&b, &theirs.url(), pb);
+    let _exa = ExaBgp::start(&b, &format!("curl -sf {}", theirs.url()), EXABGP_POLL, pb);
     let (na, nb) = (net(pa), net(pb));
     let start = Instant::now();
     while !(b.rib.contains(&na) && b.rib.contains(&nb)) {
@@ -576,6 +588,7 @@ fn footprint() {
             Duration::from_secs(3),
         ));
     }
+    rows.extend(watch::footprint(&b));
     println!("## Footprint (CPU share of one core and peak RSS of the anycastd process)\n");
     println!(
         "| workload | CPU | peak RSS | window | checks failed in window |\n|---|---|---|---|---|"

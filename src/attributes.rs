@@ -40,20 +40,15 @@ impl Community {
     /// `ASN:VALUE` or a well-known name.
     pub fn parse(s: &str) -> Result<Community, String> {
         let t = s.trim();
-        let names = || {
-            WELL_KNOWN
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names: Vec<&str> = WELL_KNOWN.iter().map(|(n, _)| *n).collect();
         let Some((asn, value)) = t.split_once(':') else {
             let wanted = t.to_ascii_lowercase().replace('-', "_");
             return match WELL_KNOWN.iter().find(|(n, _)| *n == wanted) {
                 Some((_, v)) => Ok(Community(*v)),
                 None => Err(format!(
-                    "{t:?} is not a community: write ASN:VALUE (each 0..65535, e.g. 65000:100) or one of {}",
-                    names()
+                    "{t:?} is not a community{}: write ASN:VALUE (each 0..65535, e.g. 65000:100) or one of {}",
+                    crate::diagnose::suggestion(&wanted, &names),
+                    names.join(", ")
                 )),
             };
         };

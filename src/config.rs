@@ -21,6 +21,7 @@ use crate::check::{self, CheckSpec};
 pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
 use crate::fleet::FleetConfig;
 pub use crate::problem::Problem;
+use crate::watch::WatchSpec;
 
 /// Where the config is read from when neither `--config` nor `CONFIG_PATH` says.
 pub const DEFAULT_PATH: &str = "/config.yaml";
@@ -215,6 +216,10 @@ impl Default for GobgpConfig {
 pub struct ServiceConfig {
     pub name: String,
     pub check_interval: Dur,
+    /// How often rounds run while the state is in doubt (a round disagreed with it); at
+    /// most check_interval; default check_interval.
+    #[serde(default)]
+    pub fast_interval: Option<Dur>,
     #[serde(default = "one")]
     pub rise: u32,
     #[serde(default = "one")]
@@ -229,7 +234,18 @@ pub struct ServiceConfig {
     /// The service is drained while this file exists.
     #[serde(default)]
     pub drain_file: Option<PathBuf>,
+    /// Events that start a round at once: `tcp: HOST:PORT` (a connection held open) or
+    /// `pid_file: PATH` (the process it names); the checks still decide.
+    #[serde(default)]
+    pub watch: Vec<WatchSpec>,
     pub checks: Vec<CheckConfig>,
+}
+
+impl ServiceConfig {
+    /// The pace of rounds while the state is in doubt.
+    pub fn fast_interval(&self) -> Duration {
+        self.fast_interval.unwrap_or(self.check_interval).0
+    }
 }
 
 impl ServiceConfig {
@@ -324,9 +340,19 @@ pub const MIN_GOBGP_TIMEOUT: Dur = Dur::millis(100);
 
 // `CheckConfig` is `{kind, name, spec}` where the type of `spec` depends on `kind`. It is
 // read by hand so that the spec is deserialized straight into the kind's own struct, which
-// keeps field paths (and YAML positions) of errors inside the spec.
+// keeps field paths (and YAML positions) of errors inside the spec. Keys and the values
+// that are checked here are read through seeds, so that an error is raised while its key is
+// being read and carries the key's path (`checks[2].kind`), as derived code's errors do.
 impl<'de> Deserialize<'de> for CheckConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Field {
+            Kind,
+            Name,
+            OnFailure,
+            Spec,
+        }
         struct V;
         impl<'de> de::Visitor<'de> for V {
             type Value = CheckConfig;
@@ -340,45 +366,20 @@ impl<'de> Deserialize<'de> for CheckConfig {
                 let mut spec: Option<CheckSpec> = None;
                 // A spec written before its kind is kept as generic data until the kind is known.
                 let mut early_spec: Option<serde_json::Value> = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "kind" => {
-                            let k: String = map.next_value()?;
-                            if !check::KINDS.contains(&k.as_str()) {
-                                return Err(de::Error::custom(format!(
-                                    "unknown check kind {k:?}; valid kinds: {}",
-                                    check::KINDS.join(", ")
-                                )));
-                            }
-                            kind = Some(k);
-                        }
-                        "name" => name = Some(map.next_value()?),
-                        "on_failure" => {
-                            let v: String = map.next_value()?;
-                            on_failure = match v.as_str() {
-                                "withdraw" => OnFailure::Withdraw,
-                                "degrade" => OnFailure::Degrade,
-                                _ => {
-                                    return Err(de::Error::custom(format!(
-                                        "on_failure: {v:?} is not an action; use withdraw (the default: the service goes down and its routes are withdrawn) or degrade (they stay announced with the degraded attributes)"
-                                    )));
-                                }
-                            };
-                        }
-                        "spec" => match &kind {
+                while let Some(key) = map.next_key::<Field>()? {
+                    match key {
+                        Field::Kind => kind = Some(map.next_value_seed(KindSeed)?),
+                        Field::Name => name = Some(map.next_value()?),
+                        Field::OnFailure => on_failure = map.next_value_seed(OnFailureSeed)?,
+                        Field::Spec => match &kind {
                             Some(k) => spec = Some(map.next_value_seed(check::SpecSeed(k))?),
                             None => early_spec = Some(map.next_value()?),
                         },
-                        other => {
-                            return Err(de::Error::custom(format!(
-                                "unknown field `{other}`, expected one of `kind`, `name`, `on_failure`, `spec`"
-                            )));
-                        }
                     }
                 }
                 let kind = kind.ok_or_else(|| {
                     de::Error::custom(format!(
-                        "missing field `kind`; valid kinds: {}",
+                        "`kind` is missing: give the kind of the check, one of {}",
                         check::KINDS.join(", ")
                     ))
                 })?;
@@ -387,14 +388,35 @@ impl<'de> Deserialize<'de> for CheckConfig {
                     (None, Some(v)) => {
                         let mut track = serde_path_to_error::Track::new();
                         let de = serde_path_to_error::Deserializer::new(v, &mut track);
-                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), de)
-                            .map_err(|e| de::Error::custom(format!("spec.{}: {e}", track.path())))?
+                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), de).map_err(
+                            |e| {
+                                // The path inside the spec goes back to the error's own (see
+                                // `diagnose::SUBPATH`).
+                                let sub = crate::diagnose::SUBPATH;
+                                let inner = track.path().to_string();
+                                let inner = if inner == "." { String::new() } else { inner };
+                                de::Error::custom(format!(
+                                    "{sub}{}{sub}{e}",
+                                    Problem::new(inner, "").under("spec").path
+                                ))
+                            },
+                        )?
                     }
                     // A kind whose fields all have defaults may leave out `spec`.
                     (None, None) => {
                         let empty = serde_json::Value::Object(Default::default());
-                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), empty)
-                            .map_err(|e| de::Error::custom(format!("missing field `spec` ({e})")))?
+                        de::DeserializeSeed::deserialize(check::SpecSeed(&kind), empty).map_err(
+                            |e| {
+                                let e = e.to_string();
+                                let what = e
+                                    .strip_prefix("missing field ")
+                                    .map(|f| format!(" (it needs {f})"))
+                                    .unwrap_or_default();
+                                de::Error::custom(format!(
+                                    "`spec` is missing: a {kind} check needs one{what}"
+                                ))
+                            },
+                        )?
                     }
                 };
                 Ok(CheckConfig {
@@ -405,6 +427,44 @@ impl<'de> Deserialize<'de> for CheckConfig {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// A check's `kind`: one of [`check::KINDS`].
+struct KindSeed;
+
+impl<'de> de::DeserializeSeed<'de> for KindSeed {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        let k = String::deserialize(d)?;
+        if check::KINDS.contains(&k.as_str()) {
+            return Ok(k);
+        }
+        Err(de::Error::custom(format!(
+            "{} is not a check kind{}; the kinds are {}",
+            crate::diagnose::quote(&k),
+            crate::diagnose::suggestion(&k, check::KINDS),
+            check::KINDS.join(", ")
+        )))
+    }
+}
+
+/// A check's `on_failure`, with what each action does in the error.
+struct OnFailureSeed;
+
+impl<'de> de::DeserializeSeed<'de> for OnFailureSeed {
+    type Value = OnFailure;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<OnFailure, D::Error> {
+        let v = String::deserialize(d)?;
+        match v.as_str() {
+            "withdraw" => Ok(OnFailure::Withdraw),
+            "degrade" => Ok(OnFailure::Degrade),
+            _ => Err(de::Error::custom(format!(
+                "{} is not an action{}; use withdraw (the default: the service goes down and its routes are withdrawn) or degrade (they stay announced with the degraded attributes)",
+                crate::diagnose::quote(&v),
+                crate::diagnose::suggestion(&v, &["withdraw", "degrade"])
+            ))),
+        }
     }
 }
 
@@ -449,28 +509,94 @@ impl Format {
         {
             Some(e) if e == "yaml" || e == "yml" => Ok(Format::Yaml),
             Some(e) if e == "json" => Ok(Format::Json),
-            _ => Err(format!(
-                "cannot tell the format of {}: name it *.yaml, *.yml or *.json",
-                path.display()
-            )),
+            _ => Err(
+                "has no .yaml, .yml or .json extension, which tells its format: rename it"
+                    .to_string(),
+            ),
         }
     }
 }
 
 /// Why a config file could not be used.
 #[derive(Debug)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub problems: Vec<Problem>,
+pub enum ConfigError {
+    /// The file could not be read, or cannot be a config file (its name).
+    Unreadable {
+        file: PathBuf,
+        /// What is wrong and what to do, worded to follow the file's name (`does not
+        /// exist: ...`).
+        why: String,
+    },
+    /// The file was read: every problem found in it.
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    pub fn file(&self) -> &Path {
+        match self {
+            ConfigError::Unreadable { file, .. } | ConfigError::Invalid { file, .. } => file,
+        }
+    }
+
+    /// The problems found in the file (none when it could not be read).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Unreadable { .. } => &[],
+            ConfigError::Invalid { problems, .. } => problems,
+        }
+    }
+
+    /// The error as one JSON object's fields, for `LOG_FORMAT=json`: `message` (the first
+    /// line of the text form), `file`, and each problem with its path, line and column.
+    pub fn json_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::{Value, json};
+        let mut m = serde_json::Map::new();
+        let head = match self {
+            ConfigError::Unreadable { .. } => self.to_string(),
+            ConfigError::Invalid { file, .. } => {
+                format!("config file {} is not valid", file.display())
+            }
+        };
+        m.insert("message".into(), Value::from(head));
+        m.insert(
+            "file".into(),
+            Value::from(self.file().display().to_string()),
+        );
+        if let ConfigError::Invalid { problems, .. } = self {
+            let list: Vec<Value> = problems
+                .iter()
+                .map(|p| {
+                    json!({
+                        "path": p.path,
+                        "line": p.at.map(|a| a.line),
+                        "column": p.at.map(|a| a.column),
+                        "message": p.message,
+                    })
+                })
+                .collect();
+            m.insert("problems".into(), Value::from(list));
+        }
+        m
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config file {} is not valid:", self.file.display())?;
-        for p in &self.problems {
-            write!(f, "\n  - {p}")?;
+        match self {
+            ConfigError::Unreadable { file, why } => {
+                write!(f, "config file {} {why}", file.display())
+            }
+            ConfigError::Invalid { file, problems } => {
+                write!(f, "config file {} is not valid:", file.display())?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 
@@ -486,62 +612,91 @@ pub struct Loaded {
 /// The largest config file read: 16 MiB, some fifty times a config of 10,000 prefixes.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// Reads, parses and validates the config file at `path`.
+/// Reads, parses and validates the config file at `path`. Every problem has the path of its
+/// field and, when the document has that field (or the map it is missing from), its line
+/// and column: the document is read a second time for them, only when there are problems.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let fail = |problems| ConfigError {
+    let unreadable = |why: String| ConfigError::Unreadable {
+        file: path.to_path_buf(),
+        why,
+    };
+    let invalid = |problems| ConfigError::Invalid {
         file: path.to_path_buf(),
         problems,
     };
-    let format = Format::of(path).map_err(|m| fail(vec![Problem::new("", m)]))?;
-    let text = crate::small_file::read_to_string(path, MAX_CONFIG_BYTES).map_err(|e| {
-        fail(vec![Problem::new(
-            "",
-            format!("{e} (set CONFIG_PATH or --config to the config file)"),
-        )])
+    let format = Format::of(path).map_err(unreadable)?;
+    let text = crate::small_file::read_to_string(path, MAX_CONFIG_BYTES)
+        .map_err(|e| unreadable(why_unreadable(&e)))?;
+    let config = parse(&text, format).map_err(|p| invalid(vec![p]))?;
+    let warnings = config.validate().map_err(|mut problems| {
+        crate::diagnose::locate(&text, &mut problems);
+        invalid(problems)
     })?;
-    let config = parse(&text, format).map_err(|p| fail(vec![p]))?;
-    let warnings = config.validate().map_err(fail)?;
     Ok(Loaded { config, warnings })
 }
 
-/// Parses a config document (no semantic validation: see [`Config::validate`]).
+/// Why the config file could not be read, and what to do, following its name.
+fn why_unreadable(e: &crate::small_file::ReadError) -> String {
+    use crate::small_file::ReadError;
+    use std::io::ErrorKind;
+    match e {
+        ReadError::Io { source, .. } if source.kind() == ErrorKind::NotFound => format!(
+            "does not exist: give the config's path with --config FILE or the CONFIG_PATH environment variable (without either, {DEFAULT_PATH} is read)"
+        ),
+        ReadError::Io { source, .. } if source.kind() == ErrorKind::PermissionDenied => format!(
+            "cannot be read by user id {}, which anycastd runs as (permission denied): give that user read access to the file and search access to its directories, e.g. through the file's group and chmod 640",
+            rustix::process::getuid().as_raw()
+        ),
+        ReadError::Io { source, .. } => {
+            format!("cannot be read: {}", crate::small_file::describe_io(source))
+        }
+        ReadError::NotRegular {
+            path,
+            kind: "directory",
+        } => format!(
+            "is a directory, not a regular file: give the path of the config file itself, e.g. {}",
+            path.join("config.yaml").display()
+        ),
+        ReadError::NotRegular { kind, .. } => format!(
+            "is a {kind}, not a regular file: give the path of a regular file (a FIFO or a device could block or never end)"
+        ),
+        ReadError::TooLarge { .. } => format!(
+            "is larger than {} MiB, the limit of a config file (a config of 10,000 prefixes is some 300 KiB): is this the config file?",
+            MAX_CONFIG_BYTES >> 20
+        ),
+        ReadError::NotText { .. } => "is not UTF-8 text: save it as UTF-8".to_string(),
+    }
+}
+
+/// Parses a config document (no semantic validation: see [`Config::validate`]). An error
+/// is worded by [`crate::diagnose`]: the field's path, its line and column, and the fix.
 pub fn parse(text: &str, format: Format) -> Result<Config, Problem> {
+    if text.trim().is_empty() {
+        return Err(crate::diagnose::empty_file());
+    }
     match format {
         Format::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let path = path_string(e.path());
-                let inner = e.into_inner();
-                Problem::new(path, format!("{inner}"))
+                let path = e.path().to_string();
+                crate::diagnose::json(text, e.inner(), &path)
             })
         }
         Format::Yaml => {
             let mut path = String::new();
-            let result = serde_saphyr::with_deserializer_from_str(text, |de| {
-                let mut track = serde_path_to_error::Track::new();
-                let r = Config::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
-                path = path_string(&track.path());
-                r
-            });
-            result.map_err(|e| Problem::new(path, yaml_message(&e)))
+            let mut options = serde_saphyr::Options::default();
+            // The error is worded by `diagnose`: the library's snippet would go unused.
+            options.with_snippet = false;
+            let result =
+                serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
+                    let mut track = serde_path_to_error::Track::new();
+                    let r =
+                        Config::deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+                    path = track.path().to_string();
+                    r
+                });
+            result.map_err(|e| crate::diagnose::yaml(text, &e, &path))
         }
-    }
-}
-
-/// serde_path_to_error writes `services[0].checks[2]`; the root is `.`, which we leave out.
-fn path_string(p: &serde_path_to_error::Path) -> String {
-    let s = p.to_string();
-    if s == "." { String::new() } else { s }
-}
-
-/// A one-line YAML error with its line and column.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let msg = e.to_string();
-    // serde-saphyr renders a multi-line snippet; keep the first line and the position.
-    let first = msg.lines().next().unwrap_or_default().trim().to_string();
-    match e.location() {
-        Some(loc) => format!("{first} (line {}, column {})", loc.line(), loc.column()),
-        None => first,
     }
 }
 
@@ -714,6 +869,12 @@ impl Config {
                     "a service needs at least one check",
                 ));
             }
+            let svc_path = format!("services[{s}]");
+            problems.extend(
+                crate::watch::problems(svc)
+                    .into_iter()
+                    .map(|p| p.under(&svc_path)),
+            );
             let mut check_names = BTreeSet::new();
             for (c, chk) in svc.checks.iter().enumerate() {
                 let cat = at(&format!("checks[{c}]"));
@@ -985,7 +1146,16 @@ mod tests {
         .expect_err("typo");
         assert_eq!(p.path, "services[0].checks[1].spec.methd");
         assert!(p.message.contains("methd"), "{p}");
-        assert!(p.message.contains("line 29"), "{p}");
+        assert!(p.message.contains("did you mean `method`?"), "{p}");
+        assert_eq!(
+            p.at,
+            Some(crate::problem::Position {
+                line: 29,
+                column: 11
+            })
+        );
+        // The position is said once, by the problem, not again by the message.
+        assert!(!p.message.contains("line"), "{p}");
     }
 
     #[test]
@@ -1031,8 +1201,8 @@ mod tests {
         let p = yaml(&seed_with("ipv4: 33.22.11.0", "ipv4: 33.22.11")).expect_err("bad address");
         assert_eq!(p.path, "services[0].checks[3].spec.ipv4");
         let p = yaml(&seed_with("kind: tftp_rrq", "kind: tftp")).expect_err("bad kind");
-        assert!(p.message.contains("valid kinds"), "{p}");
-        assert_eq!(p.path, "services[0].checks[5]");
+        assert!(p.message.contains("the kinds are"), "{p}");
+        assert_eq!(p.path, "services[0].checks[5].kind");
     }
 
     #[test]
@@ -1114,6 +1284,75 @@ mod tests {
         assert_eq!(Format::of(Path::new("/a/b.yml")), Ok(Format::Yaml));
         assert_eq!(Format::of(Path::new("c.JSON")), Ok(Format::Json));
         assert!(Format::of(Path::new("c.toml")).is_err());
+    }
+
+    #[test]
+    fn watches_and_fast_interval_parse() {
+        let c = yaml(&seed_with(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    fast_interval: 200ms\n    watch:\n      - tcp: 127.0.0.1:8080\n      - pid_file: /run/nginx.pid\n",
+        ))
+        .expect("parses");
+        let s = &c.services[0];
+        assert_eq!(s.fast_interval(), Duration::from_millis(200));
+        assert_eq!(s.watch.len(), 2);
+        assert_eq!(s.watch[1].label(), "pid_file:/run/nginx.pid");
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        // Left out: rounds keep check_interval, nothing is watched.
+        let seed = yaml(SEED_YAML).expect("seed");
+        assert_eq!(seed.services[0].fast_interval(), Duration::from_secs(10));
+        assert!(seed.services[0].watch.is_empty());
+    }
+
+    #[test]
+    fn bad_watches_and_fast_interval_name_the_field_and_the_fix() {
+        let with = |lines: &str| {
+            problems(&seed_with(
+                "    check_interval: 10s\n",
+                &format!("    check_interval: 10s\n{lines}"),
+            ))
+        };
+        let cases = [
+            (
+                "    watch: [{tcp: 127.0.0.1}]\n",
+                "services[0].watch[0].tcp",
+                "has no port",
+            ),
+            (
+                "    watch: [{tcp: \"127.0.0.1:70000\"}]\n",
+                "services[0].watch[0].tcp",
+                "1..65535",
+            ),
+            (
+                "    watch: [{pid_file: \"\"}]\n",
+                "services[0].watch[0].pid_file",
+                "must not be empty",
+            ),
+            (
+                "    fast_interval: 0s\n",
+                "services[0].fast_interval",
+                "write at least 10ms",
+            ),
+            (
+                "    fast_interval: 20s\n",
+                "services[0].fast_interval",
+                "at most",
+            ),
+        ];
+        for (lines, path, fix) in cases {
+            let p = with(lines);
+            assert_eq!(p.len(), 1, "{lines}: {p:?}");
+            assert_eq!(p[0].path, path, "{lines}");
+            assert!(p[0].message.contains(fix), "{lines}: {p:?}");
+        }
+        let p = yaml(&seed_with(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    watch:\n      - tcp: 127.0.0.1:80\n      - pidfile: /run/x.pid\n",
+        ))
+        .expect_err("unknown kind");
+        assert_eq!(p.path, "services[0].watch[1]");
+        assert!(p.message.contains("`pid_file`"), "{p}");
+        assert_eq!(p.at.map(|a| a.line), Some(20), "{p}");
     }
 
     #[test]

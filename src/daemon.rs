@@ -24,9 +24,11 @@ use crate::announcer::peers::{PeerMonitor, render_metrics};
 use crate::announcer::{Announcer, Fatal, Stop, render_route_metrics};
 use crate::config::{self, Config, ServiceConfig};
 use crate::drain::{self, Commanded, Reason};
+use crate::fleet::Fleet;
 use crate::metrics::{Endpoint, Liveness, Metrics, names};
 use crate::service::{Gate, Health, Level, RoundReport, Service, render_service_states};
 use crate::status::{ReloadStatus, ServiceEntry, ServiceShape, Sources, StatusView};
+use crate::watch::ServiceWatches;
 
 /// How long a stop may take beyond `drain_linger` (the withdraws, a slow gobgpd).
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -157,6 +159,8 @@ struct Running {
     config: ServiceConfig,
     task: JoinHandle<()>,
     entry: ServiceEntry,
+    /// Its watches: they stop when this is dropped.
+    _watches: tokio::task::JoinSet<()>,
 }
 
 /// Everything that runs, and the channels between the parts.
@@ -224,10 +228,22 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     }
     d.publish_entries();
 
+    let (fleet_stop, fleet_stop_rx) = watch::channel(false);
+    let (fleet, fleet_task) = match &d.config.fleet {
+        Some(fc) => {
+            let site = fc.site_name(d.config.announcer.router_id);
+            let (fleet, task) =
+                Fleet::start(fc, site, d.config.all_prefixes(), &d.metrics, fleet_stop_rx)
+                    .map_err(|e| DaemonError::Setup(e.to_string()))?;
+            (Some(fleet), Some(tokio::spawn(task)))
+        }
+        None => (None, None),
+    };
     let mut announcer = Announcer::new(
         intents_rx.clone(),
         gate_rx.clone(),
         stop_rx.clone(),
+        fleet.clone(),
         &d.metrics,
     );
     let (peer_monitor, peer_table) = PeerMonitor::new(intents_rx.clone());
@@ -240,6 +256,7 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         announcer: announcer.state(),
         peers: peer_table,
         reload: d.reload_status.subscribe(),
+        fleet,
     };
     d.serve_metrics(StatusView::new(sources), announcer.state())
         .await?;
@@ -266,6 +283,11 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     let result = d.main_loop(commands.rx, announcer, &notifier).await;
     tasks.abort_all();
     d.stop_services();
+    // The fleet last: its task revokes the lease, and every claim of this site goes.
+    fleet_stop.send_replace(true);
+    if let (Some(task), Some(fc)) = (fleet_task, &d.config.fleet) {
+        let _ = tokio::time::timeout(fc.etcd.timeout.0 + Duration::from_secs(1), task).await;
+    }
     result
 }
 
@@ -393,11 +415,14 @@ impl Daemon {
                 .saturating_add(Duration::from_secs(30)),
         );
         let (reports_tx, reports_rx) = watch::channel::<Option<RoundReport>>(None);
+        let watches = ServiceWatches::new(cfg, &svc.trigger(), &self.metrics);
+        let watch_views = watches.views();
         let task = tokio::spawn(svc.run(self.gate.clone(), reports_tx, heartbeat));
         self.metrics.show("service", &cfg.name);
         let entry = ServiceEntry {
             shape: ServiceShape::of(cfg),
             reports: reports_rx,
+            watches: watch_views,
         };
         if let Some(old) = self.services.insert(
             cfg.name.clone(),
@@ -405,6 +430,7 @@ impl Daemon {
                 config: cfg.clone(),
                 task,
                 entry,
+                _watches: watches.spawn(),
             },
         ) {
             old.task.abort();
@@ -451,7 +477,9 @@ impl Daemon {
         self.gate.send_if_modified(|g| {
             let mut changed = false;
             for s in &self.config.services {
-                changed |= g.set_drained(&s.name, reasons.contains_key(&s.name));
+                let r = reasons.get(&s.name);
+                let forced = r.is_some_and(|r| r.iter().any(|x| x.forced()));
+                changed |= g.set_drained(&s.name, r.is_some(), forced);
             }
             changed
         });
@@ -459,17 +487,23 @@ impl Daemon {
     }
 
     /// `anycastd drain`.
-    fn drain(&mut self, services: Option<Vec<String>>, _force: bool) -> Result<String, String> {
+    fn drain(&mut self, services: Option<Vec<String>>, force: bool) -> Result<String, String> {
         let now = drain::now();
         let names = match services {
             None => {
                 self.commanded.all.get_or_insert(now);
+                if force {
+                    self.commanded.forced.insert(drain::ALL.to_string());
+                }
                 "every service".to_string()
             }
             Some(names) => {
                 self.known(&names)?;
                 for n in &names {
                     self.commanded.services.entry(n.clone()).or_insert(now);
+                    if force {
+                        self.commanded.forced.insert(n.clone());
+                    }
                 }
                 names.join(", ")
             }
@@ -506,6 +540,7 @@ impl Daemon {
                 self.known(&names)?;
                 for n in &names {
                     self.commanded.services.remove(n);
+                    self.commanded.forced.remove(n);
                 }
                 names
             }
@@ -705,6 +740,9 @@ fn needs_restart(old: &Config, new: &Config) -> Result<(), String> {
     }
     if old.control != new.control {
         fields.push("control.socket");
+    }
+    if old.fleet != new.fleet {
+        fields.push("fleet");
     }
     if fields.is_empty() {
         Ok(())

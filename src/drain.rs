@@ -32,21 +32,35 @@ const STATE_FILE: &str = "drained.json";
 pub enum Reason {
     /// A drain file exists (`announcer.drain_file` or the service's own).
     File { path: PathBuf },
-    /// `anycastd drain` (of this service, or `--all`), at `since` (seconds since the epoch).
-    Command { all: bool, since: u64 },
+    /// `anycastd drain` (of this service, or `--all`), at `since` (seconds since the epoch);
+    /// `force`: past the fleet guard.
+    Command {
+        all: bool,
+        since: u64,
+        #[serde(default)]
+        force: bool,
+    },
 }
 
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Reason::File { path } => write!(f, "file {}", path.display()),
-            Reason::Command { all, since } => write!(
+            Reason::Command { all, since, force } => write!(
                 f,
-                "`anycastd drain{}` at {}",
+                "`anycastd drain{}{}` at {}",
                 if *all { " --all" } else { "" },
+                if *force { " --force" } else { "" },
                 humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(*since))
             ),
         }
+    }
+}
+
+impl Reason {
+    /// Whether this drain goes past the fleet guard.
+    pub fn forced(&self) -> bool {
+        matches!(self, Reason::Command { force: true, .. })
     }
 }
 
@@ -60,7 +74,13 @@ pub struct Commanded {
     /// `anycastd drain SERVICE`, each since when.
     #[serde(default)]
     pub services: BTreeMap<String, u64>,
+    /// Drains given with `--force` (`*` for `--all`): their routes leave past the fleet guard.
+    #[serde(default)]
+    pub forced: BTreeSet<String>,
 }
+
+/// The name under which `--all` is remembered in [`Commanded::forced`].
+pub const ALL: &str = "*";
 
 /// Why the commanded drains could not be read or remembered.
 #[derive(Debug, thiserror::Error)]
@@ -155,12 +175,17 @@ pub fn reasons(
             }
         }
         if let Some(since) = commanded.all {
-            r.push(Reason::Command { all: true, since });
+            r.push(Reason::Command {
+                all: true,
+                since,
+                force: commanded.forced.contains(ALL),
+            });
         }
         if let Some(since) = commanded.services.get(&svc.name) {
             r.push(Reason::Command {
                 all: false,
                 since: *since,
+                force: commanded.forced.contains(&svc.name),
             });
         }
         if !r.is_empty() {
@@ -203,6 +228,7 @@ mod tests {
         let c = Commanded {
             all: None,
             services: BTreeMap::from([("dns".to_string(), 5)]),
+            forced: BTreeSet::new(),
         };
         let r = reasons(&cfg, &c, &BTreeSet::new());
         assert_eq!(r.keys().collect::<Vec<_>>(), ["dns"]);
@@ -210,7 +236,8 @@ mod tests {
             r["dns"],
             [Reason::Command {
                 all: false,
-                since: 5
+                since: 5,
+                force: false
             }]
         );
     }
@@ -226,6 +253,7 @@ mod tests {
         let c = Commanded {
             all: Some(7),
             services: BTreeMap::from([("web".to_string(), 9)]),
+            forced: BTreeSet::from([ALL.to_string()]),
         };
         c.save(&state).expect("save");
         assert_eq!(Commanded::load(&state).expect("load"), c);

@@ -75,14 +75,27 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
             "a duration needs a unit: write \"{t}s\" or \"{t}ms\", not {t}"
         ));
     }
-    let d = humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration {s:?} ({e}); write e.g. \"100ms\", \"10s\", \"1m30s\"")
+    if let Some(positive) = t.strip_prefix('-') {
+        return Err(format!(
+            "`{t}` is negative, and a duration is a length of time: write it without the minus sign, e.g. {positive}"
+        ));
+    }
+    let how = "write a number and a unit, e.g. 100ms, 10s or 1m30s (units: ns, us, ms, s, m, h, d)";
+    let d = humantime::parse_duration(t).map_err(|e| match e {
+        humantime::DurationError::Empty => format!("is empty: {how}"),
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            format!("`{unit}` in `{t}` is not a unit of time: {how}")
+        }
+        humantime::DurationError::NumberOverflow => {
+            format!("duration `{t}` is longer than 1000 years; write a shorter one")
+        }
+        _ => format!("`{t}` is not a duration: {how}"),
     })?;
     // One bound here keeps deadlines (now + timeout) and the per-request offsets of a
     // series far from overflowing an Instant; `Attempts::worst_case` saturates.
     if d > MAX_DURATION {
         return Err(format!(
-            "duration {s:?} is longer than 1000 years; write a shorter one"
+            "duration `{t}` is longer than 1000 years; write a shorter one"
         ));
     }
     Ok(Dur(d))

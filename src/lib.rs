@@ -2,18 +2,22 @@
 //! them are healthy, and withdraws them as soon as they are not.
 //!
 //! The pieces, in the order data flows through them:
-//! - [`config`]: the config file, parsed and validated.
+//! - [`config`]: the config file, parsed and validated; [`diagnose`] words its errors, and
+//!   [`position`] finds the line and column of a field.
 //! - [`check`]: the health checks, one file per kind, and the attempt policy.
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
 //! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
 //! - [`metrics`]: metric names, the registry and the HTTP endpoint.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
+//! - [`summary`]: the one-screen summary of `anycastd check-config`.
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
 //! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 //! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
 //! - [`fdlimit`]: the open-files limit, raised at start.
+//! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
+//!   start a service's round at once.
 
 pub mod announcer;
 pub mod attributes;
@@ -22,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod diagnose;
 pub mod drain;
 pub mod duration;
 pub mod fdlimit;
@@ -29,13 +34,16 @@ pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod position;
 pub mod problem;
 pub mod process;
 pub mod schema;
 pub mod service;
 pub mod small_file;
 pub mod status;
+pub mod summary;
 pub mod systemd;
+pub mod watch;
 
 /// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
 /// already said: the form operators read in logs and check failures.

@@ -1,5 +1,6 @@
 //! Logging setup: `LOG_LEVEL` (the seed's names, any case) and `LOG_FORMAT` (`text` or
-//! `json`, one JSON object per line).
+//! `json`, one JSON object per line); and [`Reporter`], the one way a command reports the
+//! error that ends it, in the format in force.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
@@ -74,9 +75,98 @@ pub fn init(level: LevelFilter, format: LogFormat) {
     };
 }
 
+/// How a command reports the error that ends it: once, in the log format in force. With
+/// `text`, `anycastd: <message>` on stderr, as other command-line tools say it (no
+/// timestamped log line besides it); with `json`, one JSON object on stderr, shaped like
+/// the log lines (`timestamp`, `level`, `message`) plus the error's own fields (a config
+/// error's `file` and `problems`, each with `path`, `line`, `column` and `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reporter {
+    format: LogFormat,
+}
+
+impl Reporter {
+    pub fn new(format: LogFormat) -> Reporter {
+        Reporter { format }
+    }
+
+    /// Reports `message`.
+    pub fn error(&self, message: &str) {
+        self.report(message, serde_json::Map::new());
+    }
+
+    /// Reports an error that has fields: `text` in the text format; `fields` (with its own
+    /// `message`, else `text`) in JSON.
+    pub fn report(&self, text: &str, fields: serde_json::Map<String, serde_json::Value>) {
+        use std::io::Write;
+        let out = self.render(text, fields, std::time::SystemTime::now());
+        // Nothing is left to tell the error to if stderr is gone.
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    }
+
+    /// What [`Reporter::report`] writes, one line in JSON.
+    pub fn render(
+        &self,
+        text: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: std::time::SystemTime,
+    ) -> String {
+        match self.format {
+            LogFormat::Text => format!("anycastd: {text}\n"),
+            LogFormat::Json => {
+                // In the order of the log lines: timestamp, level, message, then the rest.
+                let message = fields
+                    .get("message")
+                    .cloned()
+                    .unwrap_or_else(|| text.into());
+                let mut members = vec![
+                    (
+                        "timestamp".to_string(),
+                        humantime::format_rfc3339_micros(now).to_string().into(),
+                    ),
+                    ("level".to_string(), "ERROR".into()),
+                    ("message".to_string(), message),
+                ];
+                members.extend(fields.into_iter().filter(|(k, _)| k != "message"));
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
+                    .collect();
+                format!("{{{}}}\n", body.join(","))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fatal_error_is_one_line_of_json_or_the_plain_text() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456);
+        let text = Reporter::new(LogFormat::Text);
+        assert_eq!(
+            text.render(
+                "config file x is not valid:\n  - a: b",
+                Default::default(),
+                now
+            ),
+            "anycastd: config file x is not valid:\n  - a: b\n"
+        );
+        let json = Reporter::new(LogFormat::Json);
+        let mut fields = serde_json::Map::new();
+        fields.insert("message".into(), "config file x is not valid".into());
+        fields.insert("problems".into(), serde_json::json!([{"path": "a"}]));
+        assert_eq!(
+            json.render("config file x is not valid:\n  - a: b", fields, now),
+            "{\"timestamp\":\"2023-11-14T22:13:20.123456Z\",\"level\":\"ERROR\",\"message\":\"config file x is not valid\",\"problems\":[{\"path\":\"a\"}]}\n"
+        );
+        assert_eq!(
+            json.render("cannot start", Default::default(), now),
+            "{\"timestamp\":\"2023-11-14T22:13:20.123456Z\",\"level\":\"ERROR\",\"message\":\"cannot start\"}\n"
+        );
+    }
 
     #[test]
     fn libraries_stay_at_warn_unless_trace() {

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing::{error, warn};
+use tracing::warn;
 
 use anycastd::announcer::Stop;
 use anycastd::cli::{Cli, Command};
 use anycastd::config::{self, Config};
 use anycastd::control::{self, Request};
 use anycastd::daemon::{self, Handle};
-use anycastd::logging;
+use anycastd::logging::{self, Reporter};
 use anycastd::status;
 
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
@@ -23,20 +23,22 @@ fn main() -> ExitCode {
     if let Some(Command::Healthcheck { address, timeout }) = &cli.command {
         return anycastd::healthcheck::run(address.address.as_deref(), &cli.config, *timeout);
     }
+    // The format first: every error after it, a bad LOG_LEVEL included, is reported in it.
+    let format = match logging::parse_format(&std::env::var("LOG_FORMAT").unwrap_or_default()) {
+        Ok(f) => f,
+        Err(e) => return fail(Reporter::new(logging::LogFormat::Text), &e),
+    };
+    let report = Reporter::new(format);
     let level =
         match logging::parse_level(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "WARN".into())) {
             Ok(l) => l,
-            Err(e) => return fail(&e),
+            Err(e) => return fail(report, &e),
         };
-    let format = match logging::parse_format(&std::env::var("LOG_FORMAT").unwrap_or_default()) {
-        Ok(f) => f,
-        Err(e) => return fail(&e),
-    };
     logging::init(level, format);
 
     match cli.command.unwrap_or(Command::Run) {
         Command::Status { address, json } => {
-            status_command(&cli.config, address.address.as_deref(), json)
+            status_command(&cli.config, address.address.as_deref(), json, report)
         }
         Command::Completions { shell } => {
             print!("{}", anycastd::cli::completions(shell));
@@ -49,7 +51,7 @@ fn main() -> ExitCode {
         Command::Manpages { dir } => {
             for (file, text) in anycastd::cli::manpages() {
                 if let Err(e) = std::fs::write(dir.join(&file), text) {
-                    eprintln!("anycastd: cannot write {}: {e}", dir.join(file).display());
+                    report.error(&format!("cannot write {}: {e}", dir.join(file).display()));
                     return ExitCode::FAILURE;
                 }
             }
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         } => control_command(
             &cli.config,
             socket.socket,
+            report,
             Request::Drain {
                 services,
                 all,
@@ -77,48 +80,51 @@ fn main() -> ExitCode {
         } => control_command(
             &cli.config,
             socket.socket,
+            report,
             Request::Undrain { services, all },
         ),
-        Command::Reload { socket } => control_command(&cli.config, socket.socket, Request::Reload),
+        Command::Reload { socket } => {
+            control_command(&cli.config, socket.socket, report, Request::Reload)
+        }
         Command::Healthcheck { .. } => ExitCode::SUCCESS,
-        Command::CheckConfig => match load(&cli.config) {
+        // The warnings are in the summary, and only there.
+        Command::CheckConfig => match config::load(&cli.config) {
             Ok(loaded) => {
-                print!("{}", summary(&cli.config, &loaded.config, &loaded.warnings));
+                print!(
+                    "{}",
+                    anycastd::summary::render(&cli.config, &loaded.config, &loaded.warnings)
+                );
                 ExitCode::SUCCESS
             }
-            Err(code) => code,
+            Err(e) => config_fail(report, &e),
         },
-        Command::Run => match load(&cli.config) {
-            Ok(loaded) => run(loaded.config, &cli.config),
-            Err(code) => code,
-        },
-    }
-}
-
-/// Loads the config, logging its warnings; the exit code when it is not valid.
-fn load(path: &std::path::Path) -> Result<config::Loaded, ExitCode> {
-    match config::load(path) {
-        Ok(l) => {
-            for w in &l.warnings {
-                warn!(warning = w.as_str(), "config warning");
+        Command::Run => match config::load(&cli.config) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    warn!(warning = w.as_str(), "config warning");
+                }
+                run(loaded.config, &cli.config, report)
             }
-            Ok(l)
-        }
-        Err(e) => {
-            error!("{e}");
-            Err(fail(&e.to_string()))
-        }
+            Err(e) => config_fail(report, &e),
+        },
     }
 }
 
-/// Prints an error for the operator and returns exit code 2.
-fn fail(msg: &str) -> ExitCode {
-    eprintln!("anycastd: {msg}");
+/// Reports an error that stops anycastd before it starts (bad config or environment) and
+/// returns exit code 2.
+fn fail(report: Reporter, msg: &str) -> ExitCode {
+    report.error(msg);
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// [`fail`] for a config that cannot be used: in JSON, with each problem's fields.
+fn config_fail(report: Reporter, e: &config::ConfigError) -> ExitCode {
+    report.report(&e.to_string(), e.json_fields());
     ExitCode::from(EXIT_CONFIG)
 }
 
 /// Runs the daemon until it is stopped.
-fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
+fn run(cfg: Config, path: &std::path::Path, report: Reporter) -> ExitCode {
     anycastd::fdlimit::raise_nofile_and_log();
     // One worker thread: anycastd's work is small and I/O-bound, and with two the
     // wake-ups passed between threads cost more than the work (1,000 checks a second:
@@ -130,7 +136,7 @@ fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(report, &format!("cannot start the async runtime: {e}")),
     };
     let result = rt.block_on(async {
         let (handle, commands) = Handle::new();
@@ -148,8 +154,7 @@ fn run(cfg: Config, path: &std::path::Path) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e}");
-            eprintln!("anycastd: {e}");
+            report.error(&e.to_string());
             ExitCode::from(e.exit_code())
         }
     }
@@ -236,6 +241,7 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
 fn control_command(
     config_path: &std::path::Path,
     socket: Option<PathBuf>,
+    report: Reporter,
     req: Request,
 ) -> ExitCode {
     let socket = match socket {
@@ -243,9 +249,12 @@ fn control_command(
         None => match config::load(config_path) {
             Ok(l) => l.config.control.socket,
             Err(e) => {
-                return fail(&format!(
-                    "{e}\n(the control socket is control.socket of the config; give it with --socket)"
-                ));
+                let hint =
+                    "the control socket is control.socket of the config; give it with --socket";
+                let mut fields = e.json_fields();
+                fields.insert("hint".into(), hint.into());
+                report.report(&format!("{e}\n({hint})"), fields);
+                return ExitCode::from(EXIT_CONFIG);
             }
         },
     };
@@ -254,7 +263,7 @@ fn control_command(
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(report, &format!("cannot start the async runtime: {e}")),
     };
     let is_reload = req == Request::Reload;
     // A reload builds every check of the new config: give it time.
@@ -265,7 +274,7 @@ fn control_command(
             ExitCode::SUCCESS
         }
         Ok(reply) => {
-            eprintln!("anycastd: {}", reply.message);
+            report.error(&reply.message);
             if is_reload {
                 ExitCode::from(EXIT_CONFIG)
             } else {
@@ -273,25 +282,30 @@ fn control_command(
             }
         }
         Err(e) => {
-            eprintln!("anycastd: {e}");
+            report.error(&e.to_string());
             ExitCode::FAILURE
         }
     }
 }
 
 /// `anycastd status`: fetches `/status` from a running daemon and prints it.
-fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bool) -> ExitCode {
+fn status_command(
+    config_path: &std::path::Path,
+    address: Option<&str>,
+    json: bool,
+    report: Reporter,
+) -> ExitCode {
     use anycastd::healthcheck::{endpoint, get};
     let got = endpoint(address, config_path, "/status")
         .and_then(|addr| get(addr, "/status", Duration::from_secs(5), 64 << 20));
     let body = match got {
         Ok((200, body)) => body,
         Ok((code, body)) => {
-            eprintln!("anycastd: /status answered {code}: {}", body.trim());
+            report.error(&format!("/status answered {code}: {}", body.trim()));
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("anycastd: {e}");
+            report.error(&e);
             return ExitCode::FAILURE;
         }
     };
@@ -305,92 +319,10 @@ fn status_command(config_path: &std::path::Path, address: Option<&str>, json: bo
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("anycastd: the answer of /status is not a status document: {e}");
+            report.error(&format!(
+                "the answer of /status is not a status document: {e}"
+            ));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The one-screen summary of `check-config`.
-fn summary(path: &std::path::Path, cfg: &Config, warnings: &[String]) -> String {
-    use std::fmt::Write;
-    let a = &cfg.announcer;
-    let mut s = String::new();
-    let _ = writeln!(s, "config {} is valid", path.display());
-    let _ = writeln!(
-        s,
-        "gobgpd   {}  router id {}  ASN {}  local address {}  listen port {}",
-        a.gobgp.address, a.router_id, a.local_asn, a.local_address, a.listen_port
-    );
-    for p in &a.peers {
-        let _ = writeln!(
-            s,
-            "peer     {:<16} {} AS{}{}{}{}{}",
-            p.name,
-            p.remote_address,
-            p.remote_asn,
-            p.remote_port
-                .map(|x| format!(" port {x}"))
-                .unwrap_or_default(),
-            if p.passive { " passive" } else { "" },
-            if p.multihop_ttl > 0 {
-                format!(" multihop ttl {}", p.multihop_ttl)
-            } else {
-                String::new()
-            },
-            if p.password_file.is_some() {
-                " md5"
-            } else {
-                ""
-            },
-        );
-    }
-    let list = |v: &[ipnet::IpNet]| {
-        if v.is_empty() {
-            "-".to_string()
-        } else {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    let _ = writeln!(
-        s,
-        "routes   {} (while every service is up)",
-        list(&a.routes)
-    );
-    for svc in &cfg.services {
-        let _ = writeln!(
-            s,
-            "service  {}  every {}  rise {} fall {}  routes {}",
-            svc.name,
-            svc.check_interval,
-            svc.rise,
-            svc.fall,
-            list(&svc.routes)
-        );
-        for c in &svc.checks {
-            let _ = writeln!(
-                s,
-                "  check  {:<18} {:<17} {}",
-                c.name,
-                c.kind(),
-                c.spec.target()
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "metrics  {}",
-        if cfg.metrics.enabled {
-            format!("http://{}/metrics", cfg.metrics.address)
-        } else {
-            "disabled".into()
-        }
-    );
-    for w in warnings {
-        let _ = writeln!(s, "warning  {w}");
-    }
-    s
 }

@@ -40,6 +40,8 @@ pub mod names {
     pub const CONFIG_RELOAD_SUCCESS_TIME: &str =
         "anycastd_config_last_reload_success_timestamp_seconds";
     pub const BUILD_INFO: &str = "anycastd_build_info";
+    /// Labels {service, watch, event}.
+    pub const WATCH_EVENTS: &str = "anycastd_watch_events_total";
 
     // The process, under the official Prometheus clients' names (src/process.rs).
     pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
@@ -165,6 +167,11 @@ pub mod names {
         (
             PROCESS_START,
             "Start time of the process since unix epoch in seconds",
+        ),
+        (
+            WATCH_EVENTS,
+            "Events seen by a service's watches (tcp: connected, closed, reset, connect_failed; \
+             pid_file: watching, exited, not_running, missing, empty, garbage, error)",
         ),
         (
             FLEET_UP,

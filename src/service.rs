@@ -5,6 +5,7 @@
 //! triggered ([`Trigger::run_now`]). All checks of a round run concurrently; the round passes
 //! only if each of them passes. A service starts *down*, becomes *up* after `rise`
 //! consecutive passing rounds and *down* again after `fall` consecutive failing rounds.
+//! While a state is in doubt ([`Health::in_doubt`]) rounds run every `fast_interval`.
 //! Only transitions reach the [`Gate`], so routes change only when a service's state does.
 
 use std::collections::BTreeMap;
@@ -248,6 +249,8 @@ struct GateService {
     routes: Vec<IpNet>,
     level: Level,
     drained: bool,
+    /// Drained past the fleet guard (`anycastd drain --force`).
+    forced: bool,
     /// When its state last changed (or the service started).
     since: SystemTime,
 }
@@ -280,6 +283,7 @@ impl Gate {
                     routes: s.routes.clone(),
                     level: Level::Down,
                     drained: false,
+                    forced: false,
                     since: SystemTime::now(),
                 })
                 .collect(),
@@ -321,15 +325,32 @@ impl Gate {
         }
     }
 
-    /// Drains or undrains a service; returns whether anything changed.
-    pub fn set_drained(&mut self, service: &str, drained: bool) -> bool {
+    /// Drains or undrains a service (`forced`: its routes leave past the fleet guard);
+    /// returns whether anything changed.
+    pub fn set_drained(&mut self, service: &str, drained: bool, forced: bool) -> bool {
+        let forced = drained && forced;
         match self.service_mut(service) {
-            Some(s) if s.drained != drained => {
-                s.change(|s| s.drained = drained);
+            Some(s) if s.drained != drained || s.forced != forced => {
+                s.change(|s| {
+                    s.drained = drained;
+                    s.forced = forced;
+                });
                 true
             }
             _ => false,
         }
+    }
+
+    /// Whether `prefix` is drained past the fleet guard: every drained service behind it
+    /// was drained with `--force`.
+    pub fn drain_forced(&self, prefix: &IpNet) -> bool {
+        let global = self.global.contains(prefix);
+        let drained: Vec<&GateService> = self
+            .services
+            .iter()
+            .filter(|s| (global || s.routes.contains(prefix)) && s.drained)
+            .collect();
+        !drained.is_empty() && drained.iter().all(|s| s.forced)
     }
 
     /// When the named service's state last changed.
@@ -479,6 +500,7 @@ pub struct Service {
     /// The state the service starts in (down, or what it was before a reload changed it).
     start: Health,
     interval: Duration,
+    fast_interval: Duration,
     rise: u32,
     fall: u32,
     checks: Vec<Runner>,
@@ -515,6 +537,7 @@ impl Service {
             name: cfg.name.clone(),
             start,
             interval: cfg.check_interval.0,
+            fast_interval: cfg.fast_interval(),
             rise: cfg.rise,
             fall: cfg.fall,
             checks,
@@ -526,6 +549,16 @@ impl Service {
 
     pub fn trigger(&self) -> Trigger {
         self.trigger.clone()
+    }
+
+    /// The time from the start of a round to the start of the next, after a round that left
+    /// the service in `health`.
+    pub fn pace(&self, health: Health) -> Duration {
+        if health.in_doubt() {
+            self.fast_interval
+        } else {
+            self.interval
+        }
     }
 
     /// Runs all checks once, concurrently.
@@ -544,13 +577,15 @@ impl Service {
         series.up.set(if self.start.is_up() { 1.0 } else { 0.0 });
         let mut health = self.start;
         let mut last_passed: Vec<Option<bool>> = vec![None; self.checks.len()];
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first round at once; each next one `pace` after the start of the one before,
+        // or at once when triggered (a trigger during a round: right after it).
+        let mut due = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
-                _ = self.trigger.0.notified() => ticker.reset(),
+                _ = tokio::time::sleep_until(due) => {}
+                _ = self.trigger.0.notified() => {}
             }
+            let started = tokio::time::Instant::now();
             heartbeat.beat();
             let outcomes = self.round().await;
             heartbeat.beat();
@@ -562,6 +597,7 @@ impl Service {
                 gate.send_if_modified(|g| g.set(&self.name, next.level()));
             }
             health = next;
+            due = started + self.pace(health);
             let checks = self
                 .checks
                 .iter()
@@ -801,6 +837,7 @@ mod tests {
             routes,
             level: Level::Down,
             drained: false,
+            forced: false,
             since: SystemTime::UNIX_EPOCH,
         };
         Gate {
@@ -844,7 +881,7 @@ mod tests {
                 "2001:db8::/48 degraded"
             ]
         );
-        g.set_drained("a", true);
+        g.set_drained("a", true, false);
         assert_eq!(
             wanted(&g),
             [
@@ -866,8 +903,11 @@ mod tests {
         assert!(g.set("a", Level::Up));
         assert!(!g.set("a", Level::Up));
         assert!(!g.set("nope", Level::Up), "unknown services are ignored");
-        assert!(g.set_drained("a", true));
-        assert!(!g.set_drained("a", true));
+        assert!(g.set_drained("a", true, false));
+        assert!(!g.set_drained("a", true, false));
+        assert!(!g.drain_forced(&"192.0.2.10/32".parse().expect("prefix")));
+        assert!(g.set_drained("a", true, true));
+        assert!(g.drain_forced(&"192.0.2.10/32".parse().expect("prefix")));
     }
 
     #[test]

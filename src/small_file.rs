@@ -19,7 +19,7 @@ use rustix::fs::{Mode, OFlags};
 /// Why a small file could not be read. Each message names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {}", path.display(), describe_io(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -35,6 +35,22 @@ pub enum ReadError {
     TooLarge { path: PathBuf, limit: u64 },
     #[error("{} is not UTF-8 text", path.display())]
     NotText { path: PathBuf },
+}
+
+/// An I/O error in words, without the `(os error N)` the standard library adds.
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "it does not exist".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.rfind(" (os error ") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
 }
 
 /// Reads the regular file at `path`, refusing anything else and anything longer than
@@ -168,10 +184,9 @@ mod tests {
         assert!(
             matches!(&e, ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
         );
-        assert!(
-            e.to_string()
-                .starts_with("cannot read /nonexistent/x.pem: "),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "cannot read /nonexistent/x.pem: it does not exist"
         );
     }
 

@@ -20,7 +20,9 @@ use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::attributes::describe;
 use crate::config::ServiceConfig;
 use crate::drain::Reason;
+use crate::fleet::{Fleet, FleetStatus};
 use crate::service::{Gate, Health, RoundReport, ServiceState};
+use crate::watch::{WatchState, WatchView};
 
 /// The whole status document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,27 @@ pub struct Status {
     /// The last reload, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<ReloadStatus>,
+    /// The fleet guard's view of each prefix, with a `fleet` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+    /// Every service's watches, in config order (absent from older daemons' documents).
+    #[serde(default)]
+    pub watches: Vec<WatchStatus>,
+}
+
+/// One watch of a service (`watch:` in the config) and what it knows about its target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchStatus {
+    pub service: String,
+    /// `tcp:127.0.0.1:8080`, `pid_file:/run/nginx.pid`.
+    pub watch: String,
+    pub state: WatchState,
+    /// The process id the pid file names, when it names one.
+    pub pid: Option<u32>,
+    /// Why it is in that state (a connect error, what the pid file holds).
+    pub detail: Option<String>,
+    /// When it entered that state (RFC 3339).
+    pub since: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +174,8 @@ impl ServiceShape {
 pub struct ServiceEntry {
     pub shape: ServiceShape,
     pub reports: watch::Receiver<Option<RoundReport>>,
+    /// Its watches' states.
+    pub watches: Vec<WatchView>,
 }
 
 /// The daemon's channels the status is read from.
@@ -164,6 +189,7 @@ pub struct Sources {
     pub announcer: watch::Receiver<AnnouncerState>,
     pub peers: watch::Receiver<Option<PeerTable>>,
     pub reload: watch::Receiver<Option<ReloadStatus>>,
+    pub fleet: Option<Fleet>,
 }
 
 /// Reads the daemon's state from the channels its tasks publish on.
@@ -240,6 +266,13 @@ impl StatusView {
             prefixes,
             peers: src.peers.borrow().as_ref().map(|t| t.peers.clone()),
             reload: src.reload.borrow().clone(),
+            fleet: src.fleet.as_ref().map(Fleet::status),
+            watches: src
+                .services
+                .borrow()
+                .iter()
+                .flat_map(|e| e.watches.iter().map(watch_status))
+                .collect(),
         }
     }
 
@@ -293,6 +326,18 @@ fn service_status(
     }
 }
 
+fn watch_status(w: &WatchView) -> WatchStatus {
+    let r = w.report.borrow();
+    WatchStatus {
+        service: w.service.clone(),
+        watch: w.watch.clone(),
+        state: r.state,
+        pid: r.pid,
+        detail: r.detail.clone(),
+        since: rfc3339(r.since),
+    }
+}
+
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -305,11 +350,38 @@ pub fn render_table(s: &Status) -> String {
     services_table(&mut out, &s.services);
     out.push('\n');
     checks_table(&mut out, &s.services);
+    watches_table(&mut out, &s.watches);
     out.push('\n');
     prefixes_table(&mut out, &s.prefixes);
     out.push('\n');
     peers_table(&mut out, s.peers.as_deref());
+    if let Some(f) = &s.fleet {
+        out.push('\n');
+        out.push_str(&crate::fleet::render_table(f));
+    }
     out
+}
+
+/// The watches, when there are any (with the blank line before them).
+fn watches_table(out: &mut String, watches: &[WatchStatus]) {
+    if watches.is_empty() {
+        return;
+    }
+    out.push('\n');
+    let mut rows = vec![row(&[
+        "SERVICE", "WATCH", "STATE", "PID", "SINCE", "DETAIL",
+    ])];
+    for w in watches {
+        rows.push(row(&[
+            &w.service,
+            &w.watch,
+            &w.state.as_str().to_uppercase(),
+            &w.pid.map_or("-".to_string(), |p| p.to_string()),
+            &w.since,
+            w.detail.as_deref().unwrap_or(""),
+        ]));
+    }
+    table(out, &rows);
 }
 
 fn header(out: &mut String, s: &Status) {

@@ -650,6 +650,14 @@ metrics:
         levels.insert(level.to_string());
         assert!(v["message"].is_string(), "no message: {line}");
         assert!(v["timestamp"].is_string(), "no timestamp: {line}");
+        // No empty or placeholder fields (issue 14: `peer=<nil> address=<nil> from=-`).
+        for (key, value) in v.as_object().into_iter().flatten() {
+            let text = value.as_str().map(str::trim);
+            assert!(
+                !matches!(text, Some("" | "<nil>" | "-")),
+                "field {key} is {value} in: {line}"
+            );
+        }
     }
     assert!(
         levels.contains("WARN") && levels.contains("DEBUG"),

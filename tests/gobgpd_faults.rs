@@ -112,6 +112,11 @@ fn a_refused_start_bgp_backs_off_instead_of_spinning() {
     assert!(error.contains("StartBgp"), "{s}");
     assert!(error.contains("address already in use"), "{s}");
     assert!(s["gobgp"]["unusable_since"].is_string(), "{s}");
+    // /healthz stays 200 (the daemon's loops are alive) and says why gobgpd is unusable.
+    let (code, body) = http_get(d.metrics, "/healthz").expect("GET /healthz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("gobgpd: UNUSABLE since"), "{body}");
+    assert!(body.contains("address already in use"), "{body}");
     drop(holder);
 }
 

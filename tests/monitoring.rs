@@ -26,14 +26,7 @@ const DASHBOARD: &str = "deploy/grafana/anycastd.json";
 /// Metrics the rules and the dashboard use that `names::HELP` does not list yet: `(name, its
 /// labels, who adds it)`. Delete an entry when its metric reaches `names::HELP` (and the
 /// README's metrics table): `allowlist_holds_only_metrics_not_yet_exported` fails until then.
-const NOT_YET_EXPORTED: &[(&str, &[&str], &str)] = &[
-    // Issue 13 (event-driven detection): SPEC section 13.
-    (
-        "anycastd_watch_events_total",
-        &["service", "watch", "event"],
-        "issue 13",
-    ),
-];
+const NOT_YET_EXPORTED: &[(&str, &[&str], &str)] = &[];
 
 /// Series that Prometheus itself makes for every target.
 const PROMETHEUS_OWN: &[&str] = &["up"];

@@ -1,7 +1,7 @@
 //! README.md's config reference cannot drift from the code: its YAML block parses with
 //! anycastd's own parser; at every level it names every key the code accepts (the list is
-//! taken from the parser itself, through the "unknown field, expected one of ..." error of a
-//! probe key); every line marked `# default` can be left out without changing the parsed
+//! taken from the parser itself, through the "unknown key ...; valid keys here: ..." error of
+//! a probe key); every line marked `# default` can be left out without changing the parsed
 //! config; and every check kind appears. The metrics table names exactly the exported metrics, and the
 //! layout section names only files that exist.
 
@@ -76,10 +76,9 @@ fn accepted_keys(doc: &Value, path: &[PathStep]) -> Option<Vec<String>> {
         "probing {path:?} failed for another reason: {err}"
     );
     let list = err
-        .split_once("expected one of ")
+        .split_once("valid keys here: ")
         .map(|(_, l)| l)
-        .or_else(|| err.split_once("expected ").map(|(_, l)| l))
-        .unwrap_or_else(|| panic!("no list of expected fields in: {err}"));
+        .unwrap_or_else(|| panic!("no list of valid keys in: {err}"));
     Some(
         list.split('`')
             .skip(1)

@@ -38,6 +38,9 @@ pub struct Intent {
     /// How long a route leaving for another reason than failing health keeps its
     /// `draining` attributes before it is withdrawn (RFC 8326).
     pub drain_linger: Duration,
+    /// How often the fleet guard is asked again about a prefix it holds: every round of
+    /// the fastest service.
+    pub fleet_retry: Duration,
 }
 
 /// Why an intent could not be built.
@@ -102,6 +105,13 @@ impl Intent {
             peers,
             routes,
             drain_linger: a.drain_linger.0,
+            fleet_retry: cfg
+                .services
+                .iter()
+                .map(|s| s.check_interval.0)
+                .min()
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(100)),
         })
     }
 }

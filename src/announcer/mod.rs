@@ -46,6 +46,7 @@ use self::connection::{Attempt, FailureLog, Link};
 use self::intent::{Intent, RouteSpec};
 use self::reconcile::{Advert, Plan, Route, Wanted, plan};
 use crate::attributes::{PathAttributes, RouteState};
+use crate::fleet::{Decision, Fleet, Held};
 use crate::metrics::{Heartbeat, Metrics, names};
 use crate::service::Gate;
 
@@ -175,6 +176,12 @@ pub struct Announcer {
     first_attempt: Option<tokio::sync::oneshot::Sender<()>>,
     /// Whether gobgpd has been set up before (a later set-up is a reconnect).
     connected_before: bool,
+    /// The fleet guard, when the config has one (SPEC 14).
+    fleet: Option<Fleet>,
+    /// Prefixes the guard keeps announced although their services failed or were drained.
+    held: BTreeMap<IpNet, Held>,
+    /// Prefixes this site has claimed in the fleet (announced with healthy services).
+    claimed: BTreeSet<IpNet>,
 }
 
 impl Announcer {
@@ -183,6 +190,7 @@ impl Announcer {
         intents: watch::Receiver<Arc<Intent>>,
         gate: watch::Receiver<Gate>,
         stop: watch::Receiver<Stop>,
+        fleet: Option<Fleet>,
         metrics: &Metrics,
     ) -> Announcer {
         let intent = intents.borrow().clone();
@@ -214,6 +222,9 @@ impl Announcer {
             failures: FailureLog::new("announcer"),
             first_attempt: None,
             connected_before: false,
+            fleet,
+            held: BTreeMap::new(),
+            claimed: BTreeSet::new(),
         }
     }
 
@@ -333,6 +344,8 @@ impl Announcer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let (mut gate_open, mut intents_open) = (true, true);
+        let mut fleet_retry = tokio::time::interval(self.intent.fleet_retry);
+        fleet_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let stop = *self.stop.borrow();
             match stop {
@@ -375,6 +388,10 @@ impl Announcer {
                     }
                 }
                 _ = sleep_until(linger_end) => {
+                    self.update(c, Why::Change).await?;
+                }
+                _ = fleet_retry.tick(), if !self.held.is_empty() => {
+                    // The guard holds prefixes: ask it again, every round.
                     self.update(c, Why::Change).await?;
                 }
                 _ = tick.tick() => {
@@ -575,6 +592,7 @@ impl Announcer {
     async fn update(&mut self, c: &GobgpClient, why: Why) -> Result<(), Lost> {
         let present_prefixes: BTreeSet<IpNet> = self.announced.keys().copied().collect();
         let wanted = self.wanted(&present_prefixes);
+        let wanted = self.guard(wanted, &present_prefixes).await;
         let present = self
             .announced
             .iter()
@@ -582,6 +600,7 @@ impl Announcer {
             .collect();
         let p = plan(&self.specs().keys().copied().collect(), &wanted, &present);
         self.execute(c, p, why).await?;
+        self.sync_claims().await;
         self.publish_usable();
         Ok(())
     }
@@ -621,6 +640,7 @@ impl Announcer {
         self.announced.retain(|p, _| present.contains_key(p));
         let present_prefixes: BTreeSet<IpNet> = present.keys().copied().collect();
         let wanted = self.wanted(&present_prefixes);
+        let wanted = self.guard(wanted, &present_prefixes).await;
         let p = plan(&ours, &wanted, &present);
         if !p.is_empty() {
             info!(
@@ -630,8 +650,138 @@ impl Announcer {
             );
         }
         self.execute(c, p, Why::Reconcile).await?;
+        self.sync_claims().await;
         self.publish_usable();
         Ok(())
+    }
+
+    /// The fleet guard (SPEC 14): a prefix whose services failed, or whose drain (without
+    /// `--force`) has lingered, is withdrawn only when etcd says enough other sites announce
+    /// it. Otherwise it is *held*: kept announced, with its degraded attributes (its draining
+    /// ones for a drain), and the guard is asked again every round. Shutdown, reloads that
+    /// remove a prefix and forced drains are not guarded.
+    async fn guard(
+        &mut self,
+        mut wanted: BTreeMap<IpNet, Route>,
+        present: &BTreeSet<IpNet>,
+    ) -> BTreeMap<IpNet, Route> {
+        let Some(fleet) = self.fleet.clone() else {
+            return wanted;
+        };
+        if *self.stop.borrow() != Stop::Running {
+            return wanted;
+        }
+        let candidates: Vec<(IpNet, RouteState)> = {
+            let gate = self.gate.borrow();
+            let states = gate.wanted();
+            present
+                .iter()
+                .filter(|p| !wanted.contains_key(p) && self.intent.routes.contains_key(p))
+                .filter(|p| !self.leaving.contains_key(p))
+                .filter_map(|p| match states.get(p) {
+                    // Its services failed.
+                    None if !gate.gating(p).is_empty() => Some((*p, RouteState::Degraded)),
+                    // Drained without --force, and the linger is over.
+                    Some(RouteState::Draining) if !gate.drain_forced(p) => {
+                        Some((*p, RouteState::Draining))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        if candidates.is_empty() {
+            return wanted;
+        }
+        let decisions = futures_util::future::join_all(
+            candidates.iter().map(|(p, _)| fleet.release_guarded(*p)),
+        )
+        .await;
+        for ((prefix, hold_as), decision) in candidates.into_iter().zip(decisions) {
+            match decision {
+                Decision::Released(release) => {
+                    self.held.remove(&prefix);
+                    self.claimed.remove(&prefix);
+                    warn!(prefix = %prefix, release = release.to_string().as_str(), "fleet guard: this site may withdraw");
+                }
+                Decision::Held(held) => {
+                    let new = self.held.get(&prefix).map(|h| &h.reason) != Some(&held.reason);
+                    if new {
+                        error!(prefix = %prefix, "{held}");
+                    } else {
+                        debug!(prefix = %prefix, "{held}");
+                    }
+                    self.held.insert(prefix, held);
+                    if let Some(spec) = self.intent.routes.get(&prefix) {
+                        wanted.insert(
+                            prefix,
+                            Route {
+                                prefix,
+                                state: hold_as,
+                                advert: Advert {
+                                    next_hop: spec.next_hop,
+                                    attrs: spec.attrs(hold_as).clone(),
+                                },
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Keeps this site's claims in the fleet in step with what it announces: a prefix
+    /// announced with healthy services is claimed (after its AddPath, never before); one
+    /// withdrawn without the guard (a reload removed it, a forced drain, gobgpd lost it) is
+    /// released. Errors are logged by the fleet, whose task repairs etcd.
+    async fn sync_claims(&mut self) {
+        let Some(fleet) = self.fleet.clone() else {
+            return;
+        };
+        if *self.stop.borrow() != Stop::Running {
+            // The fleet task revokes the lease at shutdown: every claim goes at once.
+            return;
+        }
+        let healthy: BTreeSet<IpNet> = {
+            let gate = self.gate.borrow();
+            gate.wanted()
+                .into_iter()
+                .filter(|(_, s)| *s != RouteState::Draining)
+                .map(|(p, _)| p)
+                .collect()
+        };
+        let claim: Vec<IpNet> = self
+            .announced
+            .keys()
+            .filter(|p| healthy.contains(p) && self.intent.routes.contains_key(p))
+            .filter(|p| !self.claimed.contains(p) || self.held.contains_key(p))
+            .copied()
+            .collect();
+        let release: Vec<IpNet> = self
+            .claimed
+            .iter()
+            .filter(|p| !self.announced.contains_key(p))
+            .copied()
+            .collect();
+        let claims = futures_util::future::join_all(claim.iter().map(|p| fleet.claim(*p)));
+        let releases =
+            futures_util::future::join_all(release.iter().map(|p| fleet.release_forced(*p)));
+        let (claimed, released) = tokio::join!(claims, releases);
+        for (p, r) in claim.into_iter().zip(claimed) {
+            if self.held.remove(&p).is_some() {
+                warn!(prefix = %p, "fleet guard: the services are back; no longer held");
+            }
+            if let Err(e) = r {
+                debug!(prefix = %p, error = e.to_string().as_str(), "fleet: claim not written yet (the fleet task retries)");
+            }
+            self.claimed.insert(p);
+        }
+        for (p, r) in release.into_iter().zip(released) {
+            if let Err(e) = r {
+                debug!(prefix = %p, error = e.to_string().as_str(), "fleet: claim not removed yet (the fleet task retries)");
+            }
+            self.claimed.remove(&p);
+        }
     }
 
     /// Why `prefix` changes, for the log line.

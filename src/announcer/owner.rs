@@ -167,9 +167,23 @@ pub fn decide(mine: &Mark, entries: &[String], now: u64, gone: impl Fn(&Mark) ->
 /// this, an anycastd restarted after a crash would wait for its predecessor's mark to go
 /// stale before repairing gobgpd.
 pub fn gone_here(mine: &Mark, other: &Mark) -> bool {
-    other.host == mine.host
-        && (other.pid == mine.pid
-            || !std::path::Path::new(&format!("/proc/{}", other.pid)).exists())
+    other.host == mine.host && (other.pid == mine.pid || !process_exists(other.pid))
+}
+
+/// Whether a process with this pid exists. Asked with `kill(pid, 0)`, not through /proc:
+/// under systemd's `ProtectProc=invisible` another user's process is not in /proc, and
+/// would look gone. "Not permitted" means it exists.
+fn process_exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 pub fn unix_now() -> u64 {
@@ -283,6 +297,14 @@ mod tests {
             &Mark {
                 id: 9,
                 ..me.clone()
+            }
+        ));
+        // A live process of this host (pid 1 always is) is not gone.
+        assert!(!gone_here(
+            &me,
+            &Mark {
+                pid: 1,
+                ..dead.clone()
             }
         ));
         // Another host: only its refreshes tell.

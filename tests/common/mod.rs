@@ -13,5 +13,6 @@ pub mod podman;
 pub mod procfs;
 pub mod prom;
 pub mod seed;
+pub mod targets;
 pub mod tftpd;
 pub mod tls;

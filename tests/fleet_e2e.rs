@@ -1,0 +1,284 @@
+//! The fleet guard end to end (issue 16): a 3-member etcd cluster, three sites (a speaker
+//! gobgpd and an anycastd each, each with its own target) announcing one prefix to one
+//! router gobgpd. Every assertion is on the router's RIB: how many sites' paths it has.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::etcd::EtcdCluster;
+use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
+use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+
+const PREFIX: &str = "192.0.2.200/32";
+const SESSION: Duration = Duration::from_secs(60);
+const CHANGE: Duration = Duration::from_secs(20);
+
+struct Site {
+    _speaker: Gobgpd,
+    target: HttpTarget,
+    daemon: Anycastd,
+    _dir: tempfile::TempDir,
+}
+
+/// The number of paths the router has for the prefix (one per site announcing it).
+fn paths(router: &Gobgpd) -> usize {
+    common::gobgpd::cli_at(router.api_port(), &["global", "rib", "-a", "ipv4", "-j"])
+        .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+        .and_then(|v| v.get(PREFIX).and_then(|p| p.as_array()).map(Vec::len))
+        .unwrap_or(0)
+}
+
+fn wait_paths(router: &Gobgpd, n: usize, deadline: Duration) {
+    wait_until(
+        &format!("{n} paths of {PREFIX} at the router"),
+        deadline,
+        || paths(router) == n,
+    );
+}
+
+fn status(d: &Anycastd) -> Option<serde_json::Value> {
+    let (code, body) = http_get(d.metrics, "/status")?;
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable: &str) -> Site {
+    let speaker = Gobgpd::speaker();
+    let target = HttpTarget::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let config = format!(
+        r#"announcer:
+  router_id: 10.255.0.{i}
+  local_address: 127.0.0.{i}
+  local_asn: 65001
+  next_hop: 198.51.100.{i}
+  state_directory: {dir}/state
+  drain_linger: 1s
+  attributes:
+    degraded: {{ med: 500 }}
+  peers:
+    - {{ name: router, remote_address: 127.0.0.1, remote_asn: 65000, remote_port: {port} }}
+  gobgp: {{ address: "127.0.0.1:{api}", reconcile_interval: 1s }}
+services:
+  - name: web
+    check_interval: 200ms
+    routes: [{PREFIX}]
+    checks:
+      - kind: http_2xx
+        spec: {{ url: "{url}", timeout: 300ms }}
+metrics: {{ address: "{metrics}" }}
+control: {{ socket: {dir}/control.sock }}
+fleet:
+  etcd:
+    endpoints: [{endpoints}]
+    timeout: 1s
+  site: site{i}
+  min_sites: {min_sites}
+  lease_ttl: 3s
+  on_unreachable: {on_unreachable}
+"#,
+        dir = dir.path().display(),
+        port = router.bgp_port(),
+        api = speaker.api_port(),
+        url = target.url(),
+        endpoints = etcd.join(", "),
+    );
+    let daemon = Anycastd::start(dir.path(), &config, metrics);
+    Site {
+        _speaker: speaker,
+        target,
+        daemon,
+        _dir: dir,
+    }
+}
+
+/// Watches the router's path count in the background; returns the lowest it saw.
+struct Floor {
+    low: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Floor {
+    fn watch(api: u16) -> Floor {
+        let low = Arc::new(AtomicUsize::new(usize::MAX));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (l, s) = (low.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                // Only readings of a RIB the CLI really printed count: a failed call is not
+                // an empty RIB.
+                let Some(rib) = common::gobgpd::cli_at(api, &["global", "rib", "-a", "ipv4", "-j"])
+                    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+                else {
+                    continue;
+                };
+                let n = rib
+                    .get(PREFIX)
+                    .and_then(|p| p.as_array())
+                    .map_or(0, Vec::len);
+                l.fetch_min(n, Ordering::SeqCst);
+            }
+        });
+        Floor {
+            low,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn lowest(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.low.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn three_sites_never_withdraw_a_prefix_everywhere() {
+    require_gobgpd();
+    let mut etcd = EtcdCluster::start(3);
+    let endpoints = etcd.endpoints();
+    let neighbors: Vec<(IpAddr, u32)> = (2..=3)
+        .map(|i| (format!("127.0.0.{i}").parse().expect("ip"), 65001))
+        .collect();
+    let router = Gobgpd::router_with(
+        RouterOpts {
+            asn: 65000,
+            router_id: "10.255.0.100".parse().expect("router id"),
+            listen_addr: "127.0.0.1".parse().expect("listen addr"),
+            neighbor_addr: "127.0.0.1".parse().expect("neighbor addr"),
+            neighbor_asn: 65001,
+        },
+        &neighbors,
+    );
+    // Every site holds while etcd cannot be reached (on_unreachable: hold); site 3 is
+    // restarted with `withdraw` for the last part.
+    let mut sites: Vec<Site> = (1..=3)
+        .map(|i| site(i, &router, &endpoints, 1, "hold"))
+        .collect();
+    wait_paths(&router, 3, SESSION);
+    wait_until("each site's claim seen by all", CHANGE, || {
+        sites.iter().all(|s| {
+            status(&s.daemon).is_some_and(|st| {
+                st["fleet"]["prefixes"][0]["sites"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 3)
+            })
+        })
+    });
+
+    // 1. All three targets fail in the same instant, several times: one path always stays
+    //    (min_sites 1: a site withdraws only while another still announces).
+    let rounds: usize = std::env::var("FLEET_E2E_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10);
+    for round in 0..rounds {
+        let floor = Floor::watch(router.api_port());
+        let killed = Instant::now();
+        for s in &mut sites {
+            s.target.set_status(503);
+        }
+        wait_paths(&router, 1, CHANGE);
+        // Held sites ask again every round: still one path a few rounds later.
+        wait_until("the holding site to say so", CHANGE, || {
+            sites.iter().any(|s| {
+                s.daemon.log().contains("holding 192.0.2.200/32")
+                    && status(&s.daemon)
+                        .is_some_and(|st| st["fleet"]["prefixes"][0]["held_here"] == true)
+            })
+        });
+        assert_eq!(paths(&router), 1);
+        for s in &mut sites {
+            s.target.set_status(200);
+        }
+        wait_paths(&router, 3, CHANGE);
+        let lowest = floor.lowest();
+        eprintln!(
+            "round {round}: all three failed at once; the router kept at least {lowest} path(s); back to 3 after {:.1} s",
+            killed.elapsed().as_secs_f64()
+        );
+        assert_eq!(lowest, 1, "round {round}: the prefix left the router");
+    }
+
+    // 2. Drains go through the same guard: drained everywhere, one site stays (with its
+    //    draining attributes); `--force` goes past it.
+    for s in &sites {
+        let out = s.daemon.cli(&["drain", "--all"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    wait_paths(&router, 1, CHANGE);
+    for s in &sites {
+        assert!(s.daemon.cli(&["undrain", "--all"]).status.success());
+    }
+    wait_paths(&router, 3, CHANGE);
+    for s in &sites {
+        assert!(
+            s.daemon
+                .cli(&["drain", "--all", "--force"])
+                .status
+                .success()
+        );
+    }
+    wait_paths(&router, 0, CHANGE);
+    for s in &sites {
+        assert!(s.daemon.cli(&["undrain", "--all"]).status.success());
+    }
+    wait_paths(&router, 3, CHANGE);
+
+    // 3. One etcd member down: the guard still works.
+    etcd.stop(0);
+    let floor = Floor::watch(router.api_port());
+    for s in &mut sites {
+        s.target.set_status(503);
+    }
+    wait_paths(&router, 1, CHANGE);
+    for s in &mut sites {
+        s.target.set_status(200);
+    }
+    wait_paths(&router, 3, CHANGE);
+    assert_eq!(floor.lowest(), 1, "with one etcd member down");
+
+    // 4. Every member down: sites 1 and 2 hold, site 3 (on_unreachable: withdraw) goes.
+    //    (withdraw gives up the guarantee while etcd cannot be reached: the site's claim
+    //    stays in etcd until its lease expires, and the others may count it.)
+    let old = sites.pop().expect("site 3");
+    drop(old);
+    wait_paths(&router, 2, CHANGE);
+    sites.push(site(3, &router, &endpoints, 1, "withdraw"));
+    wait_paths(&router, 3, SESSION);
+    etcd.stop(1);
+    etcd.stop(2);
+    wait_until("the sites to see etcd gone", CHANGE, || {
+        sites
+            .iter()
+            .all(|s| status(&s.daemon).is_some_and(|st| st["fleet"]["etcd_up"] == false))
+    });
+    for s in &mut sites {
+        s.target.set_status(503);
+    }
+    wait_paths(&router, 2, CHANGE);
+    wait_until(
+        "sites 1 and 2 to say they hold for want of etcd",
+        CHANGE,
+        || {
+            sites[..2]
+                .iter()
+                .all(|s| s.daemon.log().contains("fleet.on_unreachable is hold"))
+        },
+    );
+    assert_eq!(paths(&router), 2);
+    for s in &mut sites {
+        s.target.set_status(200);
+    }
+    wait_paths(&router, 3, CHANGE);
+}

@@ -1,0 +1,134 @@
+//! When a service's rounds run: every `check_interval` from the first (at once), every
+//! `fast_interval` while the state is in doubt, and at once when triggered. The service
+//! runs its real loop with a real check (`assigned_address` on 127.0.0.1) on tokio's paused
+//! clock, so the times are exact.
+
+use std::time::Duration;
+
+use anycastd::config::{self, Format};
+use anycastd::metrics::{Liveness, Metrics};
+use anycastd::service::{Gate, Health, RoundReport, Service};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+fn config(service: &str) -> anycastd::config::Config {
+    let text = format!(
+        "announcer:\n  router_id: 10.0.0.1\n  local_address: 10.0.0.1\n  local_asn: 65001\n  routes: [192.0.2.1/32]\nservices:\n{service}"
+    );
+    let c = config::parse(&text, Format::Yaml).expect("the test config parses");
+    c.validate().expect("the test config is valid");
+    c
+}
+
+/// Starts the service; returns its trigger and a receiver of its round reports.
+fn start(
+    cfg: &anycastd::config::Config,
+) -> (
+    anycastd::service::Trigger,
+    watch::Receiver<Option<RoundReport>>,
+) {
+    let metrics = Metrics::new();
+    let svc = Service::new(&cfg.services[0], &metrics, Health::START).expect("the service builds");
+    let trigger = svc.trigger();
+    let (gate, _) = watch::channel(Gate::new(cfg));
+    let (reports, rx) = watch::channel(None);
+    let heartbeat = Liveness::default().register("service", Duration::from_secs(3600));
+    tokio::spawn(svc.run(gate, reports, heartbeat));
+    (trigger, rx)
+}
+
+/// The time (since `t0`) and health of the next `n` rounds.
+async fn rounds(
+    rx: &mut watch::Receiver<Option<RoundReport>>,
+    t0: Instant,
+    n: usize,
+) -> Vec<(Duration, Health)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        rx.changed().await.expect("the service runs");
+        let h = rx.borrow().as_ref().expect("a report").health;
+        out.push((t0.elapsed(), h));
+    }
+    out
+}
+
+const PASSING: &str =
+    "    checks:\n      - kind: assigned_address\n        spec: { ipv4: 127.0.0.1 }\n";
+
+#[tokio::test(start_paused = true)]
+async fn rounds_run_at_fast_interval_while_the_state_is_in_doubt() {
+    let cfg = config(&format!(
+        "  - name: web\n    check_interval: 10s\n    fast_interval: 100ms\n    rise: 3\n{PASSING}"
+    ));
+    let t0 = Instant::now();
+    let (_trigger, mut rx) = start(&cfg);
+    let ms = Duration::from_millis;
+    // Down with 1 and 2 passes is in doubt: 100 ms apart; up agrees with its round: 10 s.
+    assert_eq!(
+        rounds(&mut rx, t0, 5).await,
+        [
+            (ms(0), Health::Down { passes: 1 }),
+            (ms(100), Health::Down { passes: 2 }),
+            (
+                ms(200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                ms(10_200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                ms(20_200),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one_now() {
+    let cfg = config(&format!(
+        "  - name: web\n    check_interval: 10s\n    rise: 3\n{PASSING}"
+    ));
+    let t0 = Instant::now();
+    let (trigger, mut rx) = start(&cfg);
+    let s = Duration::from_secs;
+    assert_eq!(
+        rounds(&mut rx, t0, 2).await,
+        [
+            (s(0), Health::Down { passes: 1 }),
+            (s(10), Health::Down { passes: 2 }),
+        ]
+    );
+    tokio::time::sleep(s(3)).await;
+    trigger.run_now();
+    // Now, not at 20 s; and the next one a whole interval after it.
+    assert_eq!(
+        rounds(&mut rx, t0, 2).await,
+        [
+            (
+                s(13),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+            (
+                s(23),
+                Health::Up {
+                    fails: 0,
+                    unclean: 0
+                }
+            ),
+        ]
+    );
+}

@@ -1,0 +1,359 @@
+//! Event-driven detection (SPEC 13) end to end: watches and fast_interval against real
+//! target processes (python3's http.server, killed with SIGKILL or stopped with SIGSTOP),
+//! with the real anycastd, speaker and router gobgpd; assertions on the router's RIB.
+
+mod common;
+
+use std::time::Duration;
+
+use common::e2e::{CHANGE, Lab, SESSION};
+use common::lab::{Anycastd, http_get, wait_until};
+use common::prom;
+
+/// `GET /status` as a JSON value.
+fn status_json(lab: &Lab) -> serde_json::Value {
+    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+}
+
+/// A sample of the daemon's metrics, read with the exposition parser.
+fn sample(d: &Anycastd, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    prom::value(&prom::parse(&d.metrics_text()), name, labels)
+}
+
+/// One service checking `url` every `interval` with the extra YAML lines `extra` (watch,
+/// fall, fast_interval, ...), its own route `route`.
+fn watched_service(url: &str, interval: &str, timeout: &str, route: &str, extra: &str) -> String {
+    format!(
+        r#"  - name: web
+    check_interval: {interval}
+    routes: [{route}]
+{extra}    checks:
+      - kind: http_2xx
+        spec:
+          url: {url}
+          timeout: {timeout}
+"#
+    )
+}
+
+/// The first watch's state in `/status` (empty while the daemon does not answer yet).
+fn watch_state(lab: &Lab) -> String {
+    http_get(lab.metrics, "/status")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|s| s["watches"][0]["state"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Waits until `web` has finished a round after this call: the next tick is then a whole
+/// check_interval away, and only an event can start a round before it.
+fn after_a_fresh_round(lab: &Lab) {
+    let last = |lab: &Lab| status_json(lab)["services"][0]["last_round"].clone();
+    let before = last(lab);
+    wait_until("a fresh round of web", Duration::from_secs(15), || {
+        last(lab) != before
+    });
+}
+
+fn watch_events(d: &Anycastd, watch: &str, event: &str) -> f64 {
+    sample(
+        d,
+        "anycastd_watch_events_total",
+        &[("service", "web"), ("watch", watch), ("event", event)],
+    )
+    .unwrap_or(0.0)
+}
+
+/// A target process killed with SIGKILL: the kernel closes the held connection, a round
+/// starts at once, and the route leaves the router seconds before the next tick of the
+/// 10 s check_interval could have noticed. Restarted, the watch reconnects and the route is
+/// back without waiting for the tick either.
+#[test]
+fn tcp_watch_withdraws_a_killed_target_before_the_next_tick() {
+    let lab = Lab::new();
+    let mut target = common::targets::ProcessTarget::start();
+    let watch = format!("tcp:{}", target.addr());
+    let extra = format!("    watch:\n      - tcp: {}\n", target.addr());
+    let d = lab.start(&lab.config(
+        &[],
+        &watched_service(&target.url(), "10s", "500ms", "192.0.2.80/32", &extra),
+    ));
+    lab.wait("192.0.2.80/32", true, SESSION);
+    wait_until("the watch connected", CHANGE, || {
+        watch_state(&lab) == "connected"
+    });
+
+    after_a_fresh_round(&lab);
+    target.kill9();
+    let gone = lab.wait("192.0.2.80/32", false, Duration::from_secs(5));
+    eprintln!("SIGKILL -> absent at the router: {gone:?} (check_interval 10s)");
+    assert!(
+        watch_events(&d, &watch, "closed") >= 1.0,
+        "{}",
+        d.metrics_text()
+    );
+    assert!(
+        d.log().contains("watch event: starting a round now"),
+        "{}",
+        d.log()
+    );
+    wait_until("the watch reconnecting", CHANGE, || {
+        watch_state(&lab) == "reconnecting"
+    });
+
+    target.restart();
+    let back = lab.wait("192.0.2.80/32", true, Duration::from_secs(8));
+    eprintln!("restart -> present at the router: {back:?}");
+    assert!(watch_events(&d, &watch, "connected") >= 2.0);
+    assert!(watch_events(&d, &watch, "connect_failed") >= 1.0);
+}
+
+/// The pid file holds garbage, then the target's pid: a state in status and a log line,
+/// then the process watched through a pidfd; killed, the route leaves at once.
+#[test]
+fn pid_file_watch_withdraws_a_killed_target_before_the_next_tick() {
+    let lab = Lab::new();
+    let mut target = common::targets::ProcessTarget::start();
+    let pid_file = lab.dir.path().join("web.pid");
+    std::fs::write(&pid_file, "not a pid\n").expect("write the pid file");
+    let watch = format!("pid_file:{}", pid_file.display());
+    let extra = format!("    watch:\n      - pid_file: {}\n", pid_file.display());
+    let d = lab.start(&lab.config(
+        &[],
+        &watched_service(&target.url(), "10s", "500ms", "192.0.2.81/32", &extra),
+    ));
+    wait_until("pid_file_garbage in status", CHANGE, || {
+        watch_state(&lab) == "pid_file_garbage"
+    });
+    assert!(d.log().contains("not a pid"), "{}", d.log());
+    // Garbage in the pid file is not a failing check: the route comes all the same.
+    lab.wait("192.0.2.81/32", true, SESSION);
+
+    target.write_pid(&pid_file);
+    wait_until("process_alive in status", CHANGE, || {
+        watch_state(&lab) == "process_alive"
+    });
+    assert_eq!(
+        status_json(&lab)["watches"][0]["pid"].as_u64(),
+        Some(u64::from(target.pid()))
+    );
+
+    after_a_fresh_round(&lab);
+    target.kill9();
+    let gone = lab.wait("192.0.2.81/32", false, Duration::from_secs(5));
+    eprintln!("SIGKILL -> absent at the router: {gone:?} (pid_file watch, check_interval 10s)");
+    assert_eq!(
+        watch_events(&d, &watch, "exited"),
+        1.0,
+        "{}",
+        d.metrics_text()
+    );
+    // The file still names the dead process: not watched again, shown as such.
+    wait_until("process_not_running in status", CHANGE, || {
+        watch_state(&lab) == "process_not_running"
+    });
+
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["status", "--address", &lab.metrics.to_string()])
+        .output()
+        .expect("run anycastd status");
+    let out = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        out.contains("WATCH") && out.contains(&watch) && out.contains("PROCESS_NOT_RUNNING"),
+        "{out}"
+    );
+}
+
+/// A hung (SIGSTOPped) target: no event, but with fall 3 the rounds after the first
+/// failing one run at fast_interval, so the route goes about timeout + 2 x fast_interval
+/// after the first failing round, where polling would take two more check_intervals.
+#[test]
+fn a_hung_target_falls_at_fast_interval() {
+    let lab = Lab::new();
+    let target = common::targets::ProcessTarget::start();
+    let extra = "    fall: 3\n    fast_interval: 300ms\n";
+    let d = lab.start(&lab.config(
+        &[],
+        &watched_service(&target.url(), "5s", "300ms", "192.0.2.82/32", extra),
+    ));
+    lab.wait("192.0.2.82/32", true, SESSION);
+
+    after_a_fresh_round(&lab);
+    target.signal("STOP");
+    let gone = lab.wait("192.0.2.82/32", false, Duration::from_secs(15));
+    target.signal("CONT");
+    // The first failing round comes at the next tick (up to 5 s); polling alone would need
+    // two more ticks after it (10 s).
+    assert!(gone < Duration::from_secs(8), "took {gone:?}");
+    // The last "check failed" before "service is down" ended the first failing round.
+    let log = d.log();
+    let time = |l: &str| humantime::parse_rfc3339(l.split_whitespace().next()?).ok();
+    let mut first_failure = None;
+    let mut down = None;
+    for l in log.lines() {
+        if l.contains("check failed") {
+            first_failure = time(l);
+        } else if l.contains("service is down") {
+            down = time(l);
+            break;
+        }
+    }
+    let (Some(first_failure), Some(down)) = (first_failure, down) else {
+        panic!("no failing round and fall in the log:\n{log}");
+    };
+    let fall = down.duration_since(first_failure).unwrap_or_default();
+    eprintln!(
+        "SIGSTOP -> absent at the router: {gone:?}; first failing round ended -> down: {fall:?} \
+         (fall 3, timeout 300ms, fast_interval 300ms: about 2 x 300ms expected)"
+    );
+    assert!(fall < Duration::from_millis(2500), "{fall:?}");
+}
+
+/// A server that closes idle connections every ~1 s: each close starts a harmless round,
+/// and the route never leaves the router.
+#[test]
+fn an_idle_closing_server_causes_no_flap() {
+    let lab = Lab::new();
+    let server = common::targets::IdleClosingServer::start(Duration::from_millis(1200));
+    let watch = format!("tcp:{}", server.addr());
+    let extra = format!("    watch:\n      - tcp: {}\n", server.addr());
+    let d = lab.start(&lab.config(
+        &[],
+        &watched_service(&server.url(), "1s", "500ms", "192.0.2.83/32", &extra),
+    ));
+    lab.wait("192.0.2.83/32", true, SESSION);
+    let closes = watch_events(&d, &watch, "closed");
+    wait_until("three more idle closes", Duration::from_secs(30), || {
+        assert!(
+            lab.router.rib_prefixes().contains("192.0.2.83/32"),
+            "the route left the router after {} idle closes; log:\n{}",
+            server.idle_closes(),
+            d.log()
+        );
+        watch_events(&d, &watch, "closed") >= closes + 3.0
+    });
+    assert_eq!(
+        sample(
+            &d,
+            "anycastd_service_transitions_total",
+            &[("service", "web")]
+        ),
+        Some(1.0),
+        "only the first up; log:\n{}",
+        d.log()
+    );
+    assert!(server.idle_closes() >= 3);
+}
+
+/// Bad watch and fast_interval fields: exit 2, each field named with its fix.
+#[test]
+fn bad_watch_config_exits_2_naming_the_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    let seed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/seed.yaml"))
+        .expect("seed");
+    std::fs::write(
+        &path,
+        seed.replacen(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    fast_interval: 1m\n    watch:\n      - tcp: 127.0.0.1\n      - pid_file: \"\"\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run anycastd");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "services[0].fast_interval (line 18, column 20): 1m is longer than check_interval (10s)",
+        "services[0].watch[0].tcp (line 20, column 14): \"127.0.0.1\" has no port; write HOST:PORT",
+        "services[0].watch[1].pid_file (line 21, column 19): must not be empty",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+
+    // Fixed, check-config shows them.
+    std::fs::write(
+        &path,
+        seed.replacen(
+            "    check_interval: 10s\n",
+            "    check_interval: 10s\n    fast_interval: 200ms\n    watch:\n      - tcp: 127.0.0.1:8080\n      - pid_file: /run/nginx.pid\n",
+            1,
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run anycastd");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "fast   every 200ms",
+        "watch  tcp:127.0.0.1:8080",
+        "watch  pid_file:/run/nginx.pid",
+    ] {
+        assert!(summary.contains(want), "{want:?} not in:\n{summary}");
+    }
+}
+
+/// A reload that changes a service's watches replaces them: the tcp watch goes (its
+/// connection closed), a pid_file watch comes, and it is the one that catches the kill.
+#[test]
+fn a_reload_replaces_a_services_watches() {
+    let lab = Lab::new();
+    let mut target = common::targets::ProcessTarget::start();
+    let pid_file = lab.dir.path().join("web.pid");
+    target.write_pid(&pid_file);
+    let route = "192.0.2.84/32";
+    let with = |extra: &str| {
+        lab.config(
+            &[],
+            &watched_service(&target.url(), "10s", "500ms", route, extra),
+        )
+    };
+    let d = lab.start(&with(&format!(
+        "    watch:\n      - tcp: {}\n",
+        target.addr()
+    )));
+    lab.wait(route, true, SESSION);
+    wait_until("the tcp watch connected", CHANGE, || {
+        watch_state(&lab) == "connected"
+    });
+
+    d.rewrite_config(&with(&format!(
+        "    watch:\n      - pid_file: {}\n",
+        pid_file.display()
+    )));
+    let out = d.cli(&["reload"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until("only the pid_file watch, alive", CHANGE, || {
+        let s = status_json(&lab);
+        let w = s["watches"].as_array().cloned().unwrap_or_default();
+        w.len() == 1
+            && w[0]["watch"] == format!("pid_file:{}", pid_file.display())
+            && w[0]["state"] == "process_alive"
+    });
+
+    after_a_fresh_round(&lab);
+    target.kill9();
+    lab.wait(route, false, Duration::from_secs(5));
+    let pid_watch = format!("pid_file:{}", pid_file.display());
+    assert_eq!(watch_events(&d, &pid_watch, "exited"), 1.0);
+    // The replaced tcp watch saw no close: its task ended with the reload.
+    let tcp_watch = format!("tcp:{}", target.addr());
+    assert_eq!(watch_events(&d, &tcp_watch, "closed"), 0.0, "{}", d.log());
+}
