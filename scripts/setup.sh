@@ -44,12 +44,3 @@ if ! command -v cargo >/dev/null; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
-
-# cargo-deb builds the Debian package (Cargo.toml, [package.metadata.deb]). Installed once
-# into ~/.cargo/bin, kept there between runs; 3.x for the systemd-units list.
-# shellcheck disable=SC1091
-[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-if ! cargo deb --version 2>/dev/null | grep -q '^cargo-deb 3\.'; then
-  echo "setup: installing cargo-deb (cargo install, a few minutes once)" >&2
-  cargo install cargo-deb --locked --version '^3.8'
-fi
