@@ -29,7 +29,8 @@ artifacts_log=target/test-artifacts.log
   nice -n 19 cargo build --release --locked --bin anycastd
 ) >"$artifacts_log" 2>&1 &
 artifacts=$!
-trap 'kill $artifacts 2>/dev/null || true' EXIT
+# On a failure below: stop the background build too (cargo under nice, then its subshell).
+trap 'pkill -P $artifacts 2>/dev/null || true; kill $artifacts 2>/dev/null || true' EXIT
 
 # Everything but the container tests (the modules images and package of tests/containers/,
 # whose binary runs here with no test selected), then those.
