@@ -15,7 +15,7 @@
 //! instance refreshes its entry (`at`) at every reconcile. An entry is *live* while
 //! `at + 3 × refresh + 10 s` has not passed. Before touching anything, an instance reads
 //! the set: if another instance's entry is live and older (`since`, then `id`), this one
-//! does not touch gobgpd, says so (ERROR log, `/status`, `anycastd_gobgp_up` 0) and
+//! does not touch gobgpd, says so (ERROR log, `/status`, `anycastd_gobgp_owner_conflict` 1) and
 //! looks again after a backoff; it takes over once the owner's entry goes stale (the owner
 //! died) or disappears (it shut down, which removes its entry). A gobgpd restart forgets
 //! the set, like everything else, and the owner writes it again.
