@@ -74,6 +74,19 @@ fn speaker_restart_is_repaired() {
 
     lab.speaker.kill9();
     lab.wait("192.0.2.20/32", false, SESSION);
+    // While gobgpd cannot be asked, anycastd_route_announced keeps what gobgpd was last seen
+    // to announce (the README's reading: with anycastd_gobgp_up, which says it is stale).
+    wait_until("anycastd_gobgp_up 0", CHANGE, || {
+        sample(&d, "anycastd_gobgp_up", &[]) == Some(0.0)
+    });
+    assert_eq!(
+        sample(
+            &d,
+            "anycastd_route_announced",
+            &[("prefix", "192.0.2.20/32")]
+        ),
+        Some(1.0)
+    );
     lab.speaker.restart();
     // anycastd alone re-creates the global config, the peer and the path.
     lab.wait("192.0.2.20/32", true, SESSION);
@@ -416,7 +429,63 @@ fn peer_metrics_status_and_status_command() {
         |d: &Anycastd| sample(d, "anycastd_gobgp_sent_messages_update", &peer).unwrap_or(0.0);
     let before_withdraw = sent_updates(&d);
 
+    // Issue 14: the build's revision and compiler, the process_* series, and when each
+    // service last changed state (in the metrics and in /status alike).
+    let build = m
+        .iter()
+        .find(|s| s.name == "anycastd_build_info")
+        .expect("anycastd_build_info");
+    for label in ["version", "revision", "rustc"] {
+        let v = build.labels.get(label).map(String::as_str).unwrap_or("");
+        // "unknown" only for a build outside git (a tarball without ANYCASTD_REVISION).
+        let in_git = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".git")
+            .exists();
+        let missing = v.is_empty() || (in_git && v == "unknown");
+        assert!(!missing, "{label}={v:?} in {build:?}");
+    }
+    assert!(build.labels["rustc"].starts_with("rustc "), "{build:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+    ] {
+        let v = prom::value(&m, name, &[]);
+        assert!(v.is_some_and(|v| v > 0.0), "{name} = {v:?}");
+    }
+    let started = prom::value(&m, "process_start_time_seconds", &[]).expect("start time");
+    assert!(
+        now - started < 600.0 && started <= now + 1.0,
+        "{started} vs {now}"
+    );
+    let changed = prom::value(
+        &m,
+        "anycastd_service_last_transition_timestamp_seconds",
+        &[("service", "web")],
+    )
+    .expect("last transition of web");
+    assert!(
+        started - 1.0 <= changed && changed <= now + 1.0,
+        "{changed}"
+    );
+
     let s = status_json(&lab);
+    let since = s["services"][0]["since"].as_str().unwrap_or_default();
+    let since = humantime::parse_rfc3339(since)
+        .unwrap_or_else(|e| panic!("services[0].since {since:?}: {e}; {s:#}"))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!(
+        (since - changed).abs() < 1.0,
+        "since {since} vs metric {changed}"
+    );
     assert_eq!(s["services"][0]["state"], "up", "{s:#}");
     assert_eq!(s["services"][0]["checks"][0]["result"], "pass", "{s:#}");
     assert_eq!(s["prefixes"][0]["prefix"], "192.0.2.60/32");
