@@ -486,6 +486,11 @@ fn peer_metrics_status_and_status_command() {
         (since - changed).abs() < 1.0,
         "since {since} vs metric {changed}"
     );
+    // An up service carries the counters that can move it (failing rounds), not a "passes".
+    let health = &s["services"][0]["health"];
+    assert_eq!(health["level"], "up", "{s:#}");
+    assert_eq!(health["fails"], 0, "{s:#}");
+    assert!(health.get("passes").is_none(), "{s:#}");
     assert_eq!(s["services"][0]["state"], "up", "{s:#}");
     assert_eq!(s["services"][0]["checks"][0]["result"], "pass", "{s:#}");
     assert_eq!(s["prefixes"][0]["prefix"], "192.0.2.60/32");
