@@ -775,12 +775,10 @@ fn the_exposition_validator_rejects_broken_text() {
 /// end in `_count` (kept for its dashboards; the README says so).
 #[test]
 fn promtool_finds_nothing_but_the_seeds_count_names() {
-    let promtool = std::process::Command::new("promtool")
-        .arg("--version")
-        .output();
-    assert!(
-        promtool.is_ok_and(|o| o.status.success()),
-        "promtool is not installed: apt-get install -y prometheus (or run ./scripts/test.sh, which does)"
+    common::lab::require_program(
+        "promtool",
+        "this test checks a real scrape with it",
+        "prometheus",
     );
     let lab = Lab::new();
     let target = HttpTarget::start();

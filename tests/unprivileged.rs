@@ -39,13 +39,10 @@ fn setpriv(caps: &str) -> Vec<String> {
 
 /// Fails (never skips) when the test cannot drop privileges, saying what is needed.
 fn require_setpriv_as_root() {
-    let ok = Command::new("setpriv")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "`setpriv` is not installed: `apt-get install -y util-linux` (or run ./scripts/test.sh)"
+    common::lab::require_program(
+        "setpriv",
+        "these tests drop privileges with it",
+        "util-linux",
     );
     let uid = status_field(std::process::id(), "Uid:");
     assert_eq!(

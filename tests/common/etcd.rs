@@ -6,20 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::lab::{free_tcp_port, http_get};
+use super::lab::{free_tcp_port, http_get, require_program};
 
 /// Fails (never skips) when etcd is not installed, saying how to install it.
 pub fn require_etcd() {
-    let found = Command::new("etcd")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`etcd` is not installed: the fleet tests run a real 3-member etcd cluster. Install \
-         it with `apt-get install -y etcd-server` (or run ./scripts/test.sh, which does)"
+    require_program(
+        "etcd",
+        "the fleet tests run a real 3-member etcd cluster",
+        "etcd-server",
     );
 }
 

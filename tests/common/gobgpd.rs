@@ -9,22 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::lab::free_tcp_port;
+use super::lab::{free_tcp_port, require_program};
 
 /// Fails (never skips) when gobgpd is not installed, saying how to install it.
 pub fn require_gobgpd() {
     for bin in ["gobgpd", "gobgp"] {
-        let found = Command::new(bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        assert!(
-            found,
-            "`{bin}` is not installed: these tests run real gobgpd. Install it with \
-             `apt-get install -y gobgpd` (or run ./scripts/test.sh, which does)"
-        );
+        require_program(bin, "these tests run real gobgpd", "gobgpd");
     }
 }
 

@@ -11,6 +11,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Polls `cond` every 10 ms until it holds or `deadline` passes; returns the time it took.
+/// Fails (never skips) when `program --version` cannot run, saying what needs it and which
+/// Debian package installs it.
+pub fn require_program(program: &str, needed_for: &str, package: &str) {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{program}` is not installed: {needed_for}. Install it with `apt-get install -y \
+         {package}` (or run ./scripts/test.sh, which does)"
+    );
+}
+
 pub fn wait_until(what: &str, deadline: Duration, cond: impl FnMut() -> bool) -> Duration {
     wait_until_or(what, deadline, cond, String::new)
 }

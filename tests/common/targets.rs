@@ -11,21 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use super::lab::{free_tcp_port, http_get, wait_until};
+use super::lab::{free_tcp_port, http_get, require_program, wait_until};
 
 /// Fails (never skips) when python3 is missing, saying how to install it.
 pub fn require_python3() {
-    let found = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`python3` is not installed: the watch tests kill a real server process \
-         (python3 -m http.server). Install it with `apt-get install -y python3` (or run \
-         ./scripts/test.sh, which does)"
+    require_program(
+        "python3",
+        "the watch tests kill a real server process (python3 -m http.server)",
+        "python3",
     );
 }
 
