@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
-use crate::attributes::describe;
+use crate::attributes::{RouteState, describe};
+
 use crate::config::ServiceConfig;
 use crate::drain::Reason;
 use crate::fleet::{Fleet, FleetStatus};
@@ -238,7 +239,14 @@ impl StatusView {
                     prefix: p.to_string(),
                     next_hop: intent.routes.get(p).map(|r| r.next_hop.to_string()),
                     gated_by: gate.gating(p).into_iter().map(str::to_string).collect(),
-                    wanted: wanted.contains_key(p),
+                    // A draining route is wanted only while gobgpd still announces it: the
+                    // announcer withdraws it after the linger, and never announces a route
+                    // just to drain it (reconcile::Wanted).
+                    wanted: match wanted.get(p) {
+                        Some(RouteState::Draining) => announced.is_some(),
+                        Some(_) => true,
+                        None => false,
+                    },
                     announced: announced.is_some(),
                     attributes: announced.map(|(state, attrs)| describe(*state, attrs)),
                 }
