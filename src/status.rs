@@ -239,14 +239,7 @@ impl StatusView {
                     prefix: p.to_string(),
                     next_hop: intent.routes.get(p).map(|r| r.next_hop.to_string()),
                     gated_by: gate.gating(p).into_iter().map(str::to_string).collect(),
-                    // A draining route is wanted only while gobgpd still announces it: the
-                    // announcer withdraws it after the linger, and never announces a route
-                    // just to drain it (reconcile::Wanted).
-                    wanted: match wanted.get(p) {
-                        Some(RouteState::Draining) => announced.is_some(),
-                        Some(_) => true,
-                        None => false,
-                    },
+                    wanted: is_wanted(wanted.get(p).copied(), announced.is_some()),
                     announced: announced.is_some(),
                     attributes: announced.map(|(state, attrs)| describe(*state, attrs)),
                 }
@@ -575,8 +568,28 @@ pub(crate) fn table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
+/// Whether a prefix the gate puts in `state` (`None`: withdrawn) is wanted in gobgpd. A
+/// draining route is wanted only while gobgpd still announces it: the announcer withdraws it
+/// after the linger, and never announces a route just to drain it (reconcile::Wanted).
+fn is_wanted(state: Option<RouteState>, announced: bool) -> bool {
+    match state {
+        Some(RouteState::Draining) => announced,
+        Some(_) => true,
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_draining_prefix_is_wanted_only_while_announced() {
+        assert!(is_wanted(Some(RouteState::Draining), true));
+        assert!(!is_wanted(Some(RouteState::Draining), false));
+        assert!(is_wanted(Some(RouteState::Up), false));
+        assert!(is_wanted(Some(RouteState::Degraded), true));
+        assert!(!is_wanted(None, true));
+    }
+
     use super::*;
 
     #[test]
