@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
-use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+use common::lab::{Anycastd, HttpTarget, free_tcp_port, wait_until_or};
 
 const SESSION: Duration = Duration::from_secs(40);
 const CHANGE: Duration = Duration::from_secs(15);
@@ -239,16 +239,17 @@ metrics:
     );
     let prefix = setpriv("");
     let prefix_ref: Vec<&str> = prefix.iter().map(String::as_str).collect();
-    let d = Anycastd::launch(dir.path(), &config, metrics, &[], &prefix_ref, &bin);
+    let mut d = Anycastd::launch(dir.path(), &config, metrics, &[], &prefix_ref, &bin);
     let pid = d.pid().expect("running");
-    wait_until("/healthz", CHANGE, || {
-        http_get(metrics, "/healthz").is_some_and(|r| r.0 == 200)
-    });
+    d.wait_healthy(CHANGE);
     assert_identity(pid, 0);
 
-    wait_until("icmp_ping to fail naming CAP_NET_RAW", CHANGE, || {
-        d.log().contains("CAP_NET_RAW")
-    });
+    wait_until_or(
+        "icmp_ping to fail naming CAP_NET_RAW",
+        CHANGE,
+        || d.log().contains("CAP_NET_RAW"),
+        || format!("log:\n{}", d.log()),
+    );
     let line = d
         .log()
         .lines()

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Polls `cond` every 10 ms until it holds or `deadline` passes; returns the time it took.
 /// Fails (never skips) when `program --version` cannot run, saying what needs it and which
 /// Debian package installs it.
 pub fn require_program(program: &str, needed_for: &str, package: &str) {
@@ -27,6 +26,7 @@ pub fn require_program(program: &str, needed_for: &str, package: &str) {
     );
 }
 
+/// Polls `cond` every 10 ms until it holds or `deadline` passes; returns the time it took.
 pub fn wait_until(what: &str, deadline: Duration, cond: impl FnMut() -> bool) -> Duration {
     wait_until_or(what, deadline, cond, String::new)
 }
@@ -310,6 +310,34 @@ impl Anycastd {
             .unwrap_or_default()
     }
 
+    /// Waits until `/healthz` answers 200; fails at once, with the log, if the process exits
+    /// first (a port taken, a config refused), and with the log and the last answer on
+    /// timeout.
+    pub fn wait_healthy(&mut self, deadline: Duration) {
+        let mut last = None;
+        let start = Instant::now();
+        loop {
+            last = http_get(self.metrics, "/healthz").or(last);
+            if last.as_ref().is_some_and(|r| r.0 == 200) {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!(
+                    "anycastd exited ({status}) before /healthz answered; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "/healthz did not answer 200 within {deadline:?} (last answer: {last:?}); log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends `signal` (e.g. "TERM") and waits for the exit.
     pub fn signal_and_wait(&mut self, signal: &str, deadline: Duration) -> ExitStatus {
         let child = self.child.as_mut().expect("anycastd is running");
@@ -369,10 +397,23 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// A free TCP port on 127.0.0.1 (closed again, so racy only against other processes).
+/// A free TCP port on 127.0.0.1, closed again. Never the same port twice in one test
+/// binary: the kernel may hand a released port out again, and two tests running side by
+/// side would then both configure it (one daemon fails to bind, the other talks to the
+/// wrong server). Still racy against other processes.
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
