@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::e2e::{CHANGE, Lab, ROUTER_ASN, SESSION, SPEAKER_ASN, http_service};
-use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until};
 use common::prom;
 
 #[test]
@@ -77,14 +77,10 @@ fn speaker_restart_is_repaired() {
     // While gobgpd cannot be asked, anycastd_route_announced keeps what gobgpd was last seen
     // to announce (the README's reading: with anycastd_gobgp_up, which says it is stale).
     wait_until("anycastd_gobgp_up 0", CHANGE, || {
-        sample(&d, "anycastd_gobgp_up", &[]) == Some(0.0)
+        d.sample("anycastd_gobgp_up", &[]) == Some(0.0)
     });
     assert_eq!(
-        sample(
-            &d,
-            "anycastd_route_announced",
-            &[("prefix", "192.0.2.20/32")]
-        ),
+        d.sample("anycastd_route_announced", &[("prefix", "192.0.2.20/32")]),
         Some(1.0)
     );
     lab.speaker.restart();
@@ -338,18 +334,6 @@ fn the_seed_example_runs_every_kind_of_check() {
     }
 }
 
-/// `GET /status` as a JSON value.
-fn status_json(lab: &Lab) -> serde_json::Value {
-    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
-}
-
-/// A sample of the daemon's metrics, read with the exposition parser.
-fn sample(d: &Anycastd, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    prom::value(&prom::parse(&d.metrics_text()), name, labels)
-}
-
 /// The peer metrics follow the session and the UPDATEs sent, `/status` and `anycastd
 /// status` tell the same story, and the whole exposition parses.
 #[test]
@@ -367,7 +351,7 @@ fn peer_metrics_status_and_status_command() {
 
     let peer = [("router_id", "10.255.0.1"), ("peer", "router")];
     wait_until("session_state 6 in the metrics", CHANGE, || {
-        sample(&d, "anycastd_gobgp_peer_session_state", &peer) == Some(6.0)
+        d.sample("anycastd_gobgp_peer_session_state", &peer) == Some(6.0)
     });
     let m = prom::parse(&d.metrics_text());
     assert_eq!(
@@ -425,8 +409,10 @@ fn peer_metrics_status_and_status_command() {
         assert!(prom::value(&m, name, &peer).is_some(), "{name} missing");
     }
     assert!(prom::value(&m, "anycastd_gobgp_sent_messages_open", &peer) >= Some(1.0));
-    let sent_updates =
-        |d: &Anycastd| sample(d, "anycastd_gobgp_sent_messages_update", &peer).unwrap_or(0.0);
+    let sent_updates = |d: &Anycastd| {
+        d.sample("anycastd_gobgp_sent_messages_update", &peer)
+            .unwrap_or(0.0)
+    };
     let before_withdraw = sent_updates(&d);
 
     // Issue 14: the build's revision and compiler, the process_* series, and when each
@@ -475,7 +461,7 @@ fn peer_metrics_status_and_status_command() {
         "{changed}"
     );
 
-    let s = status_json(&lab);
+    let s = status(lab.metrics);
     let since = s["services"][0]["since"].as_str().unwrap_or_default();
     let since = humantime::parse_rfc3339(since)
         .unwrap_or_else(|e| panic!("services[0].since {since:?}: {e}; {s:#}"))
@@ -509,7 +495,7 @@ fn peer_metrics_status_and_status_command() {
     wait_until("sent updates to grow after a withdraw", CHANGE, || {
         sent_updates(&d) > before_withdraw
     });
-    let s = status_json(&lab);
+    let s = status(lab.metrics);
     assert_eq!(s["services"][0]["state"], "down", "{s:#}");
     assert_eq!(s["services"][0]["checks"][0]["result"], "fail");
     let error = s["services"][0]["checks"][0]["error"]
@@ -556,12 +542,8 @@ fn peer_metrics_status_and_status_command() {
     // The router announces a prefix and withdraws it: the received
     // update, withdraw-update and withdraw-prefix counters are each their own series.
     let received = |d: &Anycastd, what: &str| {
-        sample(
-            d,
-            &format!("anycastd_gobgp_received_messages_{what}"),
-            &peer,
-        )
-        .unwrap_or(-1.0)
+        d.sample(&format!("anycastd_gobgp_received_messages_{what}"), &peer)
+            .unwrap_or(-1.0)
     };
     let updates_in = received(&d, "update");
     lab.router.run_cli(&[
@@ -587,19 +569,17 @@ fn peer_metrics_status_and_status_command() {
         .run_cli(&["neighbor", "add", "127.0.0.9", "as", "65009"]);
     let foreign = [("router_id", "10.255.0.1"), ("peer", "127.0.0.9")];
     wait_until("the foreign peer in the metrics", CHANGE, || {
-        sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_some()
+        d.sample("anycastd_gobgp_peer_session_state", &foreign)
+            .is_some()
     });
     assert_eq!(
-        sample(
-            &d,
-            "anycastd_gobgp_peer_count",
-            &[("router_id", "10.255.0.1")]
-        ),
+        d.sample("anycastd_gobgp_peer_count", &[("router_id", "10.255.0.1")]),
         Some(2.0)
     );
     lab.speaker.run_cli(&["neighbor", "del", "127.0.0.9"]);
     wait_until("the foreign peer gone from the metrics", CHANGE, || {
-        sample(&d, "anycastd_gobgp_peer_session_state", &foreign).is_none()
+        d.sample("anycastd_gobgp_peer_session_state", &foreign)
+            .is_none()
     });
     eprintln!(
         "metrics excerpt:\n{}",
@@ -617,7 +597,8 @@ fn peer_metrics_status_and_status_command() {
         d.log().contains("BGP session lost")
     });
     wait_until("session_state below 6 in the metrics", CHANGE, || {
-        sample(&d, "anycastd_gobgp_peer_session_state", &peer).is_some_and(|v| v < 6.0)
+        d.sample("anycastd_gobgp_peer_session_state", &peer)
+            .is_some_and(|v| v < 6.0)
     });
     lab.router.restart();
     lab.wait("192.0.2.60/32", true, SESSION);
@@ -634,7 +615,7 @@ fn peer_metrics_status_and_status_command() {
     lab.speaker.restart();
     lab.wait("192.0.2.60/32", true, SESSION);
     wait_until("a reconnect counted and logged", CHANGE, || {
-        sample(&d, "anycastd_gobgp_reconnects_total", &[]) >= Some(1.0)
+        d.sample("anycastd_gobgp_reconnects_total", &[]) >= Some(1.0)
             && d.log().contains("gobgpd is usable again")
     });
     let log = d.log();
@@ -649,11 +630,7 @@ fn peer_metrics_status_and_status_command() {
         assert!(log.contains(want), "the log lacks {want:?}:\n{log}");
     }
     assert_eq!(
-        sample(
-            &d,
-            "anycastd_service_transitions_total",
-            &[("service", "web")]
-        ),
+        d.sample("anycastd_service_transitions_total", &[("service", "web")]),
         Some(3.0),
         "up, down, up"
     );

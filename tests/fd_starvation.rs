@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::e2e::{CHANGE, Lab, SESSION, http_service};
 use common::lab::{Anycastd, HttpTarget, wait_until};
-use common::{procfs, prom};
+use common::procfs;
 
 /// Idle connections the attacker keeps trying to hold.
 const CONNECTIONS: usize = 2500;
@@ -83,26 +83,24 @@ fn thousands_of_idle_connections_to_the_metrics_endpoint_withdraw_nothing() {
         failures.join("\n")
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let sample = |name: &str, labels: &[(&str, &str)]| {
-        prom::value(&prom::parse(&d.metrics_text()), name, labels)
-    };
     wait_until("the metrics endpoint to answer again", CHANGE, || {
-        sample("anycastd_service_up", &[("service", "web")]).is_some()
+        d.sample("anycastd_service_up", &[("service", "web")])
+            .is_some()
     });
     assert_eq!(
-        sample("anycastd_service_transitions_total", &[("service", "web")]),
+        d.sample("anycastd_service_transitions_total", &[("service", "web")]),
         Some(1.0),
         "the service went down and up again"
     );
     assert_eq!(
-        sample(
+        d.sample(
             "anycastd_check_up",
             &[("service", "web"), ("check", "http_2xx")]
         ),
         Some(1.0)
     );
     assert_eq!(
-        sample("anycastd_route_announced", &[("prefix", prefix)]),
+        d.sample("anycastd_route_announced", &[("prefix", prefix)]),
         Some(1.0)
     );
     assert!(

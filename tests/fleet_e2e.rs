@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::etcd::EtcdCluster;
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
-use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+use common::lab::{Anycastd, HttpTarget, free_tcp_port, try_status, wait_until};
 
 const PREFIX: &str = "192.0.2.200/32";
 const SESSION: Duration = Duration::from_secs(60);
@@ -38,13 +38,6 @@ fn wait_paths(router: &Gobgpd, n: usize, deadline: Duration) {
         deadline,
         || paths(router) == n,
     );
-}
-
-fn status(d: &Anycastd) -> Option<serde_json::Value> {
-    let (code, body) = http_get(d.metrics, "/status")?;
-    (code == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
 }
 
 fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable: &str) -> Site {
@@ -168,7 +161,7 @@ fn three_sites_never_withdraw_a_prefix_everywhere() {
     wait_paths(&router, 3, SESSION);
     wait_until("each site's claim seen by all", CHANGE, || {
         sites.iter().all(|s| {
-            status(&s.daemon).is_some_and(|st| {
+            try_status(s.daemon.metrics).is_some_and(|st| {
                 st["fleet"]["prefixes"][0]["sites"]
                     .as_array()
                     .is_some_and(|a| a.len() == 3)
@@ -193,7 +186,7 @@ fn three_sites_never_withdraw_a_prefix_everywhere() {
         wait_until("the holding site to say so", CHANGE, || {
             sites.iter().any(|s| {
                 s.daemon.log().contains("holding 192.0.2.200/32")
-                    && status(&s.daemon)
+                    && try_status(s.daemon.metrics)
                         .is_some_and(|st| st["fleet"]["prefixes"][0]["held_here"] == true)
             })
         });
@@ -261,7 +254,7 @@ fn three_sites_never_withdraw_a_prefix_everywhere() {
     wait_until("the sites to see etcd gone", CHANGE, || {
         sites
             .iter()
-            .all(|s| status(&s.daemon).is_some_and(|st| st["fleet"]["etcd_up"] == false))
+            .all(|s| try_status(s.daemon.metrics).is_some_and(|st| st["fleet"]["etcd_up"] == false))
     });
     for s in &mut sites {
         s.target.set_status(503);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::e2e::{CHANGE, Lab, SESSION, http_service};
 use common::gobgpd::{Gobgpd, require_gobgpd};
-use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, wait_until};
+use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until};
 use common::prom;
 
 /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
@@ -67,12 +67,6 @@ fn measure_while_failing(d: &Anycastd, failing: &str, window: Duration) -> (f64,
     (cpu, lines)
 }
 
-fn status(d: &Anycastd) -> serde_json::Value {
-    let (code, body) = http_get(d.metrics, "/status").expect("GET /status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("status is JSON")
-}
-
 /// The spin of issue 10: 16,000 reconnects in 10 s, 43 % of a core and 4.3 MB of log.
 #[test]
 fn a_refused_start_bgp_backs_off_instead_of_spinning() {
@@ -106,7 +100,7 @@ fn a_refused_start_bgp_backs_off_instead_of_spinning() {
         Some(0.0),
         "{text}"
     );
-    let s = status(&d);
+    let s = status(d.metrics);
     assert_eq!(s["gobgp"]["up"], false, "{s}");
     let error = s["gobgp"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("StartBgp"), "{s}");
@@ -143,7 +137,7 @@ fn something_that_is_not_gobgpd_backs_off() {
         prom::value(&prom::parse(&d.metrics_text()), "anycastd_gobgp_up", &[]),
         Some(0.0)
     );
-    let s = status(&d);
+    let s = status(d.metrics);
     assert_eq!(s["gobgp"]["up"], false, "{s}");
 }
 
@@ -239,7 +233,7 @@ fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
         Some(1.0)
     );
     assert_eq!(prom::value(&m, "anycastd_gobgp_up", &[]), Some(0.0));
-    let s = status(&second);
+    let s = status(second.metrics);
     let error = s["gobgp"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("driven by another anycastd"), "{s:#}");
     assert!(

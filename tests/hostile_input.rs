@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anycastd::config::{self, Format};
-use common::lab::{Anycastd, free_tcp_port, http_get, wait_until};
+use common::lab::{Anycastd, free_tcp_port, try_status, wait_until};
 use common::procfs;
 use common::tls::{Validity, pki};
 
@@ -87,13 +87,6 @@ fn start(dir: &Path, services: &str, prefix: &[&str]) -> (Anycastd, SocketAddr) 
     (d, metrics)
 }
 
-/// `GET /status` as JSON, or `Null` when the daemon does not answer.
-fn status(metrics: SocketAddr) -> serde_json::Value {
-    http_get(metrics, "/status")
-        .and_then(|(_, body)| serde_json::from_str(&body).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 /// The checks of service `svc` in a status document.
 fn checks(status: &serde_json::Value, svc: &str) -> Vec<serde_json::Value> {
     status["services"]
@@ -126,7 +119,7 @@ fn a_fifo_as_certificate_fails_fast_and_leaves_no_thread_behind() {
     let (d, metrics) = start(dir.path(), &services, &[]);
     let pid = d.pid().expect("running");
     wait_until("the first rounds", Duration::from_secs(10), || {
-        checks(&status(metrics), "fifo")
+        checks(&try_status(metrics).unwrap_or_default(), "fifo")
             .first()
             .is_some_and(|c| c["result"] == "fail")
     });
@@ -144,7 +137,7 @@ fn a_fifo_as_certificate_fails_fast_and_leaves_no_thread_behind() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let max = first.max(second);
-    let s = status(metrics);
+    let s = try_status(metrics).unwrap_or_default();
     let fifo_checks = checks(&s, "fifo");
     eprintln!(
         "threads: {baseline} after the first round, at most {first} in the next 4 s and {second} in \
@@ -186,7 +179,7 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
     let services = cert_service("fifo", "100ms", &[fifo.as_path(), fifo.as_path()]);
     let (mut d, metrics) = start(dir.path(), &services, &[]);
     wait_until("a failed FIFO check", Duration::from_secs(10), || {
-        checks(&status(metrics), "fifo")
+        checks(&try_status(metrics).unwrap_or_default(), "fifo")
             .first()
             .is_some_and(|c| c["result"] == "fail")
     });
@@ -217,7 +210,7 @@ fn dev_zero_as_certificate_is_refused_with_bounded_memory() {
             rss < MEMORY_CEILING_MIB,
             "anycastd's resident memory reached {rss} MiB reading /dev/zero"
         );
-        if let Some(e) = checks(&status(metrics), "zero")
+        if let Some(e) = checks(&try_status(metrics).unwrap_or_default(), "zero")
             .first()
             .and_then(|c| c["error"].as_str().map(str::to_string))
         {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::e2e::{CHANGE, Lab, SESSION, http_service};
 use common::gobgpd::RibEvent;
-use common::lab::{HttpTarget, http_get, wait_until};
+use common::lab::{HttpTarget, status, try_status, wait_until};
 use common::prom;
 
 /// GRACEFUL_SHUTDOWN, 65535:0.
@@ -25,24 +25,12 @@ fn has_gshut(e: &RibEvent) -> bool {
             .is_some_and(|c| c.iter().any(|v| v.as_u64() == Some(GSHUT)))
 }
 
-fn status(lab: &Lab) -> serde_json::Value {
-    try_status(lab).expect("GET /status answers with JSON")
-}
-
-/// `/status`, or `None` while the daemon does not answer yet.
-fn try_status(lab: &Lab) -> Option<serde_json::Value> {
-    let (code, body) = http_get(lab.metrics, "/status")?;
-    (code == 200)
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten()
-}
-
 /// Waits until the first service has finished `n` more rounds (200 ms each here): time for
 /// something that should not happen to show.
 fn wait_rounds(lab: &Lab, n: usize) {
     let mut seen = std::collections::BTreeSet::new();
     wait_until(&format!("{n} more rounds"), CHANGE, || {
-        if let Some(r) = status(lab)["services"][0]["last_round"].as_str() {
+        if let Some(r) = status(lab.metrics)["services"][0]["last_round"].as_str() {
             seen.insert(r.to_string());
         }
         seen.len() > n
@@ -101,7 +89,7 @@ fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
     );
     assert!(linger >= Duration::from_millis(1900), "{linger:?}");
 
-    let s = status(&lab);
+    let s = status(lab.metrics);
     assert_eq!(s["services"][0]["state"], "drained", "{s:#}");
     assert_eq!(
         s["services"][0]["health"]["level"], "up",
@@ -151,7 +139,7 @@ fn a_drain_file_drains_while_it_exists() {
     );
     assert!(seen < Duration::from_secs(3), "{seen:?}");
     let withdrawn = monitor.wait_for(p, "the withdraw", CHANGE, |e| e.withdrawal);
-    let by = status(&lab)["services"][0]["drained_by"][0].clone();
+    let by = status(lab.metrics)["services"][0]["drained_by"][0].clone();
     assert!(
         by.as_str().unwrap_or_default().contains("maintenance"),
         "{by}"
@@ -183,7 +171,7 @@ fn a_drain_survives_a_restart() {
         "the restarted daemon drained, its checks up and the session established",
         SESSION,
         || {
-            let Some(s) = try_status(&lab) else {
+            let Some(s) = try_status(lab.metrics) else {
                 return false;
             };
             s["services"][0]["state"] == "drained"
@@ -259,7 +247,7 @@ fn sighup_reload_adds_and_changes_services_without_touching_other_routes() {
         prom::value(&m, "anycastd_config_last_reload_successful", &[]),
         Some(1.0)
     );
-    let s = status(&lab);
+    let s = status(lab.metrics);
     assert_eq!(s["reload"]["ok"], true, "{s:#}");
     assert!(
         s["reload"]["message"]
@@ -323,7 +311,7 @@ fn an_invalid_reload_changes_nothing() {
             prom::value(&m, "anycastd_config_last_reload_successful", &[]),
             Some(0.0)
         );
-        assert_eq!(status(&lab)["reload"]["ok"], false);
+        assert_eq!(status(lab.metrics)["reload"]["ok"], false);
     }
     // SIGHUP with the bad file: logged, nothing changes, the daemon runs on.
     d.signal("HUP");

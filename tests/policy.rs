@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use common::e2e::{CHANGE, Lab, SESSION, http_service};
 use common::gobgpd::{Gobgpd, RouterOpts, attr_of};
-use common::lab::{HttpTarget, http_get, wait_until};
+use common::lab::{HttpTarget, status, wait_until};
 use common::prom;
 
 /// The attributes of the router's best path for `prefix`.
@@ -137,7 +137,7 @@ fn a_failing_degrade_check_changes_the_attributes_without_a_withdraw() {
          failing round decided -> MED 500 at the router: {round_to_router:.2} ms"
     );
     assert_eq!(as_path(&degraded.attrs), [65001, 65001, 65001, 65001]);
-    let s = status(&lab);
+    let s = status(lab.metrics);
     assert_eq!(s["services"][0]["state"], "degraded", "{s:#}");
     assert_eq!(
         s["prefixes"][0]["attributes"],
@@ -295,12 +295,6 @@ control: {{ socket: {dir}/control.sock }}
     );
 }
 
-fn status(lab: &Lab) -> serde_json::Value {
-    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("status is JSON")
-}
-
 /// The peer's timers are set through AddPeer; the router's 90 s and our 9 s give 9 s.
 #[test]
 fn the_negotiated_hold_time_is_in_status() {
@@ -314,9 +308,9 @@ fn the_negotiated_hold_time_is_in_status() {
     ));
     lab.wait("192.0.2.106/32", true, SESSION);
     wait_until("the negotiated hold time in /status", CHANGE, || {
-        status(&lab)["peers"][0]["hold_time_seconds"] == 9
+        status(lab.metrics)["peers"][0]["hold_time_seconds"] == 9
     });
-    assert_eq!(status(&lab)["peers"][0]["keepalive_seconds"], 3);
+    assert_eq!(status(lab.metrics)["peers"][0]["keepalive_seconds"], 3);
     let out = d.cli(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("HOLD/KEEPALIVE"), "{text}");

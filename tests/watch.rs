@@ -7,20 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::e2e::{CHANGE, Lab, SESSION};
-use common::lab::{Anycastd, http_get, wait_until};
-use common::prom;
-
-/// `GET /status` as a JSON value.
-fn status_json(lab: &Lab) -> serde_json::Value {
-    let (code, body) = http_get(lab.metrics, "/status").expect("GET /status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
-}
-
-/// A sample of the daemon's metrics, read with the exposition parser.
-fn sample(d: &Anycastd, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    prom::value(&prom::parse(&d.metrics_text()), name, labels)
-}
+use common::lab::{Anycastd, status, try_status, wait_until};
 
 /// One service checking `url` every `interval` with the extra YAML lines `extra` (watch,
 /// fall, fast_interval, ...), its own route `route`.
@@ -40,8 +27,7 @@ fn watched_service(url: &str, interval: &str, timeout: &str, route: &str, extra:
 
 /// The first watch's state in `/status` (empty while the daemon does not answer yet).
 fn watch_state(lab: &Lab) -> String {
-    http_get(lab.metrics, "/status")
-        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+    try_status(lab.metrics)
         .and_then(|s| s["watches"][0]["state"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
@@ -49,7 +35,7 @@ fn watch_state(lab: &Lab) -> String {
 /// Waits until `web` has finished a round after this call: the next tick is then a whole
 /// check_interval away, and only an event can start a round before it.
 fn after_a_fresh_round(lab: &Lab) {
-    let last = |lab: &Lab| status_json(lab)["services"][0]["last_round"].clone();
+    let last = |lab: &Lab| status(lab.metrics)["services"][0]["last_round"].clone();
     let before = last(lab);
     wait_until("a fresh round of web", Duration::from_secs(15), || {
         last(lab) != before
@@ -57,8 +43,7 @@ fn after_a_fresh_round(lab: &Lab) {
 }
 
 fn watch_events(d: &Anycastd, watch: &str, event: &str) -> f64 {
-    sample(
-        d,
+    d.sample(
         "anycastd_watch_events_total",
         &[("service", "web"), ("watch", watch), ("event", event)],
     )
@@ -135,7 +120,7 @@ fn pid_file_watch_withdraws_a_killed_target_before_the_next_tick() {
         watch_state(&lab) == "process_alive"
     });
     assert_eq!(
-        status_json(&lab)["watches"][0]["pid"].as_u64(),
+        status(lab.metrics)["watches"][0]["pid"].as_u64(),
         Some(u64::from(target.pid()))
     );
 
@@ -234,11 +219,7 @@ fn an_idle_closing_server_causes_no_flap() {
         watch_events(&d, &watch, "closed") >= closes + 3.0
     });
     assert_eq!(
-        sample(
-            &d,
-            "anycastd_service_transitions_total",
-            &[("service", "web")]
-        ),
+        d.sample("anycastd_service_transitions_total", &[("service", "web")]),
         Some(1.0),
         "only the first up; log:\n{}",
         d.log()
@@ -341,7 +322,7 @@ fn a_reload_replaces_a_services_watches() {
     let out = d.cli(&["reload"]);
     assert!(out.status.success(), "{out:?}");
     wait_until("only the pid_file watch, alive", CHANGE, || {
-        let s = status_json(&lab);
+        let s = status(lab.metrics);
         let w = s["watches"].as_array().cloned().unwrap_or_default();
         w.len() == 1
             && w[0]["watch"] == format!("pid_file:{}", pid_file.display())

@@ -310,6 +310,11 @@ impl Anycastd {
             .unwrap_or_default()
     }
 
+    /// A sample of the daemon's metrics, read with the exposition parser.
+    pub fn sample(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        super::prom::value(&super::prom::parse(&self.metrics_text()), name, labels)
+    }
+
     /// Waits until `/healthz` answers 200; fails at once, with the log, if the process exits
     /// first (a port taken, a config refused), and with the log and the last answer on
     /// timeout.
@@ -395,6 +400,21 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// `GET /status` at `addr` as JSON; fails with the answer when it is not a JSON 200.
+pub fn status(addr: SocketAddr) -> serde_json::Value {
+    let (code, body) = http_get(addr, "/status").expect("GET /status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status is not JSON ({e}): {body}"))
+}
+
+/// `GET /status` at `addr` as JSON, or `None` while the daemon does not answer with one.
+pub fn try_status(addr: SocketAddr) -> Option<serde_json::Value> {
+    let (code, body) = http_get(addr, "/status")?;
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
 }
 
 /// A free TCP port on 127.0.0.1, closed again. Never the same port twice in one test
