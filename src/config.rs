@@ -722,7 +722,7 @@ impl Config {
                 ),
             ));
         }
-        if let Err(m) = check_host_port(&a.gobgp.address) {
+        if let Err(m) = check_host_port(&a.gobgp.address, "write host:port, e.g. 127.0.0.1:50051") {
             problems.push(Problem::new("announcer.gobgp.address", m));
         }
         for (field, d, min) in [
@@ -1053,19 +1053,26 @@ fn peer_timer_problems(p: &PeerConfig) -> Vec<Problem> {
     out
 }
 
-fn check_host_port(s: &str) -> Result<(), String> {
-    let fix = "write host:port, e.g. 127.0.0.1:50051";
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} has no port; {fix}"))?;
+/// `Err` with the message when `s` is not `HOST:PORT` (an IPv6 host in brackets); `fix`
+/// ends the messages that need one.
+pub(crate) fn check_host_port(s: &str, fix: &str) -> Result<(), String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("{s:?} has no port; {fix}"));
+    };
+    // `::1` alone splits into `:` and `1`: an IPv6 address without brackets.
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!(
+            "{s:?}: an IPv6 address needs brackets and a port; {fix}"
+        ));
+    }
     if host.trim_matches(|c| c == '[' || c == ']').is_empty() {
         return Err(format!("{s:?} has no host; {fix}"));
     }
-    port.parse::<u16>()
-        .ok()
-        .filter(|p| *p != 0)
-        .map(|_| ())
-        .ok_or_else(|| format!("{s:?} has no valid port; {fix}"))
+    match port.parse::<u64>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(()),
+        Ok(p) => Err(format!("{s:?}: port {p} is out of range; use 1..65535")),
+        Err(_) => Err(format!("{s:?} has no valid port; {fix}")),
+    }
 }
 
 #[cfg(test)]

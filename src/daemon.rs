@@ -493,7 +493,7 @@ impl Daemon {
             None => {
                 self.commanded.all.get_or_insert(now);
                 if force {
-                    self.commanded.forced.insert(drain::ALL.to_string());
+                    self.commanded.all_forced = true;
                 }
                 "every service".to_string()
             }

@@ -74,13 +74,13 @@ pub struct Commanded {
     /// `anycastd drain SERVICE`, each since when.
     #[serde(default)]
     pub services: BTreeMap<String, u64>,
-    /// Drains given with `--force` (`*` for `--all`): their routes leave past the fleet guard.
+    /// `anycastd drain --all --force`: the routes leave past the fleet guard.
+    #[serde(default)]
+    pub all_forced: bool,
+    /// The services drained with `--force`: their routes leave past the fleet guard.
     #[serde(default)]
     pub forced: BTreeSet<String>,
 }
-
-/// The name under which `--all` is remembered in [`Commanded::forced`].
-pub const ALL: &str = "*";
 
 /// Why the commanded drains could not be read or remembered.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +178,7 @@ pub fn reasons(
             r.push(Reason::Command {
                 all: true,
                 since,
-                force: commanded.forced.contains(ALL),
+                force: commanded.all_forced,
             });
         }
         if let Some(since) = commanded.services.get(&svc.name) {
@@ -228,6 +228,7 @@ mod tests {
         let c = Commanded {
             all: None,
             services: BTreeMap::from([("dns".to_string(), 5)]),
+            all_forced: false,
             forced: BTreeSet::new(),
         };
         let r = reasons(&cfg, &c, &BTreeSet::new());
@@ -253,7 +254,8 @@ mod tests {
         let c = Commanded {
             all: Some(7),
             services: BTreeMap::from([("web".to_string(), 9)]),
-            forced: BTreeSet::from([ALL.to_string()]),
+            all_forced: true,
+            forced: BTreeSet::from(["web".to_string()]),
         };
         c.save(&state).expect("save");
         assert_eq!(Commanded::load(&state).expect("load"), c);

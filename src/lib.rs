@@ -16,11 +16,13 @@
 //! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
 //! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
 //! - [`fdlimit`]: the open-files limit, raised at start.
+//! - [`backoff`]: doubling, capped waits between attempts (gobgpd, tcp watches).
 //! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
 //!   start a service's round at once.
 
 pub mod announcer;
 pub mod attributes;
+pub mod backoff;
 pub mod check;
 pub mod cli;
 pub mod config;

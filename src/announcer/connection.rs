@@ -6,7 +6,7 @@
 //! Two rules keep a broken gobgpd from turning into a busy loop (issue 10: a `StartBgp`
 //! that failed right after a successful connect used to reset the backoff and reconnect at
 //! once, 1,600 times a second, writing 430 KB of log a second):
-//! - the backoff is reset only by a session that lasted at least [`Backoff::MAX`]: a
+//! - the backoff is reset only by a session that lasted at least the longest wait of [`BACKOFF`]: a
 //!   session that fails quickly, however it fails, waits longer each time;
 //! - a failure is logged at WARN when it starts and when its message changes, and then at
 //!   most once a minute while it repeats ([`FailureLog`]); the attempts in between log at
@@ -20,6 +20,7 @@ use tracing::{debug, error, warn};
 
 use super::Stop;
 use super::client::{ClientError, GobgpClient};
+use crate::backoff::Backoff;
 
 /// How one [`Link::attempt`] ended.
 #[derive(Debug)]
@@ -36,35 +37,8 @@ pub enum Attempt<T> {
 }
 
 /// The waits between attempts to reach gobgpd: 200 ms, doubling up to 5 s, and back to
-/// 200 ms after a success.
-#[derive(Debug)]
-pub struct Backoff(Duration);
-
-impl Backoff {
-    pub const FIRST: Duration = Duration::from_millis(200);
-    pub const MAX: Duration = Duration::from_secs(5);
-
-    pub fn new() -> Backoff {
-        Backoff(Self::FIRST)
-    }
-
-    /// The wait before the next attempt; the one after is twice as long.
-    pub fn next_wait(&mut self) -> Duration {
-        let wait = self.0;
-        self.0 = (self.0 * 2).min(Self::MAX);
-        wait
-    }
-
-    pub fn reset(&mut self) {
-        self.0 = Self::FIRST;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff::new()
-    }
-}
+/// 200 ms after a session that lasted.
+pub const BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
 
 /// How often a failure that keeps repeating is logged again at WARN.
 const REPEAT_LOG_EVERY: Duration = Duration::from_secs(60);
@@ -81,7 +55,7 @@ impl Link {
         Link {
             address: address.to_string(),
             timeout,
-            backoff: Backoff::new(),
+            backoff: BACKOFF,
         }
     }
 
@@ -116,7 +90,7 @@ impl Link {
             },
             Err(e) => e,
         };
-        if started.elapsed() >= Backoff::MAX {
+        if started.elapsed() >= self.backoff.max() {
             self.backoff.reset();
         }
         let retry_in = self.backoff.next_wait();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::client::{GlobalSettings, PeerSettings, PeerTimers};
+use super::reconcile::{Advert, Route};
 use crate::attributes::{Attributes, PathAttributes, RouteState};
 use crate::config::Config;
 
@@ -22,6 +23,18 @@ pub struct RouteSpec {
 impl RouteSpec {
     pub fn attrs(&self, state: RouteState) -> &PathAttributes {
         self.attrs.of(state)
+    }
+
+    /// The route this spec makes of `prefix` announced in `state`.
+    pub fn route(&self, prefix: IpNet, state: RouteState) -> Route {
+        Route {
+            prefix,
+            state,
+            advert: Advert {
+                next_hop: self.next_hop,
+                attrs: self.attrs(state).clone(),
+            },
+        }
     }
 }
 

@@ -671,19 +671,20 @@ impl Announcer {
         if *self.stop.borrow() != Stop::Running {
             return wanted;
         }
-        let candidates: Vec<(IpNet, RouteState)> = {
+        // Prefixes of the intent only: one leaving after a reload is never guarded.
+        let candidates: Vec<(IpNet, RouteState, &RouteSpec)> = {
             let gate = self.gate.borrow();
             let states = gate.wanted();
             present
                 .iter()
-                .filter(|p| !wanted.contains_key(p) && self.intent.routes.contains_key(p))
-                .filter(|p| !self.leaving.contains_key(p))
-                .filter_map(|p| match states.get(p) {
+                .filter(|p| !wanted.contains_key(p))
+                .filter_map(|p| Some((*p, self.intent.routes.get(p)?)))
+                .filter_map(|(p, spec)| match states.get(&p) {
                     // Its services failed.
-                    None if !gate.gating(p).is_empty() => Some((*p, RouteState::Degraded)),
+                    None if !gate.gating(&p).is_empty() => Some((p, RouteState::Degraded, spec)),
                     // Drained without --force, and the linger is over.
-                    Some(RouteState::Draining) if !gate.drain_forced(p) => {
-                        Some((*p, RouteState::Draining))
+                    Some(RouteState::Draining) if !gate.drain_forced(&p) => {
+                        Some((p, RouteState::Draining, spec))
                     }
                     _ => None,
                 })
@@ -693,10 +694,10 @@ impl Announcer {
             return wanted;
         }
         let decisions = futures_util::future::join_all(
-            candidates.iter().map(|(p, _)| fleet.release_guarded(*p)),
+            candidates.iter().map(|(p, _, _)| fleet.release_guarded(*p)),
         )
         .await;
-        for ((prefix, hold_as), decision) in candidates.into_iter().zip(decisions) {
+        for ((prefix, hold_as, spec), decision) in candidates.into_iter().zip(decisions) {
             match decision {
                 Decision::Released(release) => {
                     self.held.remove(&prefix);
@@ -711,19 +712,7 @@ impl Announcer {
                         debug!(prefix = %prefix, "{held}");
                     }
                     self.held.insert(prefix, held);
-                    if let Some(spec) = self.intent.routes.get(&prefix) {
-                        wanted.insert(
-                            prefix,
-                            Route {
-                                prefix,
-                                state: hold_as,
-                                advert: Advert {
-                                    next_hop: spec.next_hop,
-                                    attrs: spec.attrs(hold_as).clone(),
-                                },
-                            },
-                        );
-                    }
+                    wanted.insert(prefix, spec.route(prefix, hold_as));
                 }
             }
         }

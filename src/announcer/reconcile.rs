@@ -110,17 +110,7 @@ impl Wanted {
                     continue;
                 }
             }
-            out.insert(
-                *prefix,
-                Route {
-                    prefix: *prefix,
-                    state: *state,
-                    advert: Advert {
-                        next_hop: spec.next_hop,
-                        attrs: spec.attrs(*state).clone(),
-                    },
-                },
-            );
+            out.insert(*prefix, spec.route(*prefix, *state));
         }
         // A route that is no longer draining (undrained, or withdrawn) starts over.
         self.since

@@ -10,7 +10,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Dur, Problem};
+use crate::duration::Dur;
+use crate::problem::Problem;
 
 /// The shortest `lease_ttl`. etcd refuses leases shorter than 1.5 election timeouts (1.5 s
 /// with its default 1 s) and counts them in whole seconds.

@@ -25,8 +25,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::config::{Dur, MIN_CHECK_INTERVAL, Problem, ServiceConfig};
+use crate::config::{MIN_CHECK_INTERVAL, ServiceConfig};
+use crate::duration::Dur;
 use crate::metrics::{Metrics, names};
+use crate::problem::Problem;
 use crate::service::Trigger;
 
 /// Every watch kind, as written in the config.

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::{Context, WatchState};
+use crate::backoff::Backoff;
 
 /// A connection that lived this long was a good one: the next reconnect is immediate.
 pub const STABLE: Duration = Duration::from_secs(1);
@@ -38,25 +39,10 @@ pub struct Spec {
 impl Spec {
     /// `Err` with the message (and fix) when `address` is not `HOST:PORT`.
     pub fn validate(&self) -> Result<(), String> {
-        let a = self.address.trim();
-        let fix = "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
-        let Some((host, port)) = a.rsplit_once(':') else {
-            return Err(format!("{a:?} has no port; {fix}"));
-        };
-        // `::1` alone splits into `:` and `1`: an IPv6 address without brackets.
-        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-            return Err(format!(
-                "{a:?}: an IPv6 address needs brackets and a port; {fix}"
-            ));
-        }
-        if host.trim_matches(|c| c == '[' || c == ']').is_empty() {
-            return Err(format!("{a:?} has no host; {fix}"));
-        }
-        match port.parse::<u64>() {
-            Ok(p) if (1..=65535).contains(&p) => Ok(()),
-            Ok(p) => Err(format!("{a:?}: port {p} is out of range; use 1..65535")),
-            Err(_) => Err(format!("{a:?} has no valid port; {fix}")),
-        }
+        crate::config::check_host_port(
+            self.address.trim(),
+            "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+        )
     }
 }
 
@@ -102,32 +88,11 @@ pub fn starts_round(previous: Option<Event>, event: Event, paused: bool) -> bool
     }
 }
 
-/// Doubling pauses between reconnect attempts, from [`BACKOFF_MIN`] to [`BACKOFF_MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    /// The pause before the next attempt.
-    pub fn pause(&mut self) -> Duration {
-        let p = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        p
-    }
-}
-
 /// Holds a connection to `spec.address` for as long as the daemon runs.
 pub(super) async fn run(spec: Spec, cx: Context) {
     let addr = spec.address.trim().to_string();
     let mut previous: Option<Event> = None;
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     let mut pause = Duration::ZERO;
     loop {
         if !pause.is_zero() {
@@ -142,10 +107,10 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                     let (event, detail) = hold(stream).await;
                     // Reconnect at once after a good connection; back off after a short one.
                     if opened.elapsed() >= STABLE {
-                        backoff = Backoff::default();
+                        backoff.reset();
                         pause = Duration::ZERO;
                     } else {
-                        pause = backoff.pause();
+                        pause = backoff.next_wait();
                     }
                     // The close is seen at once, never after a pause.
                     note(&cx, &mut previous, event, false, detail);
@@ -159,11 +124,11 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                     Event::ConnectFailed,
                     format!(
                         "cannot connect: no connection within {}",
-                        humantime::format_duration(CONNECT_TIMEOUT)
+                        crate::duration::Dur(CONNECT_TIMEOUT)
                     ),
                 ),
             };
-        pause = backoff.pause();
+        pause = backoff.next_wait();
         note(&cx, &mut previous, event, paused, Some(detail));
     }
 }
@@ -203,7 +168,12 @@ async fn hold(mut stream: TcpStream) -> (Event, Option<String>) {
         match stream.read(&mut buf).await {
             Ok(0) => return (Event::Closed, Some("closed by the other end".to_string())),
             Ok(_) => continue,
-            Err(e) => return (Event::Reset, Some(format!("connection lost: {e}"))),
+            Err(e) => {
+                return (
+                    Event::Reset,
+                    Some(format!("connection lost: {}", crate::error_chain(&e))),
+                );
+            }
         }
     }
 }
@@ -253,12 +223,5 @@ mod tests {
         // At start: nothing (the first round runs anyway).
         assert!(!starts_round(None, Connected, false));
         assert!(!starts_round(None, ConnectFailed, false));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let mut b = Backoff::default();
-        let pauses: Vec<u128> = (0..8).map(|_| b.pause().as_millis()).collect();
-        assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }
