@@ -157,10 +157,9 @@ impl DaemonError {
 /// One running service.
 struct Running {
     config: ServiceConfig,
-    task: JoinHandle<()>,
     entry: ServiceEntry,
-    /// Its watches: they stop when this is dropped.
-    _watches: tokio::task::JoinSet<()>,
+    /// Its loop of rounds and its watches: all stop when this is dropped.
+    tasks: tokio::task::JoinSet<()>,
 }
 
 /// Everything that runs, and the channels between the parts.
@@ -417,29 +416,29 @@ impl Daemon {
         let (reports_tx, reports_rx) = watch::channel::<Option<RoundReport>>(None);
         let watches = ServiceWatches::new(cfg, &svc.trigger(), &self.metrics);
         let watch_views = watches.views();
-        let task = tokio::spawn(svc.run(self.gate.clone(), reports_tx, heartbeat));
+        let mut tasks = watches.spawn();
+        tasks.spawn(svc.run(self.gate.clone(), reports_tx, heartbeat));
         self.metrics.show("service", &cfg.name);
         let entry = ServiceEntry {
             shape: ServiceShape::of(cfg),
             reports: reports_rx,
             watches: watch_views,
         };
-        if let Some(old) = self.services.insert(
+        // The one it replaces, if any, stops as it is dropped.
+        self.services.insert(
             cfg.name.clone(),
             Running {
                 config: cfg.clone(),
-                task,
                 entry,
-                _watches: watches.spawn(),
+                tasks,
             },
-        ) {
-            old.task.abort();
-        }
+        );
     }
 
+    /// Stops every service's rounds and watches.
     fn stop_services(&mut self) {
-        for r in self.services.values() {
-            r.task.abort();
+        for r in self.services.values_mut() {
+            r.tasks.abort_all();
         }
     }
 
@@ -663,9 +662,8 @@ impl Daemon {
             gate.carry(&old_gate, &s.name);
         }
         for n in &removed {
-            if let Some(r) = self.services.remove(n) {
-                r.task.abort();
-            }
+            // Its rounds and watches stop as it is dropped.
+            self.services.remove(n);
             self.liveness.forget(&format!("service {n}"));
             self.metrics.hide("service", n);
         }

@@ -344,13 +344,16 @@ impl Gate {
     /// Whether `prefix` is drained past the fleet guard: every drained service behind it
     /// was drained with `--force`.
     pub fn drain_forced(&self, prefix: &IpNet) -> bool {
+        let mut drained = self.behind(prefix).filter(|s| s.drained).peekable();
+        drained.peek().is_some() && drained.all(|s| s.forced)
+    }
+
+    /// The services behind `prefix`: every service for a global route, else its own.
+    fn behind(&self, prefix: &IpNet) -> impl Iterator<Item = &GateService> {
         let global = self.global.contains(prefix);
-        let drained: Vec<&GateService> = self
-            .services
+        self.services
             .iter()
-            .filter(|s| (global || s.routes.contains(prefix)) && s.drained)
-            .collect();
-        !drained.is_empty() && drained.iter().all(|s| s.forced)
+            .filter(move |s| global || s.routes.contains(prefix))
     }
 
     /// When the named service's state last changed.
@@ -404,22 +407,12 @@ impl Gate {
 
     /// The services that gate `prefix`: every service for a global route, else its own.
     pub fn gating(&self, prefix: &IpNet) -> Vec<&str> {
-        let global = self.global.contains(prefix);
-        self.services
-            .iter()
-            .filter(|s| global || s.routes.contains(prefix))
-            .map(|s| s.name.as_str())
-            .collect()
+        self.behind(prefix).map(|s| s.name.as_str()).collect()
     }
 
     /// Why `prefix` is in its state, for logs: the services behind it that are not up.
     pub fn explain(&self, prefix: &IpNet) -> String {
-        let global = self.global.contains(prefix);
-        let gating: Vec<&GateService> = self
-            .services
-            .iter()
-            .filter(|s| global || s.routes.contains(prefix))
-            .collect();
+        let gating: Vec<&GateService> = self.behind(prefix).collect();
         if gating.is_empty() {
             return "not gated by any service".to_string();
         }

@@ -90,13 +90,8 @@ pub fn parse(text: &str) -> Content {
     match t.parse::<u32>() {
         // A pid is a positive i32 (pidfd_open takes a pid_t).
         Ok(p) if p > 0 && i32::try_from(p).is_ok() => Content::Pid(p),
-        _ => Content::Garbage(
-            t.chars()
-                .take(32)
-                .collect::<String>()
-                .escape_debug()
-                .to_string(),
-        ),
+        // Kept as read (its first 32 characters): it is escaped where it is shown.
+        _ => Content::Garbage(t.chars().take(32).collect()),
     }
 }
 
@@ -119,8 +114,11 @@ fn read(path: &Path) -> Content {
     }
 }
 
+/// A file's device, inode, length and modification time.
+type Stamp = (u64, u64, u64, i64, i64);
+
 /// The file's identity: it changed when this did. `None` while it cannot be looked at.
-fn stamp(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
@@ -206,30 +204,26 @@ pub(super) async fn run(spec: Spec, cx: Context) {
         };
         enter(&cx, &mut last, state, pid, detail);
         // Nothing to watch: wait for the file to change.
-        loop {
-            tokio::time::sleep(POLL).await;
-            if stamp(&path) != seen {
-                break;
-            }
+        until_changed(&path, seen, POLL).await;
+    }
+}
+
+/// Returns once the file's identity is no longer `seen`, looking every `every`.
+async fn until_changed(path: &Path, seen: Option<Stamp>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if stamp(path) != seen {
+            return;
         }
     }
 }
 
 /// `true` when the process exited; `false` when the file changed first.
-async fn wait_for_exit(
-    fd: &AsyncFd<OwnedFd>,
-    path: &Path,
-    seen: Option<(u64, u64, u64, i64, i64)>,
-) -> bool {
-    let mut poll = tokio::time::interval(ALIVE_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    poll.tick().await;
-    loop {
-        tokio::select! {
-            // A pidfd reports readable once its process has exited, and stays so.
-            r = fd.readable() => return r.is_ok(),
-            _ = poll.tick() => if stamp(path) != seen { return false },
-        }
+async fn wait_for_exit(fd: &AsyncFd<OwnedFd>, path: &Path, seen: Option<Stamp>) -> bool {
+    tokio::select! {
+        // A pidfd reports readable once its process has exited, and stays so.
+        r = fd.readable() => r.is_ok(),
+        () = until_changed(path, seen, ALIVE_POLL) => false,
     }
 }
 
@@ -256,7 +250,11 @@ fn enter(
         WatchState::PidFileMissing => "missing",
         WatchState::PidFileEmpty => "empty",
         WatchState::PidFileGarbage => "garbage",
-        _ => "error",
+        // Starting, Connected and Reconnecting are the tcp watch's; never entered here.
+        WatchState::Error
+        | WatchState::Starting
+        | WatchState::Connected
+        | WatchState::Reconnecting => "error",
     };
     cx.count(event);
     let detail = detail.unwrap_or_default();
