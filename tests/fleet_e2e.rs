@@ -26,10 +26,7 @@ struct Site {
 
 /// The number of paths the router has for the prefix (one per site announcing it).
 fn paths(router: &Gobgpd) -> usize {
-    common::gobgpd::cli_at(router.api_port(), &["global", "rib", "-a", "ipv4", "-j"])
-        .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-        .and_then(|v| v.get(PREFIX).and_then(|p| p.as_array()).map(Vec::len))
-        .unwrap_or(0)
+    common::gobgpd::rib_path_count(router.api_port(), PREFIX).unwrap_or(0)
 }
 
 fn wait_paths(router: &Gobgpd, n: usize, deadline: Duration) {
@@ -105,18 +102,10 @@ impl Floor {
         let (l, s) = (low.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
-                // Only readings of a RIB the CLI really printed count: a failed call is not
-                // an empty RIB.
-                let Some(rib) = common::gobgpd::cli_at(api, &["global", "rib", "-a", "ipv4", "-j"])
-                    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-                else {
-                    continue;
-                };
-                let n = rib
-                    .get(PREFIX)
-                    .and_then(|p| p.as_array())
-                    .map_or(0, Vec::len);
-                l.fetch_min(n, Ordering::SeqCst);
+                // Only readings of a RIB the CLI really printed count.
+                if let Some(n) = common::gobgpd::rib_path_count(api, PREFIX) {
+                    l.fetch_min(n, Ordering::SeqCst);
+                }
             }
         });
         Floor {

@@ -11,6 +11,12 @@ use anycastd::service::{Gate, Health, RoundReport, Service};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// Up, with no failing round and no unclean pass counted.
+const UP: Health = Health::Up {
+    fails: 0,
+    unclean: 0,
+};
+
 fn config(service: &str) -> anycastd::config::Config {
     let text = format!(
         "announcer:\n  router_id: 10.0.0.1\n  local_address: 10.0.0.1\n  local_asn: 65001\n  routes: [192.0.2.1/32]\nservices:\n{service}"
@@ -69,27 +75,9 @@ async fn rounds_run_at_fast_interval_while_the_state_is_in_doubt() {
         [
             (ms(0), Health::Down { passes: 1 }),
             (ms(100), Health::Down { passes: 2 }),
-            (
-                ms(200),
-                Health::Up {
-                    fails: 0,
-                    unclean: 0
-                }
-            ),
-            (
-                ms(10_200),
-                Health::Up {
-                    fails: 0,
-                    unclean: 0
-                }
-            ),
-            (
-                ms(20_200),
-                Health::Up {
-                    fails: 0,
-                    unclean: 0
-                }
-            ),
+            (ms(200), UP),
+            (ms(10_200), UP),
+            (ms(20_200), UP),
         ]
     );
 }
@@ -112,23 +100,5 @@ async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one
     tokio::time::sleep(s(3)).await;
     trigger.run_now();
     // Now, not at 20 s; and the next one a whole interval after it.
-    assert_eq!(
-        rounds(&mut rx, t0, 2).await,
-        [
-            (
-                s(13),
-                Health::Up {
-                    fails: 0,
-                    unclean: 0
-                }
-            ),
-            (
-                s(23),
-                Health::Up {
-                    fails: 0,
-                    unclean: 0
-                }
-            ),
-        ]
-    );
+    assert_eq!(rounds(&mut rx, t0, 2).await, [(s(13), UP), (s(23), UP)]);
 }

@@ -25,6 +25,25 @@ fn watched_service(url: &str, interval: &str, timeout: &str, route: &str, extra:
     )
 }
 
+/// One watch of `kind` on `value`: its label (as in metrics and status) and the YAML lines
+/// that configure it, for [`watched_service`]'s `extra`.
+fn watch_item(kind: &str, value: impl std::fmt::Display) -> (String, String) {
+    (
+        format!("{kind}:{value}"),
+        format!("    watch:\n      - {kind}: {value}\n"),
+    )
+}
+
+/// Runs `anycastd check-config` on `path`.
+fn check_config(path: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .arg("check-config")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .expect("run anycastd")
+}
+
 /// The first watch's state in `/status` (empty while the daemon does not answer yet).
 fn watch_state(lab: &Lab) -> String {
     try_status(lab.metrics)
@@ -58,8 +77,7 @@ fn watch_events(d: &Anycastd, watch: &str, event: &str) -> f64 {
 fn tcp_watch_withdraws_a_killed_target_before_the_next_tick() {
     let lab = Lab::new();
     let mut target = common::targets::ProcessTarget::start();
-    let watch = format!("tcp:{}", target.addr());
-    let extra = format!("    watch:\n      - tcp: {}\n", target.addr());
+    let (watch, extra) = watch_item("tcp", target.addr());
     let d = lab.start(&lab.config(
         &[],
         &watched_service(&target.url(), "10s", "500ms", "192.0.2.80/32", &extra),
@@ -102,8 +120,7 @@ fn pid_file_watch_withdraws_a_killed_target_before_the_next_tick() {
     let mut target = common::targets::ProcessTarget::start();
     let pid_file = lab.dir.path().join("web.pid");
     std::fs::write(&pid_file, "not a pid\n").expect("write the pid file");
-    let watch = format!("pid_file:{}", pid_file.display());
-    let extra = format!("    watch:\n      - pid_file: {}\n", pid_file.display());
+    let (watch, extra) = watch_item("pid_file", pid_file.display());
     let d = lab.start(&lab.config(
         &[],
         &watched_service(&target.url(), "10s", "500ms", "192.0.2.81/32", &extra),
@@ -201,8 +218,7 @@ fn a_hung_target_falls_at_fast_interval() {
 fn an_idle_closing_server_causes_no_flap() {
     let lab = Lab::new();
     let server = common::targets::IdleClosingServer::start(Duration::from_millis(1200));
-    let watch = format!("tcp:{}", server.addr());
-    let extra = format!("    watch:\n      - tcp: {}\n", server.addr());
+    let (watch, extra) = watch_item("tcp", server.addr());
     let d = lab.start(&lab.config(
         &[],
         &watched_service(&server.url(), "1s", "500ms", "192.0.2.83/32", &extra),
@@ -243,12 +259,7 @@ fn bad_watch_config_exits_2_naming_the_fields() {
         ),
     )
     .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run anycastd");
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for want in [
@@ -269,12 +280,7 @@ fn bad_watch_config_exits_2_naming_the_fields() {
         ),
     )
     .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
-        .arg("check-config")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .expect("run anycastd");
+    let out = check_config(&path);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -306,35 +312,27 @@ fn a_reload_replaces_a_services_watches() {
             &watched_service(&target.url(), "10s", "500ms", route, extra),
         )
     };
-    let d = lab.start(&with(&format!(
-        "    watch:\n      - tcp: {}\n",
-        target.addr()
-    )));
+    let (tcp_watch, tcp_yaml) = watch_item("tcp", target.addr());
+    let (pid_watch, pid_yaml) = watch_item("pid_file", pid_file.display());
+    let d = lab.start(&with(&tcp_yaml));
     lab.wait(route, true, SESSION);
     wait_until("the tcp watch connected", CHANGE, || {
         watch_state(&lab) == "connected"
     });
 
-    d.rewrite_config(&with(&format!(
-        "    watch:\n      - pid_file: {}\n",
-        pid_file.display()
-    )));
+    d.rewrite_config(&with(&pid_yaml));
     let out = d.cli(&["reload"]);
     assert!(out.status.success(), "{out:?}");
     wait_until("only the pid_file watch, alive", CHANGE, || {
         let s = status(lab.metrics);
         let w = s["watches"].as_array().cloned().unwrap_or_default();
-        w.len() == 1
-            && w[0]["watch"] == format!("pid_file:{}", pid_file.display())
-            && w[0]["state"] == "process_alive"
+        w.len() == 1 && w[0]["watch"] == pid_watch.as_str() && w[0]["state"] == "process_alive"
     });
 
     after_a_fresh_round(&lab);
     target.kill9();
     lab.wait(route, false, Duration::from_secs(5));
-    let pid_watch = format!("pid_file:{}", pid_file.display());
     assert_eq!(watch_events(&d, &pid_watch, "exited"), 1.0);
     // The replaced tcp watch saw no close: its task ended with the reload.
-    let tcp_watch = format!("tcp:{}", target.addr());
     assert_eq!(watch_events(&d, &tcp_watch, "closed"), 0.0, "{}", d.log());
 }

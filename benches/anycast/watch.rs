@@ -7,12 +7,14 @@
 //! with SIGSTOP, as a crashing or wedged service would be. `BENCH_WATCH_CYCLES` (default 20)
 //! sets the cycles per case.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use super::common::lab::{Anycastd, HttpTarget, free_tcp_port, wait_until};
+use super::common::lab::{
+    Anycastd, HttpTarget, free_tcp_port, listen, try_status, wait_until, wait_until_or,
+};
 use super::common::targets::ProcessTarget;
 use super::{Bench, CHANGE, ExaBgp, SESSION, measure, net, p50, since, stats};
 
@@ -49,16 +51,18 @@ fn service(
 
 /// Waits until every prefix is at the router.
 fn all_present(b: &Bench, prefixes: &[&str], d: &Anycastd) {
-    let start = Instant::now();
-    while !prefixes.iter().all(|p| b.rib.contains(&net(p))) {
-        assert!(
-            start.elapsed() < SESSION,
-            "not all of {prefixes:?} at the router; anycastd log:\n{}\nexabgp log:\n{}",
-            d.log(),
-            std::fs::read_to_string(b.dir.path().join("exabgp.err")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_or(
+        &format!("all of {prefixes:?} at the router"),
+        SESSION,
+        || prefixes.iter().all(|p| b.rib.contains(&net(p))),
+        || {
+            format!(
+                "anycastd log:\n{}\nexabgp log:\n{}",
+                d.log(),
+                std::fs::read_to_string(b.dir.path().join("exabgp.err")).unwrap_or_default()
+            )
+        },
+    );
 }
 
 /// Kill -> absent at the router: anycastd with a tcp watch, anycastd with a pid_file watch
@@ -258,12 +262,7 @@ struct HoldServer {
 
 impl HoldServer {
     fn start() -> HoldServer {
-        use socket2::{Domain, Socket, Type};
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-        s.bind(&addr.into()).expect("bind");
-        s.listen(4096).expect("listen");
-        let listener: TcpListener = s.into();
+        let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).expect("listen");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -319,7 +318,7 @@ fn thousand(url: Option<&str>, watch: impl Fn(usize, usize) -> String) -> String
 /// Waits until both watches of the latency services watch their targets.
 fn armed(d: &Anycastd) {
     wait_until("the watches armed", CHANGE, || {
-        common_status(d).is_some_and(|s| {
+        try_status(d.metrics).is_some_and(|s| {
             s["watches"].as_array().is_some_and(|w| {
                 w.iter()
                     .all(|w| w["state"] == "connected" || w["state"] == "process_alive")
@@ -331,17 +330,12 @@ fn armed(d: &Anycastd) {
 /// Waits until `/status` shows every one of the 1,000 watches in `state`.
 fn all_watches(d: &Anycastd, state: &str) {
     wait_until(&format!("1,000 watches {state}"), CHANGE, || {
-        common_status(d).is_some_and(|s| {
+        try_status(d.metrics).is_some_and(|s| {
             s["watches"]
                 .as_array()
                 .is_some_and(|w| w.len() == 1000 && w.iter().all(|w| w["state"] == state))
         })
     });
-}
-
-fn common_status(d: &Anycastd) -> Option<serde_json::Value> {
-    let (_, body) = super::common::lab::http_get(d.metrics, "/status")?;
-    serde_json::from_str(&body).ok()
 }
 
 /// A footprint row: what it is, the checks' URL (`None`: watches alone), the watch item of

@@ -76,6 +76,27 @@ pub fn cli_at(api: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
+/// How many paths the gobgpd whose API is on `api` has for `prefix` (one per speaker
+/// announcing it); `None` when the CLI printed no RIB (a failed call is not an empty RIB).
+pub fn rib_path_count(api: u16, prefix: &str) -> Option<usize> {
+    let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+    let json = cli_at(api, &["global", "rib", "-a", fam, "-j"])?;
+    let v: serde_json::Value = serde_json::from_str(&json).ok()?;
+    Some(v.get(prefix).and_then(|p| p.as_array()).map_or(0, Vec::len))
+}
+
+/// From `gobgp neighbor ADDRESS -j`: how many prefixes the peer withdrew in UPDATEs (the
+/// counter outlives sessions; a closed session withdraws none). gobgp leaves a zero out of
+/// its JSON: that is 0. `None` when `json` is not JSON.
+pub fn withdrawn_prefixes(neighbor_json: &str) -> Option<u64> {
+    let n: serde_json::Value = serde_json::from_str(neighbor_json).ok()?;
+    Some(
+        n["state"]["messages"]["received"]["withdraw_prefix"]
+            .as_u64()
+            .unwrap_or(0),
+    )
+}
+
 pub struct RouterOpts {
     pub asn: u32,
     pub router_id: Ipv4Addr,
@@ -144,8 +165,7 @@ impl Gobgpd {
     /// The last lines of this gobgpd's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        super::lab::tail(&log, 30)
     }
 
     /// (Re)starts the process on the same ports, and waits until its API answers.

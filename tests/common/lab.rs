@@ -270,13 +270,7 @@ impl Anycastd {
 
     /// Sends `signal` (e.g. "HUP") without waiting for anything.
     pub fn signal(&self, signal: &str) {
-        let pid = self.pid().expect("anycastd is running");
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -{signal} failed");
+        send_signal(self.pid().expect("anycastd is running"), signal);
     }
 
     /// SIGKILL: the daemon dies without withdrawing anything or removing its marks.
@@ -345,13 +339,7 @@ impl Anycastd {
 
     /// Sends `signal` (e.g. "TERM") and waits for the exit.
     pub fn signal_and_wait(&mut self, signal: &str, deadline: Duration) -> ExitStatus {
-        let child = self.child.as_mut().expect("anycastd is running");
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -{signal} failed");
+        self.signal(signal);
         self.wait(deadline)
     }
 
@@ -415,6 +403,28 @@ pub fn try_status(addr: SocketAddr) -> Option<serde_json::Value> {
     (code == 200)
         .then(|| serde_json::from_str(&body).ok())
         .flatten()
+}
+
+/// Sends `signal` (e.g. "TERM") to process `pid` with kill(1); fails if kill does.
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(ok.success(), "kill -{signal} {pid} failed");
+}
+
+/// A name unique to this test process: `anycastd-test-<pid>-<what>` (containers, network
+/// namespaces).
+pub fn unique(what: &str) -> String {
+    format!("anycastd-test-{}-{what}", std::process::id())
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A free TCP port on 127.0.0.1, closed again. Never the same port twice in one test

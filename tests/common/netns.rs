@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
-use super::lab::wait_until_or;
+use super::lab::{tail, unique, wait_until_or};
 
 /// A named network namespace (`ip netns`), deleted on drop.
 pub struct NetNs {
@@ -33,15 +33,9 @@ pub fn ip(args: &[&str]) {
 }
 
 impl NetNs {
-    fn name_for(what: &str) -> String {
-        format!("anycastd-test-{}-{what}", std::process::id())
-    }
-
     /// A new, empty namespace with `lo` up.
     pub fn create(what: &str) -> NetNs {
-        let ns = NetNs {
-            name: NetNs::name_for(what),
-        };
+        let ns = NetNs { name: unique(what) };
         ip(&["netns", "add", &ns.name]);
         ns.ip(&["link", "set", "lo", "up"]);
         ns
@@ -49,9 +43,7 @@ impl NetNs {
 
     /// A name for the network namespace of process `pid` (e.g. a pod's infra container).
     pub fn attach(what: &str, pid: u32) -> NetNs {
-        let ns = NetNs {
-            name: NetNs::name_for(what),
-        };
+        let ns = NetNs { name: unique(what) };
         ip(&["netns", "attach", &ns.name, &pid.to_string()]);
         ns
     }
@@ -172,11 +164,7 @@ impl NsRouter {
     /// The last lines of the router's log.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        format!(
-            "router log:\n{}",
-            lines[lines.len().saturating_sub(20)..].join("\n")
-        )
+        format!("router log:\n{}", tail(&log, 20))
     }
 }
 

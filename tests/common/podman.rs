@@ -15,6 +15,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::artifacts::output_text;
+use super::lab::tail;
 
 /// The `--ulimit`s of every `podman run`/`create`/`build`.
 pub const ULIMITS: [&str; 4] = [
@@ -37,7 +38,7 @@ pub fn require_engine() {
 /// gone (killed mid-test: a CI timeout, ^C) are removed, and so are the untagged images that
 /// earlier runs' builds left behind (each run re-tags `anycastd-test/anycastd` and
 /// `anycastd-test/gobgpd`: without this, 53 of them held 4 GB after a day's runs).
-pub fn sweep_leftovers() {
+fn sweep_leftovers() {
     let dead = |name: &str| {
         name.strip_prefix("anycastd-test-")
             .and_then(|rest| rest.split('-').next())
@@ -135,11 +136,6 @@ pub fn ok(what: &str, args: &[&str]) -> String {
         output_text(&out)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A name unique to this test process: `anycastd-test-<pid>-<what>`.
-pub fn unique(what: &str) -> String {
-    format!("anycastd-test-{}-{what}", std::process::id())
 }
 
 /// A local base image: what mmdebstrap makes of Debian bookworm with these arguments, plus
@@ -281,12 +277,6 @@ pub fn base_image(base: &Base) -> String {
     tag
 }
 
-/// The last `n` lines of `text`.
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// A container, removed (with its anonymous volumes) on drop.
 pub struct Container {
     pub name: String,
@@ -360,9 +350,12 @@ impl Drop for Pod {
 
 /// `Uid:` and the capability sets of process `pid`, from /proc/PID/status.
 pub fn proc_status(pid: u32) -> std::collections::BTreeMap<String, String> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
+    parse_proc_status(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default())
+}
+
+/// The fields of a /proc/PID/status text, by name.
+pub fn parse_proc_status(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect()

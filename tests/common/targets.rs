@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::lab::{free_tcp_port, http_get, require_program, wait_until};
 
 /// Fails (never skips) when python3 is missing, saying how to install it.
-pub fn require_python3() {
+fn require_python3() {
     require_program(
         "python3",
         "the watch tests kill a real server process (python3 -m http.server)",
@@ -82,12 +82,7 @@ impl ProcessTarget {
 
     /// Sends `signal` (`STOP`, `CONT`, ...) to the server.
     pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -{signal} failed");
+        super::lab::send_signal(self.pid(), signal);
     }
 
     /// SIGKILL, and reaps the process.

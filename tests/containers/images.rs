@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::artifacts::{output_text, release_binary, repo};
 use crate::common::dns::{Mode, answer};
-use crate::common::gobgpd::RouterOpts;
-use crate::common::lab::{HttpTarget, listen, wait_until_or};
+use crate::common::gobgpd::{RouterOpts, withdrawn_prefixes};
+use crate::common::lab::{HttpTarget, listen, unique, wait_until_or};
 use crate::common::netns::{NetNs, NsRouter, link, run_in};
 use crate::common::podman::{
     self, Container, DEBIAN, Pod, RUNTIME, ULIMITS, base_image, ok, proc_status, require_engine,
-    unique,
 };
 use serde_json::Value;
 
@@ -443,9 +442,7 @@ impl PodLab {
 
     /// Prefixes the router saw withdrawn in UPDATEs (a closed session withdraws none).
     fn withdrawn(&self) -> Option<u64> {
-        let json = self.router.cli(&["neighbor", &self.local, "-j"])?;
-        let n: Value = serde_json::from_str(&json).ok()?;
-        n["state"]["messages"]["received"]["withdraw_prefix"].as_u64()
+        withdrawn_prefixes(&self.router.cli(&["neighbor", &self.local, "-j"])?)
     }
 
     /// The router's RIB and log, and both containers' logs: for failure messages.

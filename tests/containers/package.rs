@@ -20,12 +20,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::artifacts::{debian_package, output_text, release_binary, repo};
-use crate::common::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
-use crate::common::lab::wait_until_or;
+use crate::common::gobgpd::{RouterOpts, rib_json_prefixes, router_toml, withdrawn_prefixes};
+use crate::common::lab::{tail, unique, wait_until_or};
 use crate::common::podman::{
-    Container, SYSTEMD, ULIMITS, base_image, ok, require_engine, tail, unique,
+    Container, SYSTEMD, ULIMITS, base_image, ok, parse_proc_status, require_engine,
 };
-use serde_json::Value;
 
 /// The prefix the tests' anycastd announces.
 const PREFIX: &str = "192.0.2.1/32";
@@ -213,10 +212,7 @@ fn router_rib(m: &Machine) -> BTreeSet<String> {
 /// withdraws none): the router's counter, kept across sessions.
 fn withdrawn(m: &Machine) -> u64 {
     let out = m.sh_ok(&format!("gobgp -p {ROUTER_API} neighbor 127.0.0.1 -j"));
-    let n: Value = serde_json::from_str(&out).expect("gobgp neighbor -j prints JSON");
-    n["state"]["messages"]["received"]["withdraw_prefix"]
-        .as_u64()
-        .unwrap_or(0)
+    withdrawn_prefixes(&out).expect("gobgp neighbor -j prints JSON")
 }
 
 fn wait_for_route(m: &Machine, present: bool, deadline: Duration, what: &str) -> Duration {
@@ -231,13 +227,8 @@ fn wait_for_route(m: &Machine, present: bool, deadline: Duration, what: &str) ->
 /// Runs `f` on the package unpacked here (dpkg-deb -x): the directory.
 fn unpacked<T>(f: impl FnOnce(&Path) -> T) -> T {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(debian_package())
-        .arg(dir.path())
-        .output()
-        .expect("run dpkg-deb (Debian package dpkg)");
-    assert!(out.status.success(), "{}", output_text(&out));
+    let path = dir.path().to_str().expect("a UTF-8 temporary directory");
+    dpkg_deb(&["-x"], &[path]);
     f(dir.path())
 }
 
@@ -427,12 +418,7 @@ fn unit_starts_hardened_announces_and_withdraws_on_stop() {
     assert_eq!(m.show("anycastd", "Type"), "notify");
     assert_eq!(m.show("anycastd", "SubState"), "running");
     let pid = m.show("anycastd", "MainPID");
-    let status: std::collections::BTreeMap<String, String> = m
-        .sh_ok(&format!("cat /proc/{pid}/status"))
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
+    let status = parse_proc_status(&m.sh_ok(&format!("cat /proc/{pid}/status")));
     // DynamicUser=yes: a uid from systemd's dynamic range, not root.
     let uid: u32 = status["Uid"]
         .split_whitespace()
