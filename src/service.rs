@@ -477,6 +477,12 @@ impl Trigger {
     pub fn run_now(&self) {
         self.0.notify_one();
     }
+
+    /// Whether a trigger came since the loop last waited, and forgets it.
+    fn take_pending(&self) -> bool {
+        use futures_util::FutureExt;
+        self.0.notified().now_or_never().is_some()
+    }
 }
 
 /// What the service loop reports after each round, for status views.
@@ -571,7 +577,10 @@ impl Service {
         let mut health = self.start;
         let mut last_passed: Vec<Option<bool>> = vec![None; self.checks.len()];
         // The first round at once; each next one `pace` after the start of the one before,
-        // or at once when triggered (a trigger during a round: right after it).
+        // or at once when triggered. Triggers during a round are merged into it (one crash
+        // seen by several watches, or a tcp watch's close and then its failed reconnect):
+        // the round they ask for comes `fast_interval` after this one's start, so that one
+        // crash counts once toward `fall`.
         let mut due = tokio::time::Instant::now();
         loop {
             tokio::select! {
@@ -591,6 +600,9 @@ impl Service {
             }
             health = next;
             due = started + self.pace(health);
+            if self.trigger.take_pending() {
+                due = due.min(started + self.fast_interval);
+            }
             let checks = self
                 .checks
                 .iter()

@@ -102,3 +102,22 @@ async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one
     // Now, not at 20 s; and the next one a whole interval after it.
     assert_eq!(rounds(&mut rx, t0, 2).await, [(s(13), UP), (s(23), UP)]);
 }
+
+/// Two events at once (one crash seen by a tcp and a pid_file watch) run one round now; the
+/// second asks for one more, `fast_interval` later: never two rounds back to back, which
+/// would count one crash twice toward `fall`.
+#[tokio::test(start_paused = true)]
+async fn events_that_come_together_run_one_round_now() {
+    let cfg = config(&format!(
+        "  - name: web\n    check_interval: 10s\n    fast_interval: 1s\n{PASSING}"
+    ));
+    let t0 = Instant::now();
+    let (trigger, mut rx) = start(&cfg);
+    let s = Duration::from_secs;
+    let times = |r: Vec<(Duration, Health)>| r.into_iter().map(|(t, _)| t).collect::<Vec<_>>();
+    assert_eq!(times(rounds(&mut rx, t0, 1).await), [s(0)]);
+    tokio::time::sleep(s(3)).await;
+    trigger.run_now();
+    trigger.run_now();
+    assert_eq!(times(rounds(&mut rx, t0, 3).await), [s(3), s(4), s(14)]);
+}
