@@ -616,6 +616,25 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// field and, when the document has that field (or the map it is missing from), its line
 /// and column: the document is read a second time for them, only when there are problems.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let (config, checked) = load_unchecked(path)?;
+    Ok(Loaded {
+        warnings: checked?,
+        config,
+    })
+}
+
+/// For the client commands (`status`, `drain`, `reload`, `healthcheck`), which need only
+/// the daemon's addresses: the file parsed, and apart from it whether it is valid. A file
+/// edited into an invalid one must not keep an operator from draining the daemon, which
+/// still runs the config it loaded before. `Err` only when the file cannot be read or
+/// parsed at all.
+pub fn load_for_client(path: &Path) -> Result<(Config, Option<ConfigError>), ConfigError> {
+    let (config, checked) = load_unchecked(path)?;
+    Ok((config, checked.err()))
+}
+
+/// The file read and parsed (`Err` when it cannot be), and the result of validating it.
+fn load_unchecked(path: &Path) -> Result<(Config, Result<Vec<String>, ConfigError>), ConfigError> {
     let unreadable = |why: String| ConfigError::Unreadable {
         file: path.to_path_buf(),
         why,
@@ -628,11 +647,11 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = crate::small_file::read_to_string(path, MAX_CONFIG_BYTES)
         .map_err(|e| unreadable(why_unreadable(&e)))?;
     let config = parse(&text, format).map_err(|p| invalid(vec![p]))?;
-    let warnings = config.validate().map_err(|mut problems| {
+    let checked = config.validate().map_err(|mut problems| {
         crate::diagnose::locate(&text, &mut problems);
         invalid(problems)
-    })?;
-    Ok(Loaded { config, warnings })
+    });
+    Ok((config, checked))
 }
 
 /// Why the config file could not be read, and what to do, following its name.

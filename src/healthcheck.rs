@@ -16,7 +16,11 @@ use crate::config;
 /// The subcommand: probes `address`, or else the config's `metrics.address`; prints why on
 /// failure and returns 1 (the exit code container runtimes read as "unhealthy").
 pub fn run(address: Option<&str>, config_path: &Path, timeout: Duration) -> ExitCode {
-    let verdict = endpoint(address, config_path, "/healthz").and_then(|addr| probe(addr, timeout));
+    let warn = |e: &config::ConfigError, what: &str| {
+        eprintln!("anycastd: warning: {}", client_warning(e, what));
+    };
+    let verdict =
+        endpoint(address, config_path, "/healthz", warn).and_then(|addr| probe(addr, timeout));
     match verdict {
         Ok(body) => {
             println!("healthy: {body}");
@@ -36,6 +40,7 @@ pub fn endpoint(
     address: Option<&str>,
     config_path: &Path,
     what: &str,
+    warn: impl FnOnce(&config::ConfigError, &str),
 ) -> Result<SocketAddr, String> {
     if let Some(a) = address {
         return a
@@ -44,8 +49,14 @@ pub fn endpoint(
             .next()
             .ok_or_else(|| format!("--address {a}: no address for that name"));
     }
-    match config::load(config_path) {
-        Ok(l) if l.config.metrics.enabled => Ok(probe_address(l.config.metrics.address)),
+    match config::load_for_client(config_path) {
+        Ok((c, invalid)) if c.metrics.enabled => {
+            if let Some(e) = invalid {
+                let what = format!("metrics.address {}", c.metrics.address);
+                warn(&e, &what);
+            }
+            Ok(probe_address(c.metrics.address))
+        }
         Ok(_) => Err(format!(
             "metrics.enabled is false in {}, so there is no {what} to ask (enable it, or give --address host:port)",
             config_path.display()
@@ -54,6 +65,14 @@ pub fn endpoint(
             "{e}\n(give the daemon's metrics address with --address host:port)"
         )),
     }
+}
+
+/// What a client command says when the config file fails validation but still names where
+/// the daemon is (`what`): it goes on, since the daemon runs the config it loaded before.
+pub fn client_warning(e: &config::ConfigError, what: &str) -> String {
+    format!(
+        "{e}\n(the running daemon keeps the config it loaded before; asking it at {what} anyway)"
+    )
 }
 
 /// The address to probe: `metrics.address` as a client reaches it (an unspecified address

@@ -98,8 +98,17 @@ impl Reporter {
     /// Reports an error that has fields: `text` in the text format; `fields` (with its own
     /// `message`, else `text`) in JSON.
     pub fn report(&self, text: &str, fields: serde_json::Map<String, serde_json::Value>) {
+        self.write("ERROR", text, fields);
+    }
+
+    /// Reports a warning: a client command goes on despite it.
+    pub fn warning(&self, text: &str, fields: serde_json::Map<String, serde_json::Value>) {
+        self.write("WARN", text, fields);
+    }
+
+    fn write(&self, level: &str, text: &str, fields: serde_json::Map<String, serde_json::Value>) {
         use std::io::Write;
-        let out = self.render(text, fields, std::time::SystemTime::now());
+        let out = self.render_at(level, text, fields, std::time::SystemTime::now());
         // Nothing is left to tell the error to if stderr is gone.
         let _ = std::io::stderr().lock().write_all(out.as_bytes());
     }
@@ -111,7 +120,18 @@ impl Reporter {
         fields: serde_json::Map<String, serde_json::Value>,
         now: std::time::SystemTime,
     ) -> String {
+        self.render_at("ERROR", text, fields, now)
+    }
+
+    fn render_at(
+        &self,
+        level: &str,
+        text: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: std::time::SystemTime,
+    ) -> String {
         match self.format {
+            LogFormat::Text if level == "WARN" => format!("anycastd: warning: {text}\n"),
             LogFormat::Text => format!("anycastd: {text}\n"),
             LogFormat::Json => {
                 // In the order of the log lines: timestamp, level, message, then the rest.
@@ -124,7 +144,7 @@ impl Reporter {
                         "timestamp".to_string(),
                         humantime::format_rfc3339_micros(now).to_string().into(),
                     ),
-                    ("level".to_string(), "ERROR".into()),
+                    ("level".to_string(), level.into()),
                     ("message".to_string(), message),
                 ];
                 members.extend(fields.into_iter().filter(|(k, _)| k != "message"));

@@ -237,6 +237,15 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Warns that the config file is not valid, and that the command asks the daemon at `what`
+/// all the same.
+fn client_warning(report: Reporter, e: &config::ConfigError, what: &str) {
+    let text = anycastd::healthcheck::client_warning(e, what);
+    let mut fields = e.json_fields();
+    fields.insert("message".into(), text.clone().into());
+    report.warning(&text, fields);
+}
+
 /// `anycastd drain`, `undrain`, `reload`: one request on the control socket.
 fn control_command(
     config_path: &std::path::Path,
@@ -246,8 +255,14 @@ fn control_command(
 ) -> ExitCode {
     let socket = match socket {
         Some(s) => s,
-        None => match config::load(config_path) {
-            Ok(l) => l.config.control.socket,
+        None => match config::load_for_client(config_path) {
+            Ok((c, invalid)) => {
+                if let Some(e) = invalid {
+                    let what = format!("control.socket {}", c.control.socket.display());
+                    client_warning(report, &e, &what);
+                }
+                c.control.socket
+            }
             Err(e) => {
                 let hint =
                     "the control socket is control.socket of the config; give it with --socket";
@@ -296,7 +311,8 @@ fn status_command(
     report: Reporter,
 ) -> ExitCode {
     use anycastd::healthcheck::{endpoint, get};
-    let got = endpoint(address, config_path, "/status")
+    let warn = |e: &config::ConfigError, what: &str| client_warning(report, e, what);
+    let got = endpoint(address, config_path, "/status", warn)
         .and_then(|addr| get(addr, "/status", Duration::from_secs(5), 64 << 20));
     let body = match got {
         Ok((200, body)) => body,

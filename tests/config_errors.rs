@@ -69,17 +69,17 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "empty file",
             Text("config.yaml", ""),
-            "config file {file} is not valid:\n  - the file is empty: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd check-config FILE` checks a file",
+            "config file {file} is not valid:\n  - the file is empty: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file",
         ),
         (
             "only comments",
             Text("config.yaml", "# nothing yet\n---\n"),
-            "config file {file} is not valid:\n  - the file holds no settings (only comments, or null): a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd check-config FILE` checks a file",
+            "config file {file} is not valid:\n  - the file holds no settings (only comments, or null): a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file",
         ),
         (
             "empty JSON",
             Text("config.json", "  \n"),
-            "config file {file} is not valid:\n  - the file is empty: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd check-config FILE` checks a file",
+            "config file {file} is not valid:\n  - the file is empty: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file",
         ),
         (
             "missing file",
@@ -112,7 +112,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "a list at the top",
             Text("config.yaml", "- announcer\n- services\n"),
-            "config file {file} is not valid:\n  - line 1, column 1: the file must be a map with `announcer` and `services` at its top, not a list: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd check-config FILE` checks a file",
+            "config file {file} is not valid:\n  - line 1, column 1: the file must be a map with `announcer` and `services` at its top, not a list: a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file",
         ),
         // YAML syntax.
         (

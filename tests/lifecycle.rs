@@ -321,6 +321,23 @@ fn an_invalid_reload_changes_nothing() {
     assert_eq!(monitor.events(p).len(), 1);
     assert_eq!(monitor.events(p)[0].at, first.at);
     assert!(lab.router.rib_prefixes().contains(p));
+
+    // A file that parses but is not valid still says where the daemon is: `status` and
+    // `drain` reach it (it runs the config it loaded before), with a warning, and without
+    // --socket. An emergency drain must not wait for the file to be fixed.
+    d.rewrite_config(&good.replace("check_interval: 200ms", "check_interval: 1ms"));
+    for args in [&["status"][..], &["drain", "web"], &["undrain", "web"]] {
+        let out = d.cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("warning: config file")
+                && err.contains("check_interval")
+                && err.contains("asking it at"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(d.log().contains("drained by command"), "{}", d.log());
 }
 
 #[test]

@@ -26,7 +26,7 @@ use syntax::{json_syntax, syntax_problem};
 pub const SUBPATH: char = '\u{1}';
 
 /// What to write in an empty config, said by every "there is no config here" message.
-const START: &str = "a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd check-config FILE` checks a file";
+const START: &str = "a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file";
 
 /// A value as messages quote it: in backticks, control characters escaped, at most 60
 /// characters.
