@@ -655,12 +655,12 @@ impl Service {
                 .join("; ")
         };
         match next.level() {
-            Level::Up => warn!(service = %svc, rise = %self.rise, "service is up"),
+            Level::Up => warn!(service = %svc, rise = self.rise, "service is up"),
             Level::Degraded => {
-                warn!(service = %svc, fall = %self.fall, failing = failing().as_str(), "service is degraded")
+                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is degraded")
             }
             Level::Down => {
-                warn!(service = %svc, fall = %self.fall, failing = failing().as_str(), "service is down")
+                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is down")
             }
         }
     }

@@ -369,7 +369,8 @@ impl Announcer {
                         return Ok(());
                     }
                     if *self.stop.borrow() == Stop::Graceful {
-                        warn!(
+                        // INFO: the signal's own WARN line already says that it stops.
+                        info!(
                             routes = self.announced.len(),
                             linger = %humantime::format_duration(self.intent.drain_linger),
                             "shutting down: draining every route, then withdrawing it"

@@ -193,8 +193,16 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                 ),
                 Err(e) => (WatchState::Error, Some(*pid), Some(e)),
             },
-            Content::Missing => (WatchState::PidFileMissing, None, None),
-            Content::Empty => (WatchState::PidFileEmpty, None, None),
+            Content::Missing => (
+                WatchState::PidFileMissing,
+                None,
+                Some("no such file".to_string()),
+            ),
+            Content::Empty => (
+                WatchState::PidFileEmpty,
+                None,
+                Some("the file is empty".to_string()),
+            ),
             Content::Garbage(g) => (
                 WatchState::PidFileGarbage,
                 None,
@@ -265,6 +273,11 @@ fn enter(
                 cx.start_round(&format!("process {} found", pid.unwrap_or_default()));
             }
         }
+        // Its exit was logged at WARN already ("watched process exited").
+        WatchState::ProcessNotRunning if before == WatchState::ProcessAlive => info!(
+            service = %cx.service, watch = %cx.label, state = %state, detail = %detail,
+            "pid file watch: nothing to watch; the checks still run"
+        ),
         _ => warn!(
             service = %cx.service, watch = %cx.label, state = %state, detail = %detail,
             "pid file watch: nothing to watch; the checks still run"
