@@ -344,8 +344,7 @@ impl Announcer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let (mut gate_open, mut intents_open) = (true, true);
-        let mut fleet_retry = tokio::time::interval(self.intent.fleet_retry);
-        fleet_retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fleet_retry = retry_interval(self.intent.fleet_retry);
         loop {
             let stop = *self.stop.borrow();
             match stop {
@@ -386,14 +385,18 @@ impl Announcer {
                     intents_open = changed.is_ok();
                     if intents_open {
                         self.apply_intent(c).await?;
+                        // A reload may have changed the services' rounds.
+                        if fleet_retry.period() != self.intent.fleet_retry {
+                            fleet_retry = retry_interval(self.intent.fleet_retry);
+                        }
                     }
                 }
                 _ = sleep_until(linger_end) => {
                     self.update(c, Why::Change).await?;
                 }
                 _ = fleet_retry.tick(), if !self.held.is_empty() => {
-                    // The guard holds prefixes: ask it again, every round.
-                    self.update(c, Why::Change).await?;
+                    // The guard holds prefixes: ask it again, every round (and only here).
+                    self.update_with(c, Why::Change, Ask::AlsoHeld).await?;
                 }
                 _ = tick.tick() => {
                     heartbeat.beat();
@@ -591,9 +594,14 @@ impl Announcer {
 
     /// Applies a change of the wanted routes against what anycastd knows gobgpd has.
     async fn update(&mut self, c: &GobgpClient, why: Why) -> Result<(), Lost> {
+        self.update_with(c, why, Ask::NewOnly).await
+    }
+
+    /// [`Announcer::update`], asking the fleet guard as `ask` says.
+    async fn update_with(&mut self, c: &GobgpClient, why: Why, ask: Ask) -> Result<(), Lost> {
         let present_prefixes: BTreeSet<IpNet> = self.announced.keys().copied().collect();
         let wanted = self.wanted(&present_prefixes);
-        let wanted = self.guard(wanted, &present_prefixes).await;
+        let wanted = self.guard(wanted, &present_prefixes, ask).await;
         let present = self
             .announced
             .iter()
@@ -641,7 +649,7 @@ impl Announcer {
         self.announced.retain(|p, _| present.contains_key(p));
         let present_prefixes: BTreeSet<IpNet> = present.keys().copied().collect();
         let wanted = self.wanted(&present_prefixes);
-        let wanted = self.guard(wanted, &present_prefixes).await;
+        let wanted = self.guard(wanted, &present_prefixes, Ask::NewOnly).await;
         let p = plan(&ours, &wanted, &present);
         if !p.is_empty() {
             info!(
@@ -659,12 +667,15 @@ impl Announcer {
     /// The fleet guard (SPEC 14): a prefix whose services failed, or whose drain (without
     /// `--force`) has lingered, is withdrawn only when etcd says enough other sites announce
     /// it. Otherwise it is *held*: kept announced, with its degraded attributes (its draining
-    /// ones for a drain), and the guard is asked again every round. Shutdown, reloads that
-    /// remove a prefix and forced drains are not guarded.
+    /// ones for a drain), and the guard is asked again every round (`ask`: a prefix held
+    /// already stays held without a question to etcd, so that an update for another
+    /// service never waits on etcd for it). Shutdown, reloads that remove a prefix and
+    /// forced drains are not guarded.
     async fn guard(
         &mut self,
         mut wanted: BTreeMap<IpNet, Route>,
         present: &BTreeSet<IpNet>,
+        ask: Ask,
     ) -> BTreeMap<IpNet, Route> {
         let Some(fleet) = self.fleet.clone() else {
             return wanted;
@@ -691,6 +702,12 @@ impl Announcer {
                 })
                 .collect()
         };
+        let (candidates, still_held): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|(p, _, _)| ask == Ask::AlsoHeld || !self.held.contains_key(p));
+        for (prefix, hold_as, spec) in still_held {
+            wanted.insert(prefix, spec.route(prefix, hold_as));
+        }
         if candidates.is_empty() {
             return wanted;
         }
@@ -873,4 +890,20 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Whom the fleet guard is asked about in an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Prefixes newly leaving; those it holds already stay held.
+    NewOnly,
+    /// Also the prefixes it holds (its retry, every round).
+    AlsoHeld,
+}
+
+/// The pace at which the fleet guard is asked again about the prefixes it holds.
+fn retry_interval(every: std::time::Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval(every);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
 }
