@@ -353,7 +353,7 @@ pub fn render_table(s: &Status) -> String {
     checks_table(&mut out, &s.services);
     watches_table(&mut out, &s.watches);
     out.push('\n');
-    prefixes_table(&mut out, &s.prefixes);
+    prefixes_table(&mut out, &s.prefixes, s.gobgp.up);
     out.push('\n');
     peers_table(&mut out, s.peers.as_deref());
     if let Some(f) = &s.fleet {
@@ -478,7 +478,9 @@ fn checks_table(out: &mut String, services: &[ServiceStatus]) {
     table(out, &rows);
 }
 
-fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus]) {
+/// `gobgp_up`: whether gobgpd can be asked now; while it cannot, ANNOUNCED is what it was
+/// last seen to announce, and says so.
+fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus], gobgp_up: bool) {
     let mut rows = vec![row(&[
         "PREFIX",
         "NEXT HOP",
@@ -492,7 +494,7 @@ fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus]) {
             &p.prefix,
             p.next_hop.as_deref().unwrap_or("-"),
             yes_no(p.wanted),
-            yes_no(p.announced),
+            &announced(p.announced, gobgp_up),
             p.attributes.as_deref().unwrap_or("-"),
             &p.gated_by.join(", "),
         ]));
@@ -533,6 +535,14 @@ fn peers_table(out: &mut String, peers: Option<&[PeerInfo]>) {
         ]));
     }
     table(out, &rows);
+}
+
+fn announced(announced: bool, gobgp_up: bool) -> String {
+    if gobgp_up {
+        yes_no(announced).to_string()
+    } else {
+        format!("{}, last seen (gobgpd unusable)", yes_no(announced))
+    }
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -591,6 +601,27 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn announced_says_it_is_stale_while_gobgpd_is_unusable() {
+        let p = PrefixStatus {
+            prefix: "192.0.2.1/32".into(),
+            next_hop: None,
+            gated_by: vec!["web".into()],
+            wanted: false,
+            announced: true,
+            attributes: None,
+        };
+        let mut up = String::new();
+        prefixes_table(&mut up, std::slice::from_ref(&p), true);
+        assert!(
+            up.lines().nth(1).is_some_and(|l| l.contains("no      yes")),
+            "{up}"
+        );
+        let mut down = String::new();
+        prefixes_table(&mut down, &[p], false);
+        assert!(down.contains("yes, last seen (gobgpd unusable)"), "{down}");
+    }
 
     #[test]
     fn table_columns_line_up() {
