@@ -265,7 +265,10 @@ impl StatusView {
             },
             services,
             prefixes,
-            peers: src.peers.borrow().as_ref().map(|t| t.peers.clone()),
+            peers: src.peers.borrow().as_ref().map(|t| {
+                let now = SystemTime::now();
+                t.peers.iter().map(|p| p.clone().as_of(now)).collect()
+            }),
             reload: src.reload.borrow().clone(),
             fleet: src.fleet.as_ref().map(Fleet::status),
             watches: src

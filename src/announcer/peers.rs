@@ -34,6 +34,10 @@ pub struct PeerInfo {
     pub session_state: String,
     /// Seconds since the session was established; `None` while it is not.
     pub uptime_seconds: Option<u64>,
+    /// When the session was established, from which `uptime_seconds` is computed again
+    /// whenever it is shown (the table is polled every few seconds).
+    #[serde(skip)]
+    pub established_at: Option<SystemTime>,
     /// The hold time in force (the smaller of both sides'), in seconds, while established.
     #[serde(default)]
     pub hold_time_seconds: Option<u64>,
@@ -63,10 +67,8 @@ impl PeerInfo {
         PeerInfo {
             name,
             session_state: session_state_name(p.numbers.session_state),
-            uptime_seconds: p
-                .established_at
-                .and_then(|at| now.duration_since(at).ok())
-                .map(|d| d.as_secs()),
+            uptime_seconds: uptime(p.established_at, now),
+            established_at: p.established_at,
             hold_time_seconds: p.hold_time,
             keepalive_seconds: p.keepalive_interval,
             address: p.address,
@@ -74,6 +76,18 @@ impl PeerInfo {
             numbers: p.numbers,
         }
     }
+
+    /// This peer with its uptime as of `now`.
+    pub fn as_of(mut self, now: SystemTime) -> PeerInfo {
+        self.uptime_seconds = uptime(self.established_at, now);
+        self
+    }
+}
+
+fn uptime(established_at: Option<SystemTime>, now: SystemTime) -> Option<u64> {
+    established_at
+        .and_then(|at| now.duration_since(at).ok())
+        .map(|d| d.as_secs())
 }
 
 /// A per-peer series: its name and how to read it off a peer.
@@ -340,6 +354,7 @@ async fn log_events(
 mod tests {
     use super::*;
     use crate::announcer::client::Messages;
+    use std::time::Duration;
 
     fn peer(addr: &str, state: i32) -> PeerReport {
         PeerReport {
@@ -365,6 +380,17 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn uptime_is_counted_when_shown_not_when_polled() {
+        let polled = SystemTime::now();
+        let mut report = peer("10.0.0.252", 6);
+        report.established_at = Some(polled - Duration::from_secs(7));
+        let p = PeerInfo::new(report, &BTreeMap::new(), polled);
+        assert_eq!(p.uptime_seconds, Some(7));
+        let shown = p.as_of(polled + Duration::from_secs(5));
+        assert_eq!(shown.uptime_seconds, Some(12));
     }
 
     fn table() -> PeerTable {
