@@ -488,6 +488,7 @@ impl Daemon {
     /// `anycastd drain`.
     fn drain(&mut self, services: Option<Vec<String>>, force: bool) -> Result<String, String> {
         let now = drain::now();
+        let before = self.commanded.clone();
         let names = match services {
             None => {
                 self.commanded.all.get_or_insert(now);
@@ -507,6 +508,11 @@ impl Daemon {
                 names.join(", ")
             }
         };
+        if self.commanded == before {
+            return Ok(format!(
+                "{names}: already drained by command; nothing changed"
+            ));
+        }
         let saved = self.commanded.save(&self.config.announcer.state_directory);
         self.apply_drains();
         warn!(services = names.as_str(), "drained by command");
@@ -526,6 +532,7 @@ impl Daemon {
 
     /// `anycastd undrain`.
     fn undrain(&mut self, services: Option<Vec<String>>) -> Result<String, String> {
+        let before = self.commanded.clone();
         let names = match services {
             None => {
                 self.commanded = Commanded::default();
@@ -544,11 +551,24 @@ impl Daemon {
                 names
             }
         };
-        let saved = self.commanded.save(&self.config.announcer.state_directory);
-        self.apply_drains();
-        warn!(services = names.join(", ").as_str(), "undrained by command");
+        let changed = self.commanded != before;
+        let saved = if changed {
+            let saved = self.commanded.save(&self.config.announcer.state_directory);
+            self.apply_drains();
+            warn!(services = names.join(", ").as_str(), "undrained by command");
+            saved
+        } else {
+            Ok(())
+        };
         let drains = self.drains.borrow().clone();
-        let mut msg = format!("undrained {}", names.join(", "));
+        let mut msg = if changed {
+            format!("undrained {}", names.join(", "))
+        } else {
+            format!(
+                "{}: not drained by command; nothing changed",
+                names.join(", ")
+            )
+        };
         for n in &names {
             if let Some(r) = drains.get(n) {
                 let why: Vec<String> = r.iter().map(ToString::to_string).collect();

@@ -101,6 +101,18 @@ fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
     assert!(by.contains("anycastd drain"), "{s:#}");
     let table = String::from_utf8_lossy(&d.cli(&["status"]).stdout).to_string();
     assert!(table.contains("DRAINED"), "{table}");
+    // Asked again, it says that nothing happened rather than describe a drain.
+    let repeated = ok(&d.cli(&["drain", "web"]));
+    assert!(
+        repeated.contains("web: already drained by command; nothing changed"),
+        "{repeated}"
+    );
+    assert_eq!(
+        d.log().matches("drained by command").count(),
+        1,
+        "{}",
+        d.log()
+    );
 
     let undrained = Instant::now();
     ok(&d.cli(&["undrain", "web"]));
@@ -111,6 +123,11 @@ fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
     // Rise is 10 rounds of 200 ms: back well before that, because the checks say up.
     assert!(again < Duration::from_millis(1000), "{again:?}");
     assert!(!has_gshut(&back), "{back:?}");
+    let repeated = ok(&d.cli(&["undrain", "web"]));
+    assert!(
+        repeated.contains("web: not drained by command; nothing changed"),
+        "{repeated}"
+    );
 }
 
 #[test]
