@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::e2e::{CHANGE, Lab, ROUTER_ASN, SESSION, SPEAKER_ASN, http_service};
-use common::lab::{Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until};
+use common::lab::{
+    Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until, wait_until_or,
+};
 use common::prom;
 
 #[test]
@@ -82,6 +84,18 @@ fn speaker_restart_is_repaired() {
     assert_eq!(
         d.sample("anycastd_route_announced", &[("prefix", "192.0.2.20/32")]),
         Some(1.0)
+    );
+    // The session's fate is said when gobgpd goes, not when the next one answers.
+    wait_until_or(
+        "the sessions said unknown",
+        CHANGE,
+        || {
+            d.log().lines().any(|l| {
+                l.contains("BGP sessions unknown: gobgpd is not usable")
+                    && l.contains("peers=\"router\"")
+            })
+        },
+        || d.log(),
     );
     lab.speaker.restart();
     // anycastd alone re-creates the global config, the peer and the path.

@@ -220,6 +220,34 @@ impl PeerMonitor {
             .collect()
     }
 
+    /// gobgpd went away: what its sessions do is unknown now. Said once, at WARN, for the
+    /// sessions that were established (their loss would otherwise be logged only when a
+    /// gobgpd answers again); the next gobgpd's sessions are logged from scratch.
+    fn forget_sessions(&self, error: &ClientError) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let names = self.names();
+        let were: Vec<String> = last
+            .iter()
+            .filter(|(_, s)| **s == ESTABLISHED)
+            .map(|(a, _)| {
+                a.parse::<IpAddr>()
+                    .ok()
+                    .and_then(|ip| names.get(&ip).cloned())
+                    .unwrap_or_else(|| a.clone())
+            })
+            .collect();
+        last.clear();
+        if !were.is_empty() {
+            warn!(
+                peers = were.join(", ").as_str(),
+                error = error.to_string().as_str(),
+                "BGP sessions unknown: gobgpd is not usable"
+            );
+        }
+    }
+
     pub async fn run(self, mut stop: watch::Receiver<Stop>) {
         let (address, timeout) = {
             let i = self.intents.borrow();
@@ -235,6 +263,7 @@ impl PeerMonitor {
                 Attempt::Done(()) | Attempt::Shutdown => return,
                 Attempt::Failed { error, retry_in } => {
                     self.table.send_replace(None);
+                    self.forget_sessions(&error);
                     // The announcer logs gobgpd's failures for the operator.
                     debug!(error = error.to_string().as_str(), retry_in = %humantime::format_duration(retry_in), "peer monitor: gobgpd not usable");
                     if !link.pause(retry_in, &mut stop).await {
