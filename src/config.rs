@@ -246,9 +246,29 @@ impl ServiceConfig {
     pub fn fast_interval(&self) -> Duration {
         self.fast_interval.unwrap_or(self.check_interval).0
     }
-}
 
-impl ServiceConfig {
+    /// What is wrong with `fast_interval`, path relative to the service.
+    fn fast_interval_problem(&self) -> Option<Problem> {
+        let fast = self.fast_interval?;
+        if let Err(m) = fast.at_least(MIN_CHECK_INTERVAL) {
+            Some(Problem::new(
+                "fast_interval",
+                format!("{m} (or leave it out to keep check_interval)"),
+            ))
+        } else if fast > self.check_interval && self.check_interval >= MIN_CHECK_INTERVAL {
+            Some(Problem::new(
+                "fast_interval",
+                format!(
+                    "{fast} is longer than check_interval ({}); it must be at most that, e.g. {}",
+                    self.check_interval,
+                    Dur(self.check_interval.0 / 10)
+                ),
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Whether any of its checks degrades rather than withdraws.
     pub fn has_degrade_checks(&self) -> bool {
         self.checks
@@ -890,8 +910,9 @@ impl Config {
             }
             let svc_path = format!("services[{s}]");
             problems.extend(
-                crate::watch::problems(svc)
+                svc.fast_interval_problem()
                     .into_iter()
+                    .chain(crate::watch::problems(&svc.watch))
                     .map(|p| p.under(&svc_path)),
             );
             let mut check_names = BTreeSet::new();

@@ -133,7 +133,10 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
                 thousands(svc.checks.len() - CHECKS)
             ));
         }
-        lines.extend(crate::watch::summary_lines(svc, CHECKS));
+        if let Some(f) = svc.fast_interval {
+            lines.push(format!("  fast   every {f} while the state is in doubt"));
+        }
+        lines.extend(crate::watch::summary_lines(&svc.watch, CHECKS));
     }
     if cfg.services.len() > SERVICES {
         let rest = &cfg.services[SERVICES..];

@@ -25,8 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::config::{MIN_CHECK_INTERVAL, ServiceConfig};
-use crate::duration::Dur;
+use crate::config::ServiceConfig;
 use crate::metrics::{Metrics, names};
 use crate::problem::Problem;
 use crate::service::Trigger;
@@ -159,48 +158,29 @@ impl schemars::JsonSchema for WatchSpec {
     }
 }
 
-/// Problems with a service's `fast_interval` and `watch` list, with paths relative to the
-/// service (`fast_interval`, `watch[1].tcp`).
-pub fn problems(svc: &ServiceConfig) -> Vec<Problem> {
-    let mut p = Vec::new();
-    if let Some(fast) = svc.fast_interval {
-        if let Err(m) = fast.at_least(MIN_CHECK_INTERVAL) {
-            p.push(Problem::new(
-                "fast_interval",
-                format!("{m} (or leave it out to keep check_interval)"),
-            ));
-        } else if fast > svc.check_interval && svc.check_interval >= MIN_CHECK_INTERVAL {
-            p.push(Problem::new(
-                "fast_interval",
-                format!(
-                    "{fast} is longer than check_interval ({}); it must be at most that, e.g. {}",
-                    svc.check_interval,
-                    Dur(svc.check_interval.0 / 10)
-                ),
-            ));
-        }
-    }
-    for (i, w) in svc.watch.iter().enumerate() {
-        p.extend(
+/// Problems with a service's `watch` list, with paths relative to the service
+/// (`watch[1].tcp`).
+pub fn problems(watches: &[WatchSpec]) -> Vec<Problem> {
+    watches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| {
             w.validate()
                 .into_iter()
-                .map(|x| x.under(&format!("watch[{i}]"))),
-        );
-    }
-    p
+                .map(move |x| x.under(&format!("watch[{i}]")))
+        })
+        .collect()
 }
 
-/// The lines of a service's `fast_interval` and watches in `anycastd check-config`.
-pub fn summary_lines(svc: &ServiceConfig, max_watches: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(f) = svc.fast_interval {
-        out.push(format!("  fast   every {f} while the state is in doubt"));
-    }
-    for w in svc.watch.iter().take(max_watches) {
-        out.push(format!("  watch  {}", w.label()));
-    }
-    if svc.watch.len() > max_watches {
-        out.push(format!("  watch  ({} more)", svc.watch.len() - max_watches));
+/// The lines of a service's watches in `anycastd check-config` (at most `max`).
+pub fn summary_lines(watches: &[WatchSpec], max: usize) -> Vec<String> {
+    let mut out: Vec<String> = watches
+        .iter()
+        .take(max)
+        .map(|w| format!("  watch  {}", w.label()))
+        .collect();
+    if watches.len() > max {
+        out.push(format!("  watch  ({} more)", watches.len() - max));
     }
     out
 }
