@@ -109,7 +109,7 @@ pub mod names {
         ),
         (
             SERVICE_TRANSITIONS,
-            "Times the service changed between up and down",
+            "Times the service changed between up, degraded and down",
         ),
         (CHECK_UP, "Last result of the check (1 passed, 0 failed)"),
         (

@@ -336,3 +336,52 @@ fn a_reload_replaces_a_services_watches() {
     // The replaced tcp watch saw no close: its task ended with the reload.
     assert_eq!(watch_events(&d, &tcp_watch, "closed"), 0.0, "{}", d.log());
 }
+
+/// A tcp watch that cannot connect at all (a wrong port) watches nothing: said at WARN, the
+/// default level, even while the checks pass; its retries are not repeated there.
+#[test]
+fn a_tcp_watch_that_cannot_connect_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = common::lab::HttpTarget::start();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], common::lab::free_tcp_port()));
+    let closed = common::lab::free_tcp_port();
+    let config = format!(
+        "announcer:\n  router_id: 10.255.0.1\n  local_address: 127.0.0.1\n  local_asn: 65001\n  state_directory: {dir}/state\n  gobgp:\n    address: 127.0.0.1:{gobgp}\nservices:\n{service}metrics:\n  address: {metrics}\ncontrol:\n  socket: {dir}/control.sock\n",
+        dir = dir.path().display(),
+        gobgp = common::lab::free_tcp_port(),
+        service = watched_service(
+            &target.url(),
+            "1s",
+            "500ms",
+            "192.0.2.89/32",
+            &watch_item("tcp", format!("127.0.0.1:{closed}")).1
+        ),
+    );
+    let d = Anycastd::start(dir.path(), &config, metrics);
+    let warned = |d: &Anycastd| {
+        d.log()
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("tcp watch cannot connect"))
+            .count()
+    };
+    common::lab::wait_until_or(
+        "the tcp watch's WARN",
+        CHANGE,
+        || warned(&d) == 1,
+        || d.log(),
+    );
+    // Its retries (100 ms, 200 ms, ...) go to DEBUG.
+    common::lab::wait_until_or(
+        "a few retries",
+        CHANGE,
+        || {
+            d.sample(
+                "anycastd_watch_events_total",
+                &[("event", "connect_failed")],
+            )
+            .is_some_and(|n| n >= 3.0)
+        },
+        || d.log(),
+    );
+    assert_eq!(warned(&d), 1, "{}", d.log());
+}

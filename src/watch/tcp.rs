@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{Context, WatchState};
 use crate::backoff::Backoff;
@@ -155,6 +155,10 @@ fn note(
         cx.start_round(&why);
     } else if repeated {
         debug!(service = %cx.service, watch = %cx.label, event = event.as_str(), detail = %why, "watch event");
+    } else if event == Event::ConnectFailed {
+        // A watch that cannot connect watches nothing (a wrong port, say): the operator must
+        // see it at the default level, even while the checks pass.
+        warn!(service = %cx.service, watch = %cx.label, event = event.as_str(), detail = %why, "tcp watch cannot connect; it keeps trying");
     } else {
         info!(service = %cx.service, watch = %cx.label, event = event.as_str(), detail = %why, "watch event");
     }
