@@ -276,6 +276,19 @@ impl AttributesConfig {
         p
     }
 
+    /// The sets (by name) that prepend the local ASN.
+    pub fn prepending(&self) -> Vec<&'static str> {
+        [
+            ("up", Some(&self.up)),
+            ("degraded", Some(&self.degraded)),
+            ("draining", self.draining.as_ref()),
+        ]
+        .into_iter()
+        .filter(|(_, s)| s.is_some_and(|s| s.as_path_prepend.is_some_and(|n| n > 0)))
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// Whether any set gives `local_pref`.
     pub fn uses_local_pref(&self) -> bool {
         [Some(&self.up), Some(&self.degraded), self.draining.as_ref()]

@@ -354,6 +354,10 @@ pub const MIN_CHECK_INTERVAL: Dur = Dur::millis(10);
 /// `gobgp.reconcile_interval` and `peer_poll_interval`: each lists gobgpd's whole RIB or
 /// peer table, work for gobgpd that grows with the number of prefixes.
 pub const MIN_GOBGP_INTERVAL: Dur = Dur::millis(100);
+/// `gobgp.reconcile_interval` at most: the ownership mark is refreshed at every reconcile,
+/// and a mark claiming a longer period is taken for a forged one
+/// ([`crate::announcer::owner::MAX_REFRESH`]).
+pub const MAX_RECONCILE_INTERVAL: Dur = Dur::secs(3600);
 /// `gobgp.timeout`: a call to a busy gobgpd (a RIB of 10,000 prefixes) takes tens of ms;
 /// a shorter bound fails calls that would have succeeded, and each failure reconnects.
 pub const MIN_GOBGP_TIMEOUT: Dur = Dur::millis(100);
@@ -632,7 +636,8 @@ pub struct Loaded {
 /// The largest config file read: 16 MiB, some fifty times a config of 10,000 prefixes.
 pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// Reads, parses and validates the config file at `path`. Every problem has the path of its
+/// Reads, parses and validates the config file at `path` (blocking up to
+/// [`crate::small_file::SETTLE_LIMIT`] while the file is being written). Every problem has the path of its
 /// field and, when the document has that field (or the map it is missing from), its line
 /// and column: the document is read a second time for them, only when there are problems.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
@@ -664,7 +669,8 @@ fn load_unchecked(path: &Path) -> Result<(Config, Result<Vec<String>, ConfigErro
         problems,
     };
     let format = Format::of(path).map_err(unreadable)?;
-    let text = crate::small_file::read_to_string(path, MAX_CONFIG_BYTES)
+    // Settled: a reload racing a slow writer must not apply half a file (issue 20).
+    let text = crate::small_file::read_settled(path, MAX_CONFIG_BYTES)
         .map_err(|e| unreadable(why_unreadable(&e)))?;
     let config = parse(&text, format).map_err(|p| invalid(vec![p]))?;
     let checked = config.validate().map_err(|mut problems| {
@@ -704,6 +710,10 @@ fn why_unreadable(e: &crate::small_file::ReadError) -> String {
             MAX_CONFIG_BYTES >> 20
         ),
         ReadError::NotText { .. } => "is not UTF-8 text: save it as UTF-8".to_string(),
+        ReadError::Unsettled { .. } => format!(
+            "kept changing for {}s: it is still being written; have the writer write a temporary file and rename it over this one",
+            crate::small_file::SETTLE_LIMIT.as_secs()
+        ),
     }
 }
 
@@ -780,6 +790,9 @@ impl Config {
             if let Err(m) = d.at_least(min) {
                 problems.push(Problem::new(format!("announcer.gobgp.{field}"), m));
             }
+        }
+        if let Err(m) = a.gobgp.reconcile_interval.at_most(MAX_RECONCILE_INTERVAL) {
+            problems.push(Problem::new("announcer.gobgp.reconcile_interval", m));
         }
 
         // Prefixes: canonical, one place only, a next hop for their family.
@@ -1012,8 +1025,22 @@ impl Config {
             }
         }
         let only_ebgp = !a.peers.is_empty() && a.peers.iter().all(|p| p.remote_asn != a.local_asn);
+        let ibgp = a.peers.iter().find(|p| p.remote_asn == a.local_asn);
         for (path, attrs) in &sets {
             problems.extend(attrs.problems().into_iter().map(|p| p.under(path)));
+            // An iBGP peer finds its own AS in the path and drops the route, while anycastd
+            // says announced (issue 20: Received 2, Accepted 1 at a GoBGP router).
+            if let Some(peer) = ibgp {
+                for set in attrs.prepending() {
+                    problems.push(Problem::new(
+                        format!("{path}.{set}.as_path_prepend"),
+                        format!(
+                            "peer {} is iBGP (remote_asn {} is local_asn): it would see its own AS in the prepended path and drop the route; remove as_path_prepend (use med, or local_pref for iBGP peers), or peer with eBGP only",
+                            peer.name, peer.remote_asn
+                        ),
+                    ));
+                }
+            }
             if only_ebgp && attrs.uses_local_pref() {
                 warnings.push(format!(
                     "{path}: local_pref reaches iBGP peers only, and every peer is eBGP (remote_asn differs from local_asn): it has no effect; use med or as_path_prepend towards eBGP peers"

@@ -24,8 +24,9 @@ use crate::announcer::peers::{PeerMonitor, render_metrics};
 use crate::announcer::{Announcer, Fatal, Stop, render_route_metrics};
 use crate::config::{self, Config, ServiceConfig};
 use crate::drain::{self, Commanded, Reason};
+use crate::endpoint::Endpoint;
 use crate::fleet::Fleet;
-use crate::metrics::{Endpoint, Liveness, Metrics, names};
+use crate::metrics::{Liveness, Metrics, names};
 use crate::service::{Gate, Health, Level, RoundReport, Service, render_service_states};
 use crate::status::{ReloadStatus, ServiceEntry, ServiceShape, Sources, StatusView};
 use crate::watch::ServiceWatches;
@@ -179,6 +180,13 @@ pub struct Daemon {
     reload_status: watch::Sender<Option<ReloadStatus>>,
     reload_ok: Gauge,
     reload_time: Gauge,
+    /// `anycastd_drain_state_ok`: the remembered drains were read, and saved.
+    drain_state_ok: Gauge,
+    /// The commanded drains changed but could not be saved: retried at each drain poll.
+    unsaved: bool,
+    /// Services a reload removed: when, and their level and its time, kept for
+    /// `drain_linger`.
+    removed: BTreeMap<String, (std::time::Instant, Level, SystemTime)>,
 }
 
 /// Runs the daemon on `config` (read from `path`, which reloads read again) until it is
@@ -190,21 +198,21 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     let (intents, intents_rx) = watch::channel(Arc::new(intent));
     let (gate, gate_rx) = watch::channel(Gate::new(&config));
     let (stop, stop_rx) = watch::channel(Stop::Running);
-    let commanded = match Commanded::load(&config.announcer.state_directory) {
-        Ok(c) => c,
-        Err(e) => {
-            error!(
-                error = e.to_string().as_str(),
-                "cannot read the remembered drains; starting undrained"
-            );
-            Commanded::default()
-        }
-    };
+    let (commanded, unreadable) = Commanded::load(&config.announcer.state_directory);
+    if let Some(e) = &unreadable {
+        error!(
+            error = e.to_string().as_str(),
+            "cannot read the remembered drains: every service stays drained (fail closed) until `anycastd undrain --all` writes them again"
+        );
+    }
     let mut d = Daemon {
         path: path.to_path_buf(),
         drain_files: BTreeSet::new(),
         reload_ok: metrics.gauge(names::CONFIG_RELOAD_SUCCESSFUL, &[]),
         reload_time: metrics.gauge(names::CONFIG_RELOAD_SUCCESS_TIME, &[]),
+        drain_state_ok: metrics.gauge(names::DRAIN_STATE_OK, &[]),
+        unsaved: false,
+        removed: BTreeMap::new(),
         config,
         metrics,
         liveness,
@@ -219,6 +227,8 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
     };
     d.reload_ok.set(1.0);
     d.reload_time.set(unix_seconds());
+    d.drain_state_ok
+        .set(if unreadable.is_some() { 0.0 } else { 1.0 });
     // Drains before services: a service drained before a restart never shows up announced.
     d.refresh_drains(true);
     let configs = d.config.services.clone();
@@ -314,7 +324,7 @@ impl Daemon {
                         self.stop.send_replace(how);
                     }
                     Some(Command::Reload(reply)) => {
-                        let r = self.reload();
+                        let r = self.reload().await;
                         if let Some(reply) = reply {
                             let _ = reply.send(r);
                         }
@@ -331,7 +341,12 @@ impl Daemon {
                         self.stop.send_replace(Stop::Graceful);
                     }
                 },
-                _ = drain_poll.tick() => self.refresh_drains(false),
+                _ = drain_poll.tick() => {
+                    self.refresh_drains(false);
+                    if self.unsaved {
+                        let _ = self.save_drains();
+                    }
+                }
                 ended = &mut announcer => {
                     return match ended {
                         Ok(Ok(())) => Ok(()),
@@ -513,21 +528,46 @@ impl Daemon {
                 "{names}: already drained by command; nothing changed"
             ));
         }
-        let saved = self.commanded.save(&self.config.announcer.state_directory);
         self.apply_drains();
         warn!(services = names.as_str(), "drained by command");
         let linger = humantime::format_duration(self.config.announcer.drain_linger.0);
-        let mut msg = format!(
+        let msg = format!(
             "drained {names}: announced routes carry their draining attributes for {linger}, then are withdrawn"
         );
-        if let Err(e) = saved {
-            error!(
-                error = e.to_string().as_str(),
-                "cannot remember the drain across restarts"
-            );
-            msg.push_str(&format!("; NOT remembered across restarts: {e}"));
+        match self.save_drains() {
+            Ok(()) => Ok(msg),
+            Err(e) => Err(format!("{msg}; but {e}")),
         }
-        Ok(msg)
+    }
+
+    /// Writes the commanded drains to the state directory; on failure, says so (log,
+    /// `anycastd_drain_state_ok` 0) and leaves them to be retried at the next drain poll.
+    fn save_drains(&mut self) -> Result<(), drain::DrainError> {
+        match self.commanded.save(&self.config.announcer.state_directory) {
+            Ok(()) => {
+                if std::mem::take(&mut self.unsaved) {
+                    warn!("the remembered drains are saved again");
+                }
+                self.drain_state_ok
+                    .set(if self.commanded.unreadable.is_some() {
+                        0.0
+                    } else {
+                        1.0
+                    });
+                Ok(())
+            }
+            Err(e) => {
+                if !self.unsaved {
+                    error!(
+                        error = e.to_string().as_str(),
+                        "cannot remember the drains across restarts"
+                    );
+                }
+                self.unsaved = true;
+                self.drain_state_ok.set(0.0);
+                Err(e)
+            }
+        }
     }
 
     /// `anycastd undrain`.
@@ -553,10 +593,9 @@ impl Daemon {
         };
         let changed = self.commanded != before;
         let saved = if changed {
-            let saved = self.commanded.save(&self.config.announcer.state_directory);
             self.apply_drains();
             warn!(services = names.join(", ").as_str(), "undrained by command");
-            saved
+            self.save_drains()
         } else {
             Ok(())
         };
@@ -575,14 +614,16 @@ impl Daemon {
                 msg.push_str(&format!("; {n} is still drained by {}", why.join(", ")));
             }
         }
-        if let Err(e) = saved {
-            error!(
-                error = e.to_string().as_str(),
-                "cannot remember the undrain across restarts"
-            );
-            msg.push_str(&format!("; NOT remembered across restarts: {e}"));
+        match saved {
+            Ok(()) => Ok(msg),
+            Err(e) => Err(format!("{msg}; but {e}")),
         }
-        Ok(msg)
+    }
+
+    /// The level of a service that a reload removed less than `drain_linger` ago.
+    fn recently_removed(&self, name: &str) -> Option<Level> {
+        let (at, level, _) = self.removed.get(name)?;
+        (at.elapsed() < self.config.announcer.drain_linger.0).then_some(*level)
     }
 
     /// An error naming the services that do not exist.
@@ -609,8 +650,14 @@ impl Daemon {
     }
 
     /// Reads the config file again and applies it; an invalid file changes nothing.
-    fn reload(&mut self) -> Result<String, String> {
-        let result = self.try_reload();
+    async fn reload(&mut self) -> Result<String, String> {
+        // Off the runtime's threads: the read waits while the file is being written.
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|e| format!("reading the config file failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let result = loaded.and_then(|l| self.try_reload(l));
         let at = crate::status::rfc3339(SystemTime::now());
         match &result {
             Ok(summary) => {
@@ -633,8 +680,7 @@ impl Daemon {
         result
     }
 
-    fn try_reload(&mut self) -> Result<String, String> {
-        let loaded = config::load(&self.path).map_err(|e| e.to_string())?;
+    fn try_reload(&mut self, loaded: config::Loaded) -> Result<String, String> {
         for w in &loaded.warnings {
             warn!(warning = w.as_str(), "config warning");
         }
@@ -653,6 +699,13 @@ impl Daemon {
                 Some(r) if r.config == *s => {}
                 Some(_) => {
                     let level = old_gate.level(&s.name).unwrap_or(Level::Down);
+                    changed.push(s.name.clone());
+                    starts.push((s.clone(), Health::at(level)));
+                }
+                // Removed by a reload a moment ago (a half-written file, an edit undone): its
+                // routes are still leaving, and it resumes its state, so that they are put
+                // back in place rather than withdrawn and announced again.
+                None if let Some(level) = self.recently_removed(&s.name) => {
                     changed.push(s.name.clone());
                     starts.push((s.clone(), Health::at(level)));
                 }
@@ -680,8 +733,17 @@ impl Daemon {
         let mut gate = Gate::new(&next);
         for s in &next.services {
             gate.carry(&old_gate, &s.name);
+            if let Some((_, level, since)) = self.removed.remove(&s.name) {
+                gate.resume(&s.name, level, since);
+            }
         }
+        let linger = next.announcer.drain_linger.0;
+        self.removed.retain(|_, (at, ..)| at.elapsed() < linger);
         for n in &removed {
+            if let (Some(level), Some(since)) = (old_gate.level(n), old_gate.since(n)) {
+                self.removed
+                    .insert(n.clone(), (std::time::Instant::now(), level, since));
+            }
             // Its rounds and watches stop as it is dropped.
             self.services.remove(n);
             self.liveness.forget(&format!("service {n}"));
@@ -772,17 +834,28 @@ fn needs_restart(old: &Config, new: &Config) -> Result<(), String> {
     }
 }
 
-/// What `/healthz` says of gobgpd besides the daemon's own loops.
-fn gobgp_note(state: &crate::announcer::AnnouncerState) -> String {
+/// What `/healthz` says of gobgpd besides the daemon's own loops, and whether that fails
+/// it: another anycastd owning gobgpd does (this one gates nothing on health then, issue
+/// 20); gobgpd merely unreachable does not (restarting anycastd would not help).
+fn gobgp_note(state: &crate::announcer::AnnouncerState) -> (bool, String) {
     use crate::announcer::GobgpHealth;
-    match &state.gobgp {
+    if let Some(owner) = &state.owner_conflict {
+        return (
+            false,
+            format!(
+                "gobgpd: OWNED BY ANOTHER ANYCASTD ({owner}): this anycastd announces and withdraws nothing"
+            ),
+        );
+    }
+    let line = match &state.gobgp {
         GobgpHealth::Usable => "gobgpd: usable".to_string(),
         GobgpHealth::Starting => "gobgpd: not set up yet".to_string(),
         GobgpHealth::Unusable { error, since } => format!(
             "gobgpd: UNUSABLE since {}: {error}",
             crate::status::rfc3339(*since)
         ),
-    }
+    };
+    (true, line)
 }
 
 fn unix_seconds() -> f64 {

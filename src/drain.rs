@@ -11,6 +11,13 @@
 //!
 //! Drain files are looked at twice a second: a file appearing or going is seen within half
 //! a second, for a few `stat` calls a second.
+//!
+//! The remembered drains fail closed (issue 20): a `drained.json` that cannot be read (not
+//! JSON, truncated, unreadable, a directory in its place) drains every service, says so in
+//! the log, `/status` and `anycastd_drain_state_ok`, until `anycastd undrain --all` writes
+//! a good file again. Starting undrained would announce what an operator took out. Writes
+//! go to a new temporary file (`O_EXCL | O_NOFOLLOW`: never through a link someone put
+//! there), are synced, renamed over the old file, and the directory synced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,6 +47,8 @@ pub enum Reason {
         #[serde(default)]
         force: bool,
     },
+    /// The remembered drains could not be read: every service is drained (fail closed).
+    Unreadable { path: PathBuf, error: String },
 }
 
 impl std::fmt::Display for Reason {
@@ -52,6 +61,11 @@ impl std::fmt::Display for Reason {
                 if *all { " --all" } else { "" },
                 if *force { " --force" } else { "" },
                 humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(*since))
+            ),
+            Reason::Unreadable { path, error } => write!(
+                f,
+                "unreadable drain state {} ({error}): every service stays drained until `anycastd undrain --all`",
+                path.display()
             ),
         }
     }
@@ -80,6 +94,10 @@ pub struct Commanded {
     /// The services drained with `--force`: their routes leave past the fleet guard.
     #[serde(default)]
     pub forced: BTreeSet<String>,
+    /// The file could not be read at start, and why: every service is drained until
+    /// `anycastd undrain --all` (never written to the file).
+    #[serde(skip)]
+    pub unreadable: Option<(PathBuf, String)>,
 }
 
 /// Why the commanded drains could not be read or remembered.
@@ -92,7 +110,7 @@ pub enum DrainError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("cannot write {} (announcer.state_directory): {source}", path.display())]
+    #[error("cannot write {} (announcer.state_directory): {source}; the drain applies now but is not remembered across a restart (retried every {}ms)", path.display(), FILE_POLL.as_millis())]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -100,8 +118,25 @@ pub enum DrainError {
 }
 
 impl Commanded {
-    /// Reads the drains remembered in `dir`; none when there is no file yet.
-    pub fn load(dir: &Path) -> Result<Commanded, DrainError> {
+    /// Reads the drains remembered in `dir`; none when there is no file yet. A file that
+    /// cannot be read gives the fail-closed state ([`Commanded::unreadable`]) with the
+    /// error, for the caller to log.
+    pub fn load(dir: &Path) -> (Commanded, Option<DrainError>) {
+        match Commanded::read(dir) {
+            Ok(c) => (c, None),
+            Err(e) => (Commanded::unreadable(dir, &e), Some(e)),
+        }
+    }
+
+    /// Every service drained because `error` kept the file in `dir` from being read.
+    pub fn unreadable(dir: &Path, error: &DrainError) -> Commanded {
+        Commanded {
+            unreadable: Some((dir.join(STATE_FILE), error.to_string())),
+            ..Commanded::default()
+        }
+    }
+
+    fn read(dir: &Path) -> Result<Commanded, DrainError> {
         let path = dir.join(STATE_FILE);
         let text = match crate::small_file::read_to_string(&path, 1 << 20) {
             Ok(t) => t,
@@ -115,21 +150,46 @@ impl Commanded {
         serde_json::from_str(&text).map_err(|source| DrainError::Parse { path, source })
     }
 
-    /// Remembers these drains in `dir` (written to a temporary file, then renamed: a crash
-    /// never leaves half a file).
+    /// Remembers these drains in `dir`: written to a new temporary file (created with
+    /// `O_EXCL | O_NOFOLLOW`, so a link planted at its name is never followed), synced,
+    /// renamed over the old file, and the directory synced: a crash leaves the old file or
+    /// the new one, never half of one.
     pub fn save(&self, dir: &Path) -> Result<(), DrainError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(STATE_FILE);
         let write = |source| DrainError::Write {
             path: path.clone(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(write)?;
-        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text + "\n").map_err(write)?;
-        std::fs::rename(&tmp, &path).map_err(write)
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        let tmp = dir.join(format!(
+            ".{STATE_FILE}.{}.{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(write)
     }
 }
+
+/// Makes each temporary file's name new within the process.
+static TEMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Seconds since the epoch, now.
 pub fn now() -> u64 {
@@ -166,6 +226,12 @@ pub fn reasons(
     let mut out = BTreeMap::new();
     for svc in &cfg.services {
         let mut r = Vec::new();
+        if let Some((path, error)) = &commanded.unreadable {
+            r.push(Reason::Unreadable {
+                path: path.clone(),
+                error: error.clone(),
+            });
+        }
         for f in [&cfg.announcer.drain_file, &svc.drain_file]
             .into_iter()
             .flatten()
@@ -226,10 +292,8 @@ mod tests {
         assert_eq!(r["dns"].len(), 1);
 
         let c = Commanded {
-            all: None,
             services: BTreeMap::from([("dns".to_string(), 5)]),
-            all_forced: false,
-            forced: BTreeSet::new(),
+            ..Commanded::default()
         };
         let r = reasons(&cfg, &c, &BTreeSet::new());
         assert_eq!(r.keys().collect::<Vec<_>>(), ["dns"]);
@@ -247,20 +311,97 @@ mod tests {
     fn commanded_drains_survive_a_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
-        assert_eq!(
-            Commanded::load(&state).expect("none yet"),
-            Commanded::default()
-        );
+        let (none, error) = Commanded::load(&state);
+        assert_eq!(none, Commanded::default());
+        assert!(error.is_none());
         let c = Commanded {
             all: Some(7),
             services: BTreeMap::from([("web".to_string(), 9)]),
             all_forced: true,
             forced: BTreeSet::from(["web".to_string()]),
+            unreadable: None,
         };
         c.save(&state).expect("save");
-        assert_eq!(Commanded::load(&state).expect("load"), c);
-        std::fs::write(state.join(STATE_FILE), "{").expect("corrupt");
-        let e = Commanded::load(&state).expect_err("garbage");
-        assert!(e.to_string().contains("remove it"), "{e}");
+        assert_eq!(Commanded::load(&state).0, c);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(&state)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, [STATE_FILE]);
+    }
+
+    /// Issue 20: a corrupt, truncated or unreadable file, or a directory in its place,
+    /// started the daemon undrained.
+    #[test]
+    fn an_unreadable_state_drains_every_service() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(dir.path());
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        let file = state.join(STATE_FILE);
+        let good = serde_json::to_string(&Commanded {
+            all: Some(7),
+            ..Commanded::default()
+        })
+        .expect("json");
+        for (what, make) in [
+            (
+                "garbage",
+                Box::new(|f: &Path| std::fs::write(f, "{"))
+                    as Box<dyn Fn(&Path) -> std::io::Result<()>>,
+            ),
+            (
+                "truncated",
+                Box::new(move |f: &Path| std::fs::write(f, &good[..good.len() / 2])),
+            ),
+            ("a directory", Box::new(|f: &Path| std::fs::create_dir(f))),
+        ] {
+            make(&file).expect(what);
+            let (c, error) = Commanded::load(&state);
+            let error = error.unwrap_or_else(|| panic!("{what}: no error"));
+            assert!(c.unreadable.is_some(), "{what}");
+            let r = reasons(&cfg, &c, &BTreeSet::new());
+            assert_eq!(r.len(), 2, "{what}: every service drained: {r:?}");
+            let said = r["web"][0].to_string();
+            assert!(said.contains("undrain --all"), "{said}");
+            assert!(said.contains(&error.to_string()), "{said}");
+            let _ = std::fs::remove_file(&file).or_else(|_| std::fs::remove_dir(&file));
+        }
+    }
+
+    /// Issue 20: a link planted at the temporary file's name was followed, and its target
+    /// overwritten (as root).
+    #[test]
+    fn saving_never_follows_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").expect("victim");
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).expect("mkdir");
+        // The old fixed name, and the next names this process would pick.
+        std::os::unix::fs::symlink(&victim, state.join(format!("{STATE_FILE}.tmp"))).expect("link");
+        let next = TEMP_COUNTER.load(std::sync::atomic::Ordering::Relaxed);
+        for n in next..next + 4 {
+            let name = format!(".{STATE_FILE}.{}.{n}", std::process::id());
+            std::os::unix::fs::symlink(&victim, state.join(name)).expect("link");
+        }
+        let c = Commanded {
+            all: Some(1),
+            ..Commanded::default()
+        };
+        // Refused rather than followed (the names are taken)...
+        let saved = (0..8).map(|_| c.save(&state)).find(Result::is_ok);
+        assert!(saved.is_some(), "never saved");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious"
+        );
+        assert_eq!(Commanded::load(&state).0, c);
+        // ...and a file in the way of the rename (a directory) is an error, not a panic.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join(STATE_FILE)).expect("mkdir");
+        let e = c.save(&blocked).expect_err("a directory in the way");
+        assert!(e.to_string().contains("not remembered"), "{e}");
     }
 }

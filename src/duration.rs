@@ -30,6 +30,17 @@ impl Dur {
     }
 }
 
+impl Dur {
+    /// `Err` with the fix when longer than `max`, the documented upper bound of its field.
+    pub fn at_most(self, max: Dur) -> Result<(), String> {
+        if self <= max {
+            Ok(())
+        } else {
+            Err(format!("{self} is too long: write at most {max}"))
+        }
+    }
+}
+
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", humantime::format_duration(self.0))

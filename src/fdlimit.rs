@@ -7,7 +7,7 @@
 //! for its duration, so a daemon with many checks, or one whose metrics endpoint is busy,
 //! could otherwise run out: 1,100 idle connections to the endpoint made checks fail with
 //! "Too many open files" and withdrew a healthy route 5 times in 40 s (issue 10). The
-//! endpoint caps its own connections too (`metrics::MAX_CONNECTIONS`): the raise is the
+//! endpoint caps its own connections too (`endpoint::MAX_CONNECTIONS`): the raise is the
 //! reserve for everything else.
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

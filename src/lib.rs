@@ -8,7 +8,7 @@
 //! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
 //! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
 //! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
-//! - [`metrics`]: metric names, the registry and the HTTP endpoint.
+//! - [`metrics`]: metric names, the registry and liveness; [`endpoint`] serves them over HTTP.
 //! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
 //! - [`summary`]: the one-screen summary of `anycastd check-config`.
 //! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod drain;
 pub mod duration;
+pub mod endpoint;
 pub mod fdlimit;
 pub mod fleet;
 pub mod healthcheck;

@@ -1,27 +1,13 @@
-//! Metrics and the HTTP endpoint: every metric name in one place, a [`Metrics`] registry
-//! passed to whoever records (no global recorder), liveness heartbeats for `/healthz`, and
-//! the small HTTP server for `GET /metrics` and `GET /healthz`.
-//!
-//! Whoever reaches the endpoint must not be able to starve the daemon of file descriptors
-//! (issue 10: 1,100 idle connections to it made checks fail with "Too many open files" and
-//! withdrew a healthy route 5 times in 40 s). So it serves at most [`MAX_CONNECTIONS`] at
-//! once, [`MAX_CONNECTIONS_PER_CLIENT`] of them from one client, one request each, and
-//! cuts every connection after [`CONNECTION_DEADLINE`]; a connection beyond a cap is closed
-//! as soon as it is accepted.
+//! Metrics: every metric name in one place, a [`Metrics`] registry passed to whoever
+//! records (no global recorder), and liveness heartbeats for `/healthz`. The HTTP server
+//! that serves them is [`crate::endpoint`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::convert::Infallible;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
 use metrics::{Counter, Gauge, Key, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use tokio::net::TcpListener;
-use tracing::{debug, warn};
 
 /// Metric names and their help texts.
 pub mod names {
@@ -37,6 +23,7 @@ pub mod names {
     pub const SERVICE_STATE: &str = "anycastd_service_state";
     pub const SERVICE_LAST_TRANSITION: &str = "anycastd_service_last_transition_timestamp_seconds";
     pub const CONFIG_RELOAD_SUCCESSFUL: &str = "anycastd_config_last_reload_successful";
+    pub const DRAIN_STATE_OK: &str = "anycastd_drain_state_ok";
     pub const CONFIG_RELOAD_SUCCESS_TIME: &str =
         "anycastd_config_last_reload_success_timestamp_seconds";
     pub const BUILD_INFO: &str = "anycastd_build_info";
@@ -147,6 +134,10 @@ pub mod names {
         (
             CONFIG_RELOAD_SUCCESSFUL,
             "Whether the last reload of the config file succeeded (1) or was refused (0)",
+        ),
+        (
+            DRAIN_STATE_OK,
+            "Whether the remembered drains (state_directory/drained.json) were read and last saved (1); 0: unreadable at start (every service drained until `anycastd undrain --all`) or not saved",
         ),
         (
             CONFIG_RELOAD_SUCCESS_TIME,
@@ -567,220 +558,6 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Extra JSON views served next to the metrics (`/status`); a closure so that this module
-/// does not depend on who produces them.
-pub type StatusJson = Arc<dyn Fn() -> String + Send + Sync>;
-
-/// Connections the endpoint serves at once (each holds a file descriptor): room for
-/// several Prometheus servers, probes and `anycastd status`, and a small part of even a
-/// 1024 open-files limit.
-pub const MAX_CONNECTIONS: usize = 64;
-/// Connections one client (an IPv4 address, an IPv6 /64) may hold at once, so that one
-/// client cannot lock out Prometheus or the liveness probe.
-pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
-/// A client has this long to send its request headers...
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// ...and a connection (one request, no keep-alive) is closed after this, answered or not.
-/// A scrape takes a few milliseconds.
-pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
-/// Refused connections are logged at most this often.
-const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(60);
-
-/// The connections being served, in all and per client.
-#[derive(Default)]
-struct Slots {
-    held: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// One connection's place in [`Slots`], given back when dropped.
-struct Slot {
-    slots: Arc<Slots>,
-    client: IpAddr,
-}
-
-impl Slots {
-    /// A place for a connection from `peer`, unless a cap is reached.
-    fn take(self: &Arc<Self>, peer: IpAddr) -> Option<Slot> {
-        let client = client_of(peer);
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, per_client) = &mut *held;
-        let mine = per_client.entry(client).or_default();
-        if *total >= MAX_CONNECTIONS || *mine >= MAX_CONNECTIONS_PER_CLIENT {
-            if *mine == 0 {
-                per_client.remove(&client);
-            }
-            return None;
-        }
-        *mine += 1;
-        *total += 1;
-        Some(Slot {
-            slots: self.clone(),
-            client,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut held = self.slots.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, per_client) = &mut *held;
-        *total = total.saturating_sub(1);
-        if let Some(n) = per_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                per_client.remove(&self.client);
-            }
-        }
-    }
-}
-
-/// Who a connection counts against: its IPv4 address, or its IPv6 /64 (one host usually
-/// has a whole /64).
-fn client_of(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        },
-    }
-}
-
-/// What the HTTP endpoint serves.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub metrics: Metrics,
-    pub liveness: Liveness,
-    pub status: Option<StatusJson>,
-    /// A line `/healthz` adds after its verdict (whether gobgpd is usable, and why not).
-    pub notes: Option<StatusJson>,
-}
-
-impl Endpoint {
-    /// Binds `addr` now (so that a busy port is reported at start) and serves in a task.
-    pub async fn bind(self, addr: SocketAddr) -> std::io::Result<tokio::task::JoinHandle<()>> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(tokio::spawn(self.serve(listener)))
-    }
-
-    async fn serve(self, listener: TcpListener) {
-        let slots = Arc::new(Slots::default());
-        // Connections refused since the last log line, and when that was.
-        let (mut refused, mut logged): (u64, Option<Instant>) = (0, None);
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(
-                        error = e.to_string().as_str(),
-                        "metrics endpoint: accept failed"
-                    );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let Some(slot) = slots.take(peer.ip()) else {
-                // Closed at once. The answer is best effort: the socket's buffer is empty.
-                let _ = stream.try_write(BUSY);
-                drop(stream);
-                refused += 1;
-                if logged.is_none_or(|t| t.elapsed() >= REFUSALS_LOGGED_EVERY) {
-                    warn!(
-                        refused,
-                        last = %peer,
-                        "metrics endpoint: too many connections, closing the new ones (at most {MAX_CONNECTIONS} at once, {MAX_CONNECTIONS_PER_CLIENT} per client)"
-                    );
-                    (refused, logged) = (0, Some(Instant::now()));
-                }
-                continue;
-            };
-            let this = self.clone();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let svc = hyper::service::service_fn(move |req| {
-                    let this = this.clone();
-                    async move { Ok::<_, Infallible>(this.answer(&req)) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .keep_alive(false)
-                    .serve_connection(io, svc);
-                match tokio::time::timeout(CONNECTION_DEADLINE, conn).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        debug!(%peer, error = e.to_string().as_str(), "metrics endpoint: connection ended with an error")
-                    }
-                    Err(_) => debug!(%peer, "metrics endpoint: connection cut at its deadline"),
-                }
-            });
-        }
-    }
-
-    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return reply(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain",
-                "only GET\n".into(),
-            );
-        }
-        match req.uri().path() {
-            "/metrics" => reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics.render(),
-            ),
-            "/healthz" => {
-                let note = self
-                    .notes
-                    .as_ref()
-                    .map(|n| format!("{}\n", n()))
-                    .unwrap_or_default();
-                match self.liveness.check() {
-                    Ok(()) => reply(StatusCode::OK, "text/plain", format!("ok\n{note}")),
-                    Err(bad) => reply(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        format!("{}\n{note}", bad.join("\n")),
-                    ),
-                }
-            }
-            "/status" => match &self.status {
-                Some(view) => reply(StatusCode::OK, "application/json", view()),
-                None => reply(
-                    StatusCode::NOT_FOUND,
-                    "text/plain",
-                    "no status view\n".into(),
-                ),
-            },
-            "/" => reply(
-                StatusCode::OK,
-                "text/plain",
-                "anycastd: /metrics, /healthz, /status\n".into(),
-            ),
-            _ => reply(
-                StatusCode::NOT_FOUND,
-                "text/plain",
-                "not found: try /metrics, /healthz or /status\n".into(),
-            ),
-        }
-    }
-}
-
-/// What a connection beyond the caps is told before it is closed.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 42\r\nConnection: close\r\n\r\nanycastd: too many connections, try later\n";
-
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,118 +604,6 @@ mod tests {
             m.render()
                 .contains("anycastd_check_up{service=\"a\",check=\"b\"} 1")
         );
-    }
-
-    mod endpoint {
-        use super::super::*;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        use tokio::net::{TcpSocket, TcpStream};
-
-        /// An endpoint serving on a port of 127.0.0.1.
-        async fn serving() -> SocketAddr {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let e = Endpoint {
-                metrics: Metrics::new(),
-                liveness: Liveness::default(),
-                status: None,
-                notes: None,
-            };
-            tokio::spawn(e.serve(listener));
-            addr
-        }
-
-        /// A connection to `addr` from the loopback address 127.0.0.`host`.
-        async fn connect_from(host: u8, addr: SocketAddr) -> TcpStream {
-            let s = TcpSocket::new_v4().expect("socket");
-            s.bind(SocketAddr::from(([127, 0, 0, host], 0)))
-                .expect("bind a loopback source address");
-            s.connect(addr).await.expect("connect")
-        }
-
-        /// Whether the server closed the connection (with or without its 503) within 500 ms.
-        async fn closed(mut s: TcpStream) -> bool {
-            let mut all = Vec::new();
-            let read = tokio::time::timeout(Duration::from_millis(500), s.read_to_end(&mut all));
-            match read.await {
-                Err(_) => false,
-                Ok(_) => all.is_empty() || all.starts_with(b"HTTP/1.1 503"),
-            }
-        }
-
-        async fn get(host: u8, addr: SocketAddr, path: &str) -> String {
-            let mut s = connect_from(host, addr).await;
-            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-            s.write_all(req.as_bytes()).await.expect("send");
-            let mut out = String::new();
-            tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
-                .await
-                .expect("an answer in time")
-                .expect("read");
-            out
-        }
-
-        #[tokio::test]
-        async fn one_client_gets_a_few_connections_and_others_are_still_served() {
-            let addr = serving().await;
-            let mut idle = Vec::new();
-            for _ in 0..20 {
-                idle.push(connect_from(2, addr).await);
-            }
-            let closed_at_once: Vec<bool> =
-                futures_util::future::join_all(idle.into_iter().map(closed)).await;
-            assert_eq!(
-                closed_at_once.iter().filter(|c| **c).count(),
-                20 - MAX_CONNECTIONS_PER_CLIENT,
-                "{closed_at_once:?}"
-            );
-            // Another client is served while the first holds its share.
-            let answer = get(3, addr, "/healthz").await;
-            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-            // One request per connection: the server closes it after answering.
-            assert!(
-                answer.to_ascii_lowercase().contains("connection: close"),
-                "{answer}"
-            );
-        }
-
-        #[tokio::test]
-        async fn connections_beyond_the_total_are_closed_and_idle_ones_cut() {
-            let addr = serving().await;
-            let mut held = Vec::new();
-            for i in 0..MAX_CONNECTIONS {
-                let host = 10 + (i / MAX_CONNECTIONS_PER_CLIENT) as u8;
-                held.push(connect_from(host, addr).await);
-            }
-            // A newcomer from a fresh address finds no room.
-            let late = connect_from(200, addr).await;
-            assert!(
-                closed(late).await,
-                "the 65th connection must be closed at once"
-            );
-            // The idle ones are cut by the server, at the latest at the connection deadline.
-            let start = Instant::now();
-            let cut = futures_util::future::join_all(held.into_iter().map(|mut s| async move {
-                let mut buf = Vec::new();
-                tokio::time::timeout(CONNECTION_DEADLINE * 2, s.read_to_end(&mut buf))
-                    .await
-                    .is_ok()
-            }))
-            .await;
-            assert!(cut.iter().all(|c| *c), "idle connections were not cut");
-            eprintln!("idle connections cut after {:?}", start.elapsed());
-            // And then there is room again.
-            let answer = get(200, addr, "/healthz").await;
-            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        }
-
-        #[test]
-        fn clients_are_addresses_or_ipv6_64s() {
-            let c = |s: &str| client_of(s.parse().expect("an address")).to_string();
-            assert_eq!(c("192.0.2.1"), "192.0.2.1");
-            assert_eq!(c("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
-            assert_eq!(c("::ffff:192.0.2.1"), "192.0.2.1");
-        }
     }
 
     #[test]

@@ -302,6 +302,15 @@ impl Gate {
         }
     }
 
+    /// Sets the level of `service` (and the time of its last change) to those it had before
+    /// a reload removed it, for one re-added within `drain_linger`.
+    pub fn resume(&mut self, service: &str, level: Level, since: SystemTime) {
+        if let Some(s) = self.service_mut(service) {
+            s.level = level;
+            s.since = since;
+        }
+    }
+
     fn service_mut(&mut self, name: &str) -> Option<&mut GateService> {
         self.services.iter_mut().find(|s| s.name == name)
     }
@@ -582,10 +591,21 @@ impl Service {
         // the round they ask for comes `fast_interval` after this one's start, so that one
         // crash counts once toward `fall`.
         let mut due = tokio::time::Instant::now();
+        // The start of the last round, when it failed (or degraded).
+        let mut failed_at: Option<tokio::time::Instant> = None;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                _ = self.trigger.0.notified() => {}
+            // A trigger runs a round at once, except right after a failing round: that one
+            // has seen the failure, and a later event of the same crash (a tcp watch's reset
+            // 31 us after the round ended, issue 20) must not count it again toward `fall`.
+            // Then the trigger brings the next round to `fast_interval` after its start.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => break,
+                    _ = self.trigger.0.notified() => match failed_at {
+                        Some(at) => due = due.min(at + self.fast_interval),
+                        None => break,
+                    },
+                }
             }
             let started = tokio::time::Instant::now();
             heartbeat.beat();
@@ -599,6 +619,7 @@ impl Service {
                 gate.send_if_modified(|g| g.set(&self.name, next.level()));
             }
             health = next;
+            failed_at = (round != Round::Pass).then_some(started);
             due = started + self.pace(health);
             if self.trigger.take_pending() {
                 due = due.min(started + self.fast_interval);

@@ -13,6 +13,7 @@ use std::fs::{File, FileType};
 use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::{Mode, OFlags};
 
@@ -35,7 +36,19 @@ pub enum ReadError {
     TooLarge { path: PathBuf, limit: u64 },
     #[error("{} is not UTF-8 text", path.display())]
     NotText { path: PathBuf },
+    #[error(
+        "{} kept changing for {}s: it is still being written; write it to a temporary file and rename that over it",
+        path.display(),
+        SETTLE_LIMIT.as_secs()
+    )]
+    Unsettled { path: PathBuf },
 }
+
+/// A file changed less than this long ago may still be being written: it is read again
+/// once it has not changed for this long, and used when two reads agree.
+pub const SETTLE: Duration = Duration::from_millis(300);
+/// How long [`read_settled`] waits for a file to stop changing.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 
 /// An I/O error in words, without the `(os error N)` the standard library adds.
 pub fn describe_io(e: &std::io::Error) -> String {
@@ -87,6 +100,50 @@ pub fn read_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     String::from_utf8(read(path, limit)?).map_err(|_| ReadError::NotText {
         path: path.to_path_buf(),
     })
+}
+
+/// [`read_to_string`] of a file that someone may be writing right now (a config file and
+/// a reload racing an editor or configuration management, issue 20: a reload in the middle
+/// of a slow write applied half a file). A file changed within [`SETTLE`] is read again
+/// once it has been still for that long, until two reads agree (content and modification
+/// time); one that keeps changing for [`SETTLE_LIMIT`] is an error. A file last changed
+/// earlier is read once. Blocks the thread while it waits.
+pub fn read_settled(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let start = Instant::now();
+    let mut last = read_stamped(path, limit)?;
+    loop {
+        let age = SystemTime::now()
+            .duration_since(last.1)
+            .unwrap_or(Duration::ZERO);
+        if age >= SETTLE && last.2 {
+            return Ok(last.0);
+        }
+        if start.elapsed() >= SETTLE_LIMIT {
+            return Err(ReadError::Unsettled {
+                path: path.to_path_buf(),
+            });
+        }
+        std::thread::sleep(SETTLE.saturating_sub(age).max(Duration::from_millis(10)));
+        let (text, mtime, _) = read_stamped(path, limit)?;
+        let agree = text == last.0 && mtime == last.1;
+        last = (text, mtime, agree);
+    }
+}
+
+/// The file's text and modification time; the flag says whether a second read agreed
+/// (a first read has none: `false` unless the file is old enough not to need one).
+fn read_stamped(path: &Path, limit: u64) -> Result<(String, SystemTime, bool), ReadError> {
+    let text = read_to_string(path, limit)?;
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let old = SystemTime::now()
+        .duration_since(mtime)
+        .is_ok_and(|age| age >= SETTLE);
+    Ok((text, mtime, old))
 }
 
 fn regular(path: &Path, t: FileType) -> Result<(), ReadError> {

@@ -568,6 +568,17 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
             "config file {file} is not valid:\n  - announcer.attributes.degraded.as_path_prepend (line 8, column 24): 17 is too many: prepend the local ASN at most 16 times (routers drop or ignore longer paths)",
         ),
         (
+            "prepend towards an iBGP peer",
+            Yaml(&[
+                (
+                    "  routes:\n",
+                    "  attributes:\n    degraded:\n      as_path_prepend: 2\n  routes:\n",
+                ),
+                (PEER_1, "      remote_asn: 65999\n    - name: some_router_2"),
+            ]),
+            "config file {file} is not valid:\n  - announcer.attributes.degraded.as_path_prepend (line 8, column 24): peer some_router_1 is iBGP (remote_asn 65999 is local_asn): it would see its own AS in the prepended path and drop the route; remove as_path_prepend (use med, or local_pref for iBGP peers), or peer with eBGP only",
+        ),
+        (
             "negative med",
             Yaml(&[(
                 "  routes:\n",

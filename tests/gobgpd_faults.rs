@@ -233,6 +233,10 @@ fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
         Some(1.0)
     );
     assert_eq!(prom::value(&m, "anycastd_gobgp_up", &[]), Some(0.0));
+    // It gates nothing on health while it cannot drive gobgpd: its probe fails (issue 20).
+    let (code, body) = http_get(second.metrics, "/healthz").expect("GET /healthz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("OWNED BY ANOTHER ANYCASTD"), "{body}");
     let s = status(second.metrics);
     let error = s["gobgp"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("driven by another anycastd"), "{s:#}");
@@ -270,4 +274,49 @@ fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
             &[],
         ) == Some(0.0)
     });
+}
+
+/// Issue 20: any local user who reaches gobgpd's API could add a forged ownership mark, and
+/// the owner stood down for good: a killed service's route stayed at the router and
+/// `/healthz` answered 200. A mark from the future is garbage; one that appears while this
+/// anycastd owns gobgpd and does not refresh is not believed.
+#[test]
+fn a_forged_ownership_mark_does_not_stop_the_withdraws() {
+    let lab = Lab::new();
+    let mut target = HttpTarget::start();
+    let p = "192.0.2.93/32";
+    let d = lab.start(&lab.config(&[p], &http_service("web", &target.url(), &[])));
+    lab.wait(p, true, SESSION);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    for forged in [
+        // From the future, as the issue's attacker wrote it.
+        "anycastd id=00000000000000aa host=evil pid=1 since=1 at=9999999999 refresh=1".to_string(),
+        // Live by its own word, older than the owner, never refreshed.
+        format!("anycastd id=00000000000000bb host=evil pid=1 since=1 at={now} refresh=5"),
+    ] {
+        lab.speaker
+            .run_cli(&["policy", "community", "add", "anycastd-owner", &forged]);
+    }
+    // Several reconciles (1 s) later the owner still drives gobgpd...
+    wait_until("the owner to log the doubted mark", CHANGE, || {
+        d.log().contains("ignoring an ownership mark")
+    });
+    let m = prom::parse(&d.metrics_text());
+    assert_eq!(
+        prom::value(&m, "anycastd_gobgp_owner_conflict", &[]),
+        Some(0.0)
+    );
+    assert_eq!(prom::value(&m, "anycastd_gobgp_up", &[]), Some(1.0));
+    let (code, body) = http_get(d.metrics, "/healthz").expect("GET /healthz");
+    assert_eq!(code, 200, "{body}");
+    // ...and withdraws when the service dies.
+    target.stop();
+    lab.wait(p, false, CHANGE);
+    // The mark from the future is gone from the set; the other is only doubted.
+    let set = lab.speaker.run_cli(&["policy", "community"]);
+    assert!(!set.contains("00000000000000aa"), "{set}");
+    assert!(d.log().contains("00000000000000bb"), "{}", d.log());
 }

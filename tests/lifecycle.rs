@@ -203,6 +203,88 @@ fn a_drain_survives_a_restart() {
     lab.wait(p, true, CHANGE);
 }
 
+/// Issue 20: a corrupt `drained.json` started the daemon undrained, announcing what an
+/// operator had drained, with one ERROR line and nothing in `/status` or the metrics. It
+/// fails closed now: every service drained, said everywhere, until `undrain --all`.
+#[test]
+fn an_unreadable_drain_state_drains_everything_until_undrain_all() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.113/32";
+    let state = lab.dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir state");
+    // Half a file, as a crash of an older writer or a full disk leaves it.
+    std::fs::write(state.join("drained.json"), "{\"all\": 17").expect("truncated file");
+    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let monitor = lab.router.monitor();
+    let d = lab.start(&cfg);
+    wait_until(
+        "the service up by its checks, drained, and the session established",
+        SESSION,
+        || {
+            let Some(s) = try_status(lab.metrics) else {
+                return false;
+            };
+            s["services"][0]["state"] == "drained"
+                && s["services"][0]["health"]["level"] == "up"
+                && s["peers"][0]["session_state"] == "ESTABLISHED"
+        },
+    );
+    wait_rounds(&lab, 3);
+    assert!(monitor.events(p).is_empty(), "{:#?}", monitor.events(p));
+    let s = status(lab.metrics);
+    let by = s["services"][0]["drained_by"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(by.contains("unreadable drain state"), "{s:#}");
+    assert!(by.contains("undrain --all"), "{s:#}");
+    assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(0.0));
+    assert!(d.log().contains("fail closed"), "{}", d.log());
+    // Undraining one service does not clear it; --all does, and writes a good file.
+    let one = d.cli(&["undrain", "web"]);
+    assert!(
+        String::from_utf8_lossy(&one.stdout).contains("still drained by unreadable"),
+        "{one:?}"
+    );
+    ok(&d.cli(&["undrain", "--all"]));
+    lab.wait(p, true, CHANGE);
+    assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(1.0));
+    let text = std::fs::read_to_string(state.join("drained.json")).expect("rewritten");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+        "{text}"
+    );
+}
+
+/// Issue 20: a drain that cannot be remembered is applied, but the CLI says so and exits
+/// non-zero; it is saved once the state directory can be written again.
+#[test]
+fn a_drain_that_cannot_be_saved_fails_the_command_and_is_retried() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.114/32";
+    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "0s");
+    let d = lab.start(&cfg);
+    lab.wait(p, true, SESSION);
+    // A directory where the file goes: the rename over it fails.
+    let file = lab.dir.path().join("state").join("drained.json");
+    std::fs::create_dir_all(file.join("blocker")).expect("a directory in the way");
+    let out = d.cli(&["drain", "web"]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(text.contains("drained web"), "{text}");
+    assert!(text.contains("not remembered across a restart"), "{text}");
+    // Applied all the same.
+    lab.wait(p, false, CHANGE);
+    assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(0.0));
+    // The way clears: the next drain poll saves it.
+    std::fs::remove_dir_all(&file).expect("clear the way");
+    wait_until("the drain saved", CHANGE, || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("web"))
+    });
+    assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(1.0));
+}
+
 #[test]
 fn a_failing_service_is_withdrawn_at_once_even_while_draining() {
     let lab = Lab::new();
@@ -502,6 +584,101 @@ fn the_daemon_runs_in_process_and_obeys_its_handle() {
 /// A reload that moves a service's route: the new one is announced, the old one leaves
 /// gracefully (the gate and the announcer's routes change one after the other; the route
 /// must not be withdrawn abruptly in between).
+/// Issue 20: a reload during a slow write applied the valid first half of the file, which
+/// removed a service (GRACEFUL_SHUTDOWN, then the withdraw) that the finished file still
+/// had. The file is read until two reads agree.
+#[test]
+fn a_reload_during_a_slow_write_waits_for_the_whole_file() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let (p1, p2) = ("192.0.2.123/32", "192.0.2.124/32");
+    let whole = config(
+        &lab,
+        &[],
+        &format!(
+            "{}{}",
+            http_service("web", &target.url(), &[p1]),
+            http_service("dns", &target.url(), &[p2])
+        ),
+        "1s",
+    );
+    let d = lab.start(&whole);
+    monitor.wait_for(p2, "the announcement", SESSION, |e| !e.withdrawal);
+    // The same file written again in two parts, 150 ms apart; the first part alone is a
+    // valid config without dns. The reload comes between them.
+    let cut = whole.find("  - name: dns").expect("the second service");
+    let path = lab.dir.path().join("anycastd.yaml");
+    let mut f = std::fs::File::create(&path).expect("truncate the config");
+    f.write_all(&whole.as_bytes()[..cut]).expect("first part");
+    f.sync_all().expect("sync");
+    d.signal("HUP");
+    std::thread::sleep(Duration::from_millis(150));
+    f.write_all(&whole.as_bytes()[cut..]).expect("second part");
+    drop(f);
+    wait_until("the reload", CHANGE, || d.log().contains("config reloaded"));
+    wait_rounds(&lab, 8);
+    let events = monitor.events(p2);
+    assert_eq!(
+        events.len(),
+        1,
+        "dns's route was touched: {events:#?}\n{}",
+        d.log()
+    );
+    assert!(!d.log().contains("removed dns"), "{}", d.log());
+}
+
+/// Issue 20: a route that a reload removes and the next reload adds back, while it still
+/// lingers, is announced again in place: no withdraw and announce 2 ms apart.
+#[test]
+fn a_route_removed_and_added_back_is_restored_in_place() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let (p1, p2) = ("192.0.2.125/32", "192.0.2.126/32");
+    let both = config(
+        &lab,
+        &[],
+        &format!(
+            "{}{}",
+            http_service("web", &target.url(), &[p1]),
+            http_service("dns", &target.url(), &[p2])
+        ),
+        "5s",
+    );
+    let d = lab.start(&both);
+    monitor.wait_for(p2, "the announcement", SESSION, |e| !e.withdrawal);
+    d.rewrite_config(&config(
+        &lab,
+        &[],
+        &http_service("web", &target.url(), &[p1]),
+        "5s",
+    ));
+    ok(&d.cli(&["reload"]));
+    monitor.wait_for(
+        p2,
+        "GRACEFUL_SHUTDOWN on the removed route",
+        CHANGE,
+        has_gshut,
+    );
+    d.rewrite_config(&both);
+    ok(&d.cli(&["reload"]));
+    let back = monitor.wait_for(
+        p2,
+        "the route back without GRACEFUL_SHUTDOWN",
+        CHANGE,
+        |e| !e.withdrawal && !has_gshut(e),
+    );
+    // Past the first linger's end: still announced, never withdrawn.
+    wait_until("the first linger over", CHANGE, || {
+        back.at.elapsed() > Duration::from_secs(6)
+    });
+    let events = monitor.events(p2);
+    assert!(events.iter().all(|e| !e.withdrawal), "{events:#?}");
+    assert_eq!(events.len(), 3, "{events:#?}");
+    assert_eq!(status(lab.metrics)["services"][1]["state"], "up");
+}
+
 #[test]
 fn a_reload_that_moves_a_route_drains_the_old_one() {
     let lab = Lab::new();

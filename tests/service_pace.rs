@@ -121,3 +121,25 @@ async fn events_that_come_together_run_one_round_now() {
     trigger.run_now();
     assert_eq!(times(rounds(&mut rx, t0, 3).await), [s(3), s(4), s(14)]);
 }
+
+/// Issue 20: a failing round ended, and 31 us later the tcp watch's reset of the same crash
+/// started another at once, which met `fall: 2` in 7 to 13 ms. A trigger right after a
+/// failing round brings the next one to `fast_interval` after that round's start; later
+/// than that, it runs one at once.
+#[tokio::test(start_paused = true)]
+async fn a_trigger_right_after_a_failing_round_waits_for_fast_interval() {
+    let cfg = config(
+        "  - name: web\n    check_interval: 10s\n    fast_interval: 1s\n    fall: 2\n    checks:\n      - kind: assigned_address\n        spec: { ipv4: 192.0.2.254 }\n",
+    );
+    let t0 = Instant::now();
+    let (trigger, mut rx) = start(&cfg);
+    let ms = Duration::from_millis;
+    let times = |r: Vec<(Duration, Health)>| r.into_iter().map(|(t, _)| t).collect::<Vec<_>>();
+    assert_eq!(times(rounds(&mut rx, t0, 1).await), [ms(0)]);
+    tokio::time::sleep(ms(1)).await;
+    trigger.run_now();
+    assert_eq!(times(rounds(&mut rx, t0, 1).await), [ms(1000)]);
+    tokio::time::sleep(ms(4000)).await;
+    trigger.run_now();
+    assert_eq!(times(rounds(&mut rx, t0, 2).await), [ms(5000), ms(15_000)]);
+}

@@ -89,6 +89,8 @@ pub struct AnnouncerState {
     pub announced: BTreeMap<IpNet, (RouteState, PathAttributes)>,
     /// The last time someone else changed anycastd's paths or peers in gobgpd, and what.
     pub foreign_change: Option<(SystemTime, String)>,
+    /// Another anycastd that owns this gobgpd (this one then leaves it alone), described.
+    pub owner_conflict: Option<String>,
 }
 
 /// Whether gobgpd can be used, as the announcer last found it.
@@ -162,8 +164,9 @@ pub struct Announcer {
     /// someone else's).
     peers_set: BTreeMap<std::net::IpAddr, PeerSettings>,
     wanted: Wanted,
-    /// This process's ownership mark, and the entry it last wrote.
-    mark: owner::Mark,
+    /// This process's ownership mark, what it has seen of others', and the entry it last
+    /// wrote.
+    owner: owner::Owner,
     mark_entry: Option<String>,
     up: Gauge,
     owner_conflict: Gauge,
@@ -182,6 +185,8 @@ pub struct Announcer {
     held: BTreeMap<IpNet, Held>,
     /// Prefixes this site has claimed in the fleet (announced with healthy services).
     claimed: BTreeSet<IpNet>,
+    /// Ownership marks already logged as not believed.
+    doubted_marks: BTreeSet<u64>,
 }
 
 impl Announcer {
@@ -203,7 +208,7 @@ impl Announcer {
             ..AnnouncerState::default()
         };
         Announcer {
-            mark: owner::Mark::new(intent.reconcile_interval),
+            owner: owner::Owner::new(owner::Mark::new(intent.reconcile_interval)),
             intent,
             intents,
             gate,
@@ -225,6 +230,7 @@ impl Announcer {
             fleet,
             held: BTreeMap::new(),
             claimed: BTreeSet::new(),
+            doubted_marks: BTreeSet::new(),
         }
     }
 
@@ -286,6 +292,7 @@ impl Announcer {
                 prefixes,
                 announced,
                 foreign_change: s.foreign_change.clone(),
+                owner_conflict: s.owner_conflict.clone(),
             };
             let changed = *s != next;
             *s = next;
@@ -460,11 +467,24 @@ impl Announcer {
     /// Makes sure this gobgpd is ours to drive, and refreshes our mark ([`owner`]).
     async fn claim(&mut self, c: &GobgpClient) -> Result<(), Lost> {
         let entries = c.community_set(owner::SET_NAME).await?;
-        let mark = &self.mark;
-        match owner::decide(mark, &entries, owner::unix_now(), |m| {
-            owner::gone_here(mark, m)
-        }) {
-            owner::Verdict::Own { add, remove } => {
+        let mine = self.owner.mark.clone();
+        let verdict = self.owner.decide(
+            &entries,
+            owner::unix_now(),
+            std::time::Instant::now(),
+            |m| owner::gone_here(&mine, m),
+        );
+        match verdict {
+            owner::Verdict::Own {
+                add,
+                remove,
+                doubted,
+            } => {
+                for (m, why) in doubted {
+                    if self.doubted_marks.insert(m.id) {
+                        error!(mark = m.entry().as_str(), why = %why, "ignoring an ownership mark in gobgpd that claims to be an older anycastd: this anycastd keeps driving gobgpd (did someone write to the community set anycastd-owner?)");
+                    }
+                }
                 if !entries.contains(&add) {
                     c.add_to_community_set(owner::SET_NAME, vec![add.clone()])
                         .await?;
@@ -473,14 +493,25 @@ impl Announcer {
                     c.remove_from_community_set(owner::SET_NAME, remove).await?;
                 }
                 self.mark_entry = Some(add);
-                self.owner_conflict.set(0.0);
+                self.set_owner_conflict(None);
                 Ok(())
             }
             owner::Verdict::Yield { owner } => {
-                self.owner_conflict.set(1.0);
+                self.set_owner_conflict(Some(owner.to_string()));
                 Err(Lost::Rpc(c.owned_by(owner.to_string())))
             }
         }
+    }
+
+    /// Says (metric, `/status`, `/healthz`) whether another anycastd owns this gobgpd.
+    fn set_owner_conflict(&self, owner: Option<String>) {
+        self.owner_conflict
+            .set(if owner.is_some() { 1.0 } else { 0.0 });
+        self.state.send_if_modified(|s| {
+            let changed = s.owner_conflict != owner;
+            s.owner_conflict = owner;
+            changed
+        });
     }
 
     /// Removes our mark, so that a successor takes gobgpd at once. Errors are logged.

@@ -19,12 +19,31 @@
 //! looks again after a backoff; it takes over once the owner's entry goes stale (the owner
 //! died) or disappears (it shut down, which removes its entry). A gobgpd restart forgets
 //! the set, like everything else, and the owner writes it again.
+//!
+//! Anyone who can reach gobgpd's API can write to the set, so a mark is believed only as far
+//! as it behaves like a live anycastd's (issue 20: one forged entry, `at` far in the future,
+//! made an owner stand down for good while a killed service's route stayed at the router):
+//! - a mark whose `at` or `since` lies in the future (beyond [`CLOCK_SLACK`]), or whose
+//!   `refresh` is 0 or above [`MAX_REFRESH`], is garbage, removed by the owner;
+//! - a mark whose `at` has not moved for as long as its own liveness window, by this
+//!   instance's clock, is stale whatever its `at` says;
+//! - a mark that appears while this instance owns gobgpd is not yielded to until its `at` is
+//!   seen advancing (a real anycastd refreshes at every reconcile).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The name of the community set holding the marks.
 pub const SET_NAME: &str = "anycastd-owner";
+
+/// How far in the future a mark's times may lie (clocks of two hosts sharing one gobgpd
+/// differ a little) before the mark is garbage.
+pub const CLOCK_SLACK: u64 = 60;
+
+/// The longest refresh period a real mark has: anycastd refreshes at every reconcile, and
+/// `reconcile_interval` is at most this (config.rs).
+pub const MAX_REFRESH: u64 = 3600;
 
 /// One instance's mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +82,21 @@ impl Mark {
         }
     }
 
+    /// How long after its last refresh a mark stays live: three refreshes and 10 s.
+    pub fn window(&self) -> u64 {
+        self.refresh.saturating_mul(3).saturating_add(10)
+    }
+
     /// Whether the instance behind it is still there, as far as its refreshes say.
     pub fn is_live(&self, now: u64) -> bool {
-        now <= self
-            .at
-            .saturating_add(self.refresh.saturating_mul(3))
-            .saturating_add(10)
+        now <= self.at.saturating_add(self.window())
+    }
+
+    /// Whether no anycastd could have written it at `now`: times in the future, or a
+    /// refresh period anycastd never uses.
+    pub fn is_garbage(&self, now: u64) -> bool {
+        let future = now.saturating_add(CLOCK_SLACK);
+        self.at > future || self.since > future || self.refresh == 0 || self.refresh > MAX_REFRESH
     }
 
     /// Whether `self` takes precedence over `other`: the older owner, then the lower id.
@@ -128,37 +156,153 @@ impl fmt::Display for Mark {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// gobgpd is ours: write `add` (our refreshed mark), then remove `remove` (our old
-    /// entries, and entries of instances that are gone).
-    Own { add: String, remove: Vec<String> },
+    /// entries, entries of instances that are gone, and garbage). `doubted`: marks that
+    /// would take precedence but are not believed (yet), for the log.
+    Own {
+        add: String,
+        remove: Vec<String>,
+        doubted: Vec<(Mark, Doubt)>,
+    },
     /// Another live instance owns gobgpd: touch nothing.
     Yield { owner: Mark },
 }
 
-/// Decides from the set's entries (as gobgpd lists them) at `now`. `gone` tells a mark
-/// whose process is known to be dead (see [`gone_here`]) from one that may be alive.
-pub fn decide(mine: &Mark, entries: &[String], now: u64, gone: impl Fn(&Mark) -> bool) -> Verdict {
-    let mut remove = Vec::new();
-    let mut owner: Option<Mark> = None;
-    for e in entries {
-        match Mark::parse(e) {
-            Some(m) if m.id == mine.id => remove.push(e.clone()),
-            Some(m) if m.is_live(now) && !gone(&m) => {
-                if m.wins_over(mine) && owner.as_ref().is_none_or(|o| m.wins_over(o)) {
-                    owner = Some(m);
-                }
-            }
-            // A stale mark (its instance died) or something anycastd did not write:
-            // tidied away by the owner.
-            _ => remove.push(e.clone()),
+/// Why a mark that would take precedence is not yielded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doubt {
+    /// It appeared while this instance owned gobgpd, and its refreshes have not been seen
+    /// advancing since.
+    AppearedWhileOwned,
+}
+
+impl fmt::Display for Doubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Doubt::AppearedWhileOwned => f.write_str(
+                "it appeared while this anycastd owned gobgpd and has not been refreshed since",
+            ),
         }
     }
-    match owner {
-        Some(owner) => Verdict::Yield { owner },
-        None => {
-            let add = mine.refreshed(now).entry();
-            remove.retain(|e| *e != add);
-            Verdict::Own { add, remove }
+}
+
+/// What this instance has seen of the other marks in the set.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The `at` it carried when last looked at, and since when (this instance's clock) it
+    /// has carried it.
+    at: u64,
+    at_since: Instant,
+    /// Whether its `at` has moved since it was first seen.
+    advanced: bool,
+    /// Whether it first appeared while this instance owned gobgpd.
+    appeared_while_owned: bool,
+}
+
+/// This instance's side of the ownership: its mark, whether it owns gobgpd, and what it has
+/// seen of the others' marks (to tell a live anycastd's mark from a forged or dead one).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub mark: Mark,
+    owns: bool,
+    seen: HashMap<u64, Seen>,
+}
+
+impl Owner {
+    pub fn new(mark: Mark) -> Owner {
+        Owner {
+            mark,
+            owns: false,
+            seen: HashMap::new(),
         }
+    }
+
+    /// Whether this instance owned gobgpd at its last look.
+    pub fn owns(&self) -> bool {
+        self.owns
+    }
+
+    /// Decides from the set's entries (as gobgpd lists them) at `now` (seconds since the
+    /// epoch) and `clock` (this instance's monotonic clock). `gone` tells a mark whose
+    /// process is known to be dead (see [`gone_here`]) from one that may be alive.
+    pub fn decide(
+        &mut self,
+        entries: &[String],
+        now: u64,
+        clock: Instant,
+        gone: impl Fn(&Mark) -> bool,
+    ) -> Verdict {
+        let mut remove = Vec::new();
+        let mut doubted = Vec::new();
+        let mut owner: Option<Mark> = None;
+        let mut present = Vec::new();
+        for e in entries {
+            let m = match Mark::parse(e) {
+                Some(m) if m.id == self.mark.id => {
+                    remove.push(e.clone());
+                    continue;
+                }
+                Some(m) if !m.is_garbage(now) => m,
+                // Something anycastd did not write, or could not have: tidied away by the
+                // owner.
+                _ => {
+                    remove.push(e.clone());
+                    continue;
+                }
+            };
+            present.push(m.id);
+            let seen = self.sighting(&m, clock);
+            let stuck =
+                clock.saturating_duration_since(seen.at_since) > Duration::from_secs(m.window());
+            if !m.is_live(now) || stuck || gone(&m) {
+                // Its instance died (or never refreshed while watched).
+                remove.push(e.clone());
+                continue;
+            }
+            if !m.wins_over(&self.mark) {
+                continue;
+            }
+            if seen.appeared_while_owned && !seen.advanced {
+                doubted.push((m, Doubt::AppearedWhileOwned));
+                continue;
+            }
+            if owner.as_ref().is_none_or(|o| m.wins_over(o)) {
+                owner = Some(m);
+            }
+        }
+        self.seen.retain(|id, _| present.contains(id));
+        match owner {
+            Some(owner) => {
+                self.owns = false;
+                Verdict::Yield { owner }
+            }
+            None => {
+                self.owns = true;
+                let add = self.mark.refreshed(now).entry();
+                remove.retain(|e| *e != add);
+                Verdict::Own {
+                    add,
+                    remove,
+                    doubted,
+                }
+            }
+        }
+    }
+
+    /// Notes that `m` is in the set at `clock`; what has been seen of it so far.
+    fn sighting(&mut self, m: &Mark, clock: Instant) -> Seen {
+        let owns = self.owns;
+        let seen = self.seen.entry(m.id).or_insert(Seen {
+            at: m.at,
+            at_since: clock,
+            advanced: false,
+            appeared_while_owned: owns,
+        });
+        if m.at != seen.at {
+            seen.advanced |= m.at > seen.at;
+            seen.at = m.at;
+            seen.at_since = clock;
+        }
+        *seen
     }
 }
 
@@ -240,68 +384,193 @@ mod tests {
         assert_eq!(Mark::parse("anycastd id=zz"), None);
     }
 
+    fn owner(id: u64, since: u64) -> Owner {
+        Owner::new(mark(id, since, since))
+    }
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
     fn an_empty_set_is_taken() {
-        let me = mark(7, 100, 100);
+        let mut me = owner(7, 100);
         assert_eq!(
-            decide(&me, &[], 150, |_| false),
+            me.decide(&[], 150, t0(), |_| false),
             Verdict::Own {
-                add: me.refreshed(150).entry(),
-                remove: vec![]
+                add: me.mark.refreshed(150).entry(),
+                remove: vec![],
+                doubted: vec![],
             }
         );
+        assert!(me.owns());
     }
 
     #[test]
     fn a_live_older_owner_is_left_alone() {
-        let me = mark(7, 1000, 1000);
-        let owner = mark(9, 500, 995);
+        let mut me = owner(7, 1000);
+        let other = mark(9, 500, 995);
+        let t = t0();
         assert_eq!(
-            decide(&me, &[owner.entry()], 1000, |_| false),
+            me.decide(&[other.entry()], 1000, t, |_| false),
             Verdict::Yield {
-                owner: owner.clone()
+                owner: other.clone()
             }
         );
+        assert!(!me.owns());
         // Until it stops refreshing: 3 × 5 s + 10 s after its last refresh.
         assert_eq!(
-            decide(&me, &[owner.entry()], 1020, |_| false),
+            me.decide(&[other.entry()], 1020, t + secs(20), |_| false),
             Verdict::Yield {
-                owner: owner.clone()
+                owner: other.clone()
             }
         );
-        let Verdict::Own { remove, .. } = decide(&me, &[owner.entry()], 1021, |_| false) else {
+        let Verdict::Own { remove, .. } =
+            me.decide(&[other.entry()], 1021, t + secs(21), |_| false)
+        else {
             panic!("a stale owner is replaced")
         };
-        assert_eq!(remove, [owner.entry()]);
+        assert_eq!(remove, [other.entry()]);
+    }
+
+    #[test]
+    fn a_refreshing_owner_is_left_alone_for_good() {
+        let mut me = owner(7, 1000);
+        let t = t0();
+        for i in 0..20 {
+            let other = mark(9, 500, 1000 + i * 5);
+            assert!(matches!(
+                me.decide(&[other.entry()], 1000 + i * 5, t + secs(i * 5), |_| false),
+                Verdict::Yield { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_mark_from_the_future_is_garbage() {
+        // Issue 20: `at=9999999999` kept the owner standing down for good.
+        let mut me = owner(7, 1000);
+        let forged = Mark {
+            host: "evil".into(),
+            ..mark(1, 1, 9_999_999_999)
+        };
+        let Verdict::Own { remove, .. } = me.decide(&[forged.entry()], 1000, t0(), |_| false)
+        else {
+            panic!("a mark from the future is not an owner")
+        };
+        assert_eq!(remove, [forged.entry()]);
+        for bad in [
+            Mark {
+                since: 2000,
+                ..mark(1, 0, 1000)
+            },
+            Mark {
+                refresh: 0,
+                ..mark(1, 1, 1000)
+            },
+            Mark {
+                refresh: MAX_REFRESH + 1,
+                ..mark(1, 1, 1000)
+            },
+        ] {
+            assert!(bad.is_garbage(1000), "{bad:?}");
+        }
+        // A clock a little ahead is not garbage.
+        assert!(!mark(1, 1, 1000 + CLOCK_SLACK).is_garbage(1000));
+    }
+
+    #[test]
+    fn a_mark_that_appears_while_owning_is_believed_only_once_it_advances() {
+        let mut me = owner(7, 1000);
+        let t = t0();
+        assert!(matches!(
+            me.decide(&[], 1000, t, |_| false),
+            Verdict::Own { .. }
+        ));
+        // Older, live by its own word: forged with one call.
+        let forged = mark(1, 1, 1001);
+        for i in 1..30 {
+            let Verdict::Own {
+                doubted, remove, ..
+            } = me.decide(&[forged.entry()], 1000 + i, t + secs(i), |_| false)
+            else {
+                panic!("gave gobgpd up to a mark that never moved ({i} s)")
+            };
+            if remove.is_empty() {
+                assert_eq!(doubted, [(forged.clone(), Doubt::AppearedWhileOwned)]);
+            } else {
+                // Then it is stale by this instance's clock, and removed.
+                assert_eq!(remove, [forged.entry()]);
+            }
+        }
+        // A real, older anycastd (gobgpd restarted, and this one wrote first) refreshes:
+        // once its mark is seen advancing, it is the owner.
+        let mut me = owner(7, 1000);
+        assert!(matches!(
+            me.decide(&[], 1000, t, |_| false),
+            Verdict::Own { .. }
+        ));
+        let real = mark(1, 500, 1001);
+        assert!(matches!(
+            me.decide(&[real.entry()], 1001, t + secs(1), |_| false),
+            Verdict::Own { .. }
+        ));
+        let refreshed = real.refreshed(1006);
+        assert_eq!(
+            me.decide(&[refreshed.entry()], 1006, t + secs(6), |_| false),
+            Verdict::Yield { owner: refreshed }
+        );
+    }
+
+    #[test]
+    fn a_mark_that_never_moves_goes_stale_by_this_clock() {
+        // Not owning yet: a mark that claims a far `at` within the slack and never moves is
+        // believed only for its window, measured here.
+        let mut me = owner(7, 1000);
+        let t = t0();
+        let other = mark(1, 1, 1000 + CLOCK_SLACK);
+        assert!(matches!(
+            me.decide(&[other.entry()], 1000, t, |_| false),
+            Verdict::Yield { .. }
+        ));
+        assert!(matches!(
+            me.decide(&[other.entry()], 1026, t + secs(26), |_| false),
+            Verdict::Own { .. }
+        ));
     }
 
     #[test]
     fn a_dead_predecessor_on_this_host_is_replaced_at_once() {
-        let me = Mark::new(Duration::from_secs(5));
+        let mut me = Owner::new(Mark::new(Duration::from_secs(5)));
+        let mine = me.mark.clone();
         let dead = Mark {
             id: 9,
             since: 1,
             pid: u32::MAX,
-            ..me.clone()
+            ..mine.clone()
         };
-        assert!(gone_here(&me, &dead));
-        let now = me.at;
+        assert!(gone_here(&mine, &dead));
+        let now = mine.at;
         let dead = Mark { at: now, ..dead };
         assert!(matches!(
-            decide(&me, &[dead.entry()], now, |m| gone_here(&me, m)),
+            me.decide(&[dead.entry()], now, t0(), |m| gone_here(&mine, m)),
             Verdict::Own { .. }
         ));
         // The same pid as ours: a restarted container's predecessor.
         assert!(gone_here(
-            &me,
+            &mine,
             &Mark {
                 id: 9,
-                ..me.clone()
+                ..mine.clone()
             }
         ));
         // A live process of this host (pid 1 always is) is not gone.
         assert!(!gone_here(
-            &me,
+            &mine,
             &Mark {
                 pid: 1,
                 ..dead.clone()
@@ -309,7 +578,7 @@ mod tests {
         ));
         // Another host: only its refreshes tell.
         assert!(!gone_here(
-            &me,
+            &mine,
             &Mark {
                 host: "other".into(),
                 ..dead
@@ -319,25 +588,27 @@ mod tests {
 
     #[test]
     fn two_newcomers_agree_on_one_owner() {
-        let a = mark(3, 100, 100);
-        let b = mark(4, 100, 100);
-        let entries = [a.entry(), b.entry()];
+        let (mut a, mut b) = (owner(3, 100), owner(4, 100));
+        let entries = [a.mark.entry(), b.mark.entry()];
         assert!(matches!(
-            decide(&a, &entries, 101, |_| false),
+            a.decide(&entries, 101, t0(), |_| false),
             Verdict::Own { .. }
         ));
         assert!(
-            matches!(decide(&b, &entries, 101, |_| false), Verdict::Yield { owner } if owner.id == 3)
+            matches!(b.decide(&entries, 101, t0(), |_| false), Verdict::Yield { owner } if owner.id == 3)
         );
     }
 
     #[test]
     fn the_owner_replaces_its_old_entry() {
-        let me = mark(7, 100, 100);
-        let Verdict::Own { add, remove } = decide(&me, &[me.entry()], 105, |_| false) else {
+        let mut me = owner(7, 100);
+        let old = me.mark.entry();
+        let Verdict::Own { add, remove, .. } =
+            me.decide(std::slice::from_ref(&old), 105, t0(), |_| false)
+        else {
             panic!("ours")
         };
-        assert_eq!(add, me.refreshed(105).entry());
-        assert_eq!(remove, [me.entry()]);
+        assert_eq!(add, me.mark.refreshed(105).entry());
+        assert_eq!(remove, [old]);
     }
 }
