@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anycastd::config::Dur;
-use anycastd::fleet::config::{EtcdConfig, FleetConfig, OnUnreachable};
+use anycastd::config::fleet::{EtcdConfig, FleetConfig, OnUnreachable};
 use anycastd::fleet::{Decision, Fleet};
 use anycastd::metrics::Metrics;
 use common::etcd::EtcdCluster;

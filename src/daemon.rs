@@ -658,7 +658,7 @@ impl Daemon {
             .map_err(|e| format!("reading the config file failed: {e}"))
             .and_then(|r| r.map_err(|e| e.to_string()));
         let result = loaded.and_then(|l| self.try_reload(l));
-        let at = crate::status::rfc3339(SystemTime::now());
+        let at = crate::wording::rfc3339(SystemTime::now());
         match &result {
             Ok(summary) => {
                 warn!(file = %self.path.display(), changes = summary.as_str(), "config reloaded");
@@ -852,7 +852,7 @@ fn gobgp_note(state: &crate::announcer::AnnouncerState) -> (bool, String) {
         GobgpHealth::Starting => "gobgpd: not set up yet".to_string(),
         GobgpHealth::Unusable { error, since } => format!(
             "gobgpd: UNUSABLE since {}: {error}",
-            crate::status::rfc3339(*since)
+            crate::wording::rfc3339(*since)
         ),
     };
     (true, line)

@@ -21,14 +21,12 @@
 //!   start a service's round at once.
 
 pub mod announcer;
-pub mod attributes;
 pub mod backoff;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
-pub mod diagnose;
 pub mod drain;
 pub mod duration;
 pub mod endpoint;
@@ -37,29 +35,12 @@ pub mod fleet;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
-pub mod position;
 pub mod problem;
 pub mod process;
-pub mod schema;
 pub mod service;
 pub mod small_file;
 pub mod status;
 pub mod summary;
 pub mod systemd;
 pub mod watch;
-
-/// An error and its causes on one line (`a: b: c`), skipping causes that repeat what is
-/// already said: the form operators read in logs and check failures.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub mod wording;

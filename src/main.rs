@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::ConfigSchema => {
-            println!("{}", anycastd::schema::config_schema());
+            println!("{}", anycastd::config::schema::config_schema());
             ExitCode::SUCCESS
         }
         Command::Manpages { dir } => {

@@ -2,7 +2,7 @@
 //! file when known) and what (with the fix). A leaf module: the config, the check kinds and
 //! the other sections' own configs all report with it, by path only; the position is added
 //! afterwards, for every problem alike, by looking the path up in the document
-//! ([`crate::position`]).
+//! ([`crate::config::position`]).
 
 use std::fmt;
 

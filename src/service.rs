@@ -19,8 +19,8 @@ use tracing::{debug, info, warn};
 
 use serde::{Deserialize, Serialize};
 
-use crate::attributes::RouteState;
 use crate::check::{CheckContext, Outcome, Runner};
+use crate::config::attributes::RouteState;
 use crate::config::{Config, OnFailure, ServiceConfig};
 use crate::metrics::{Heartbeat, Metrics, names};
 

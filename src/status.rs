@@ -17,13 +17,14 @@ use tokio::sync::watch;
 use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
-use crate::attributes::{RouteState, describe};
+use crate::config::attributes::{RouteState, describe};
 
 use crate::config::ServiceConfig;
 use crate::drain::Reason;
 use crate::fleet::{Fleet, FleetStatus};
 use crate::service::{Gate, Health, RoundReport, ServiceState};
 use crate::watch::{WatchState, WatchView};
+use crate::wording::rfc3339;
 
 /// The whole status document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -340,10 +341,6 @@ fn watch_status(w: &WatchView) -> WatchStatus {
         detail: r.detail.clone(),
         since: rfc3339(r.since),
     }
-}
-
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// The status as tables, for `anycastd status`.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anycastd::config::Dur;
-use anycastd::fleet::config::{EtcdConfig, FleetConfig, OnUnreachable};
+use anycastd::config::fleet::{EtcdConfig, FleetConfig, OnUnreachable};
 use anycastd::fleet::etcd::Etcd;
 use anycastd::fleet::guard::{self, Claim, ClaimState, Keys};
 use anycastd::fleet::{Decision, Fleet, FleetView, HeldReason, Release};

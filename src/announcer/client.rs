@@ -21,7 +21,7 @@ use super::api::{
     UpdatePeerRequest, WatchEventRequest, gobgp_api_client::GobgpApiClient,
 };
 use super::reconcile::Advert;
-use crate::attributes::{Community, LargeCommunity, PathAttributes};
+use crate::config::attributes::{Community, LargeCommunity, PathAttributes};
 
 /// gobgpd's global settings, as far as anycastd sets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +287,7 @@ impl GobgpClient {
         let channel = ep
             .connect()
             .await
-            .map_err(|e| err(crate::error_chain(&e)))?;
+            .map_err(|e| err(crate::wording::error_chain(&e)))?;
         Ok(GobgpClient {
             endpoint: endpoint.to_string(),
             timeout,

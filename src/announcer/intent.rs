@@ -10,8 +10,8 @@ use ipnet::IpNet;
 
 use super::client::{GlobalSettings, PeerSettings, PeerTimers};
 use super::reconcile::{Advert, Route};
-use crate::attributes::{Attributes, PathAttributes, RouteState};
 use crate::config::Config;
+use crate::config::attributes::{Attributes, PathAttributes, RouteState};
 
 /// How one prefix is announced: its next hop, and its attributes in each state.
 #[derive(Debug, Clone, PartialEq, Eq)]

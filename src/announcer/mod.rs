@@ -45,7 +45,7 @@ use self::client::{ClientError, GlobalSettings, GobgpClient, PeerChange, PeerSet
 use self::connection::{Attempt, FailureLog, Link};
 use self::intent::{Intent, RouteSpec};
 use self::reconcile::{Advert, Plan, Route, Wanted, plan};
-use crate::attributes::{PathAttributes, RouteState};
+use crate::config::attributes::{PathAttributes, RouteState};
 use crate::fleet::{Decision, Fleet, Held};
 use crate::metrics::{Heartbeat, Metrics, names};
 use crate::service::Gate;
@@ -870,7 +870,7 @@ impl Announcer {
             .buffer_unordered(IN_FLIGHT);
         while let Some(r) = added.try_next().await? {
             let reason = self.reason(&r.prefix, Some(r.state), why);
-            let attributes = crate::attributes::describe(r.state, &r.advert.attrs);
+            let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
             let before = self.announced.insert(r.prefix, r.clone());
             if before.is_some() {
                 warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");

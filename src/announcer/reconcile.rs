@@ -21,7 +21,7 @@ use ipnet::IpNet;
 use tokio::time::Instant;
 
 use super::intent::RouteSpec;
-use crate::attributes::{PathAttributes, RouteState};
+use crate::config::attributes::{PathAttributes, RouteState};
 
 /// What gobgpd advertises for a prefix: the next hop and the path attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +196,7 @@ mod tests {
     }
 
     fn specs() -> BTreeMap<IpNet, RouteSpec> {
-        let mut config = crate::attributes::AttributesConfig::default();
+        let mut config = crate::config::attributes::AttributesConfig::default();
         config.up.med = Some(100);
         let attrs = config.resolve();
         [net("192.0.2.1/32"), net("192.0.2.2/32")]

@@ -213,7 +213,7 @@ impl Http2xx {
                         "{} {}: body: {}",
                         self.method,
                         self.url,
-                        crate::error_chain(&e)
+                        crate::wording::error_chain(&e)
                     )));
                 }
             }

@@ -22,7 +22,7 @@ pub enum EtcdError {
     #[error("no etcd member answered: {}", .0.join("; "))]
     Unreachable(Vec<String>),
     /// A member answered with an error that another member would repeat (permission, ...).
-    #[error("etcd refused: {}", crate::error_chain(.0))]
+    #[error("etcd refused: {}", crate::wording::error_chain(.0))]
     Refused(etcd_client::Error),
 }
 
@@ -72,7 +72,8 @@ impl Etcd {
                             c
                         }
                         Ok(Err(e)) if !answered(&e) => {
-                            failures.push(format!("{endpoint}: {}", crate::error_chain(&e)));
+                            failures
+                                .push(format!("{endpoint}: {}", crate::wording::error_chain(&e)));
                             continue;
                         }
                         Ok(Err(e)) => return Err(EtcdError::Refused(e)),
@@ -90,7 +91,9 @@ impl Etcd {
                     return Ok(v);
                 }
                 Ok(Err(e)) if answered(&e) => return Err(EtcdError::Refused(e)),
-                Ok(Err(e)) => failures.push(format!("{endpoint}: {}", crate::error_chain(&e))),
+                Ok(Err(e)) => {
+                    failures.push(format!("{endpoint}: {}", crate::wording::error_chain(&e)))
+                }
                 Err(_) => failures.push(format!("{endpoint}: no answer within {:?}", self.attempt)),
             }
         }

@@ -15,7 +15,6 @@
 //! bounded by `fleet.etcd.timeout`, and so is each method of the handle as a whole:
 //! endpoints that refuse, hang or answer garbage cost the caller that long at most.
 
-pub mod config;
 pub mod etcd;
 pub mod guard;
 pub mod view;
@@ -34,12 +33,12 @@ use metrics::Gauge;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-pub use self::config::{FleetConfig, OnUnreachable};
 use self::etcd::{Etcd, EtcdError};
 pub use self::guard::ClaimState;
 use self::guard::{Claim, Keys, Outcome};
 pub use self::view::{FleetStatus, FleetView, PrefixView, render_table};
 use crate::config::Dur;
+pub use crate::config::fleet::{FleetConfig, OnUnreachable};
 use crate::metrics::{Metrics, names};
 
 /// Transactions a guarded release tries while other sites release the same prefix at the

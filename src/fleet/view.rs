@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::config::OnUnreachable;
 use super::guard::ClaimState;
+use crate::config::fleet::OnUnreachable;
 use crate::status::{row, table};
 
 /// The fleet as this site last saw it.

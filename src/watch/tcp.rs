@@ -39,7 +39,7 @@ pub struct Spec {
 impl Spec {
     /// `Err` with the message (and fix) when `address` is not `HOST:PORT`.
     pub fn validate(&self) -> Result<(), String> {
-        crate::config::check_host_port(
+        crate::config::validate::check_host_port(
             self.address.trim(),
             "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
         )
@@ -118,7 +118,7 @@ pub(super) async fn run(spec: Spec, cx: Context) {
                 }
                 Ok(Err(e)) => (
                     Event::ConnectFailed,
-                    format!("cannot connect: {}", crate::error_chain(&e)),
+                    format!("cannot connect: {}", crate::wording::error_chain(&e)),
                 ),
                 Err(_) => (
                     Event::ConnectFailed,
@@ -175,7 +175,10 @@ async fn hold(mut stream: TcpStream) -> (Event, Option<String>) {
             Err(e) => {
                 return (
                     Event::Reset,
-                    Some(format!("connection lost: {}", crate::error_chain(&e))),
+                    Some(format!(
+                        "connection lost: {}",
+                        crate::wording::error_chain(&e)
+                    )),
                 );
             }
         }

@@ -47,7 +47,7 @@ impl Community {
                 Some((_, v)) => Ok(Community(*v)),
                 None => Err(format!(
                     "{t:?} is not a community{}: write ASN:VALUE (each 0..65535, e.g. 65000:100) or one of {}",
-                    crate::diagnose::suggestion(&wanted, &names),
+                    crate::wording::suggestion(&wanted, &names),
                     names.join(", ")
                 )),
             };

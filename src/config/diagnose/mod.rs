@@ -14,8 +14,9 @@ use std::fmt::Write as _;
 
 use serde_saphyr::granit_parser::ErrorKind as ScanKind;
 
-use crate::position::{Kind, Tree};
+use crate::config::position::{Kind, Tree};
 use crate::problem::{Position, Problem};
+use crate::wording::{quote, suggestion};
 
 mod syntax;
 use syntax::{json_syntax, syntax_problem};
@@ -27,43 +28,6 @@ pub const SUBPATH: char = '\u{1}';
 
 /// What to write in an empty config, said by every "there is no config here" message.
 const START: &str = "a config needs at least `announcer` (router_id, local_address, local_asn) and `services` (each with name, check_interval and checks); \"Config reference\" in the README lists every key, and `anycastd --config FILE check-config` checks a file";
-
-/// A value as messages quote it: in backticks, control characters escaped, at most 60
-/// characters.
-pub fn quote(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars().take(60) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if s.chars().nth(60).is_some() {
-        out.push('…');
-    }
-    format!("`{out}`")
-}
-
-/// The candidate closest to `word`, if it is close enough to be a typo of it (a third of
-/// its letters wrong at most, transpositions counting once).
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let w = word.to_lowercase();
-    candidates
-        .iter()
-        .filter(|c| **c != word)
-        .map(|c| (strsim::damerau_levenshtein(&w, &c.to_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.chars().count().max(w.chars().count()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// ` (did you mean `x`?)` or nothing.
-pub fn suggestion(word: &str, candidates: &[&str]) -> String {
-    did_you_mean(word, candidates)
-        .map(|c| format!(" (did you mean `{c}`?)"))
-        .unwrap_or_default()
-}
 
 /// The problem of an empty file.
 pub fn empty_file() -> Problem {
@@ -548,7 +512,7 @@ fn explain(
 }
 
 /// serde's description of a found value (`string "65999"`, `integer `5``, `sequence`) in
-/// the words of [`crate::position::Node::describe`].
+/// the words of [`crate::config::position::Node::describe`].
 fn serde_found(s: &str) -> String {
     let unquote = |v: &str| v.trim_matches(|c| c == '"' || c == '`').to_string();
     if let Some(v) = s.strip_prefix("string ") {
@@ -575,7 +539,7 @@ fn integer_range(field: &str, ty: &str) -> String {
         "remote_port" => "1..65535".into(),
         "listen_port" => "1..65535, or -1 for outgoing sessions only".into(),
         "multihop_ttl" => "0..255 (0: no eBGP multihop)".into(),
-        "as_path_prepend" => format!("0..{}", crate::attributes::MAX_PREPEND),
+        "as_path_prepend" => format!("0..{}", crate::config::attributes::MAX_PREPEND),
         "rise" | "fall" | "tries" => "1..4294967295".into(),
         _ => match ty {
             "u8" => "0..255".into(),
@@ -819,25 +783,6 @@ fn source_char(text: &str, at: Position) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn typos_get_a_suggestion() {
-        let keys = ["url", "method", "timeout", "tries"];
-        assert_eq!(did_you_mean("timout", &keys), Some("timeout"));
-        assert_eq!(did_you_mean("Timeout", &keys), Some("timeout"));
-        assert_eq!(did_you_mean("mehtod", &keys), Some("method"));
-        assert_eq!(did_you_mean("colour", &keys), None);
-        assert_eq!(did_you_mean("ur", &keys), Some("url"));
-        assert_eq!(did_you_mean("x", &keys), None);
-    }
-
-    #[test]
-    fn quoting_clips_and_escapes() {
-        assert_eq!(quote("abc"), "`abc`");
-        assert_eq!(quote("a\tb"), "`a\\tb`");
-        assert_eq!(quote(&"x".repeat(100)), format!("`{}…`", "x".repeat(60)));
-        assert_eq!(quote("é"), "`é`");
-    }
 
     #[test]
     fn indices_are_stripped_for_comparison() {

@@ -230,7 +230,7 @@ impl Node {
         match &self.kind {
             Kind::Map(_) => "a map".to_string(),
             Kind::Seq(_) => "a list".to_string(),
-            Kind::Scalar(s) => format!("the value {}", crate::diagnose::quote(s)),
+            Kind::Scalar(s) => format!("the value {}", crate::wording::quote(s)),
             Kind::Null => "nothing".to_string(),
         }
     }

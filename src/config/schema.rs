@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
-use crate::attributes::{Community, LargeCommunity, WELL_KNOWN};
+use crate::config::attributes::{Community, LargeCommunity, WELL_KNOWN};
 use crate::config::{CheckConfig, Config, OnFailure};
 use crate::duration::Dur;
 
