@@ -33,6 +33,7 @@ pub mod endpoint;
 pub mod fdlimit;
 pub mod fleet;
 pub mod healthcheck;
+pub mod kinds;
 pub mod logging;
 pub mod metrics;
 pub mod problem;

@@ -19,7 +19,8 @@ use tracing::{debug, info, warn};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckContext, Outcome, Runner};
+use crate::check::probe::CheckContext;
+use crate::check::runner::{Outcome, Runner};
 use crate::config::attributes::RouteState;
 use crate::config::{Config, OnFailure, ServiceConfig};
 use crate::metrics::{Heartbeat, Metrics, names};
@@ -530,9 +531,7 @@ impl Service {
                 check: c.name.clone(),
                 metrics: metrics.clone(),
             };
-            let prober = c
-                .spec
-                .build(&ctx)
+            let prober = crate::check::build(&c.spec, &ctx)
                 .map_err(|e| format!("service {} check {} (checks[{i}]): {e}", cfg.name, c.name))?;
             checks.push(Runner::new(
                 c.name.clone(),
@@ -846,7 +845,7 @@ mod tests {
             attempts: 1,
         };
         let bad = Outcome {
-            result: Err(crate::check::Failure::new("x")),
+            result: Err(crate::check::probe::Failure::new("x")),
             ..ok.clone()
         };
         let w = OnFailure::Withdraw;

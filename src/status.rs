@@ -23,7 +23,7 @@ use crate::config::ServiceConfig;
 use crate::drain::Reason;
 use crate::fleet::{Fleet, FleetStatus};
 use crate::service::{Gate, Health, RoundReport, ServiceState};
-use crate::watch::{WatchState, WatchView};
+use crate::watch::context::{WatchState, WatchView};
 use crate::wording::rfc3339;
 
 /// The whole status document.

@@ -9,6 +9,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use crate::config::Config;
+use crate::config::watches::WatchSpec;
 
 /// Peers listed; the rest are counted.
 pub const PEERS: usize = 4;
@@ -136,7 +137,7 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
         if let Some(f) = svc.fast_interval {
             lines.push(format!("  fast   every {f} while the state is in doubt"));
         }
-        lines.extend(crate::watch::summary_lines(&svc.watch, CHECKS));
+        lines.extend(watch_lines(&svc.watch, CHECKS));
     }
     if cfg.services.len() > SERVICES {
         let rest = &cfg.services[SERVICES..];
@@ -169,6 +170,19 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
         let _ = writeln!(s, "{}", clip(&l, MAX_LINE));
     }
     s
+}
+
+/// The lines of a service's watches in `anycastd check-config` (at most `max`).
+fn watch_lines(watches: &[WatchSpec], max: usize) -> Vec<String> {
+    let mut out: Vec<String> = watches
+        .iter()
+        .take(max)
+        .map(|w| format!("  watch  {}", w.label()))
+        .collect();
+    if watches.len() > max {
+        out.push(format!("  watch  ({} more)", watches.len() - max));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anycastd::check::{CheckContext, KindSpec, Runner, http_2xx};
+use anycastd::check::probe::CheckContext;
+use anycastd::check::runner::Runner;
+use anycastd::config::checks::attempts::KindSpec;
+use anycastd::config::checks::http_2xx;
 use anycastd::metrics::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -88,7 +91,7 @@ fn runner(spec: serde_json::Value) -> Runner {
         "c".into(),
         "http_2xx",
         spec.attempts(),
-        spec.build(&ctx).expect("build"),
+        anycastd::check::http_2xx::build(&spec, &ctx).expect("build"),
     )
 }
 

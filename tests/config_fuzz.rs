@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anycastd::check::CheckContext;
+use anycastd::check::probe::CheckContext;
 use anycastd::config::{self, Format};
 use anycastd::metrics::Metrics;
 use common::procfs;
@@ -764,7 +764,7 @@ fn run_in_process(input: &Input, tally: &mut Tally) -> Result<(), String> {
                 check: chk.name.clone(),
                 metrics: metrics.clone(),
             };
-            chk.spec.build(&ctx).map_err(|e| {
+            anycastd::check::build(&chk.spec, &ctx).map_err(|e| {
                 format!("services[{s}].checks[{c}] passed validation but does not build: {e}")
             })?;
         }

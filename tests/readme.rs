@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anycastd::check::KINDS;
+use anycastd::config::checks::KINDS;
 use anycastd::config::{self, Config, Format};
 use serde_json::Value;
 

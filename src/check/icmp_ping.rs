@@ -11,6 +11,8 @@
 //!
 //! Metrics, labels `{service, check, host}`: the RTT figures and the loss of the last run,
 //! and the totals of requests sent and replies received.
+//!
+//! This file is the kind's prober; its spec is `config/checks/icmp_ping.rs`.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -18,118 +20,21 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge};
-use serde::Deserialize;
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 use tokio::time::Instant;
 
-use super::{
-    AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
-    default_timeout, resolve, soft_deadline,
-};
+use super::probe::{AttemptFuture, Check, CheckContext, Failure, soft_deadline};
+use super::resolve;
+use crate::config::checks::icmp_ping::Spec;
 use crate::duration::Dur;
 use crate::metrics::{Metrics, names};
-use crate::problem::Problem;
 
 /// Bytes of payload in each echo request (as `ping` sends by default).
 const PAYLOAD: [u8; 56] = [0x61; 56];
 
-/// The shortest `interval` between echo requests: 100 a second. With `tries` up to 65535,
-/// a shorter one would make a health check a ping flood.
-pub const MIN_INTERVAL: Dur = Dur::millis(10);
-
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "IcmpPingSpec")]
-pub struct Spec {
-    #[serde(rename = "static")]
-    pub target: StaticTarget,
-    /// Echo requests sent per check.
-    #[serde(default = "default_pings")]
-    pub tries: u32,
-    /// Between two echo requests.
-    #[serde(default = "default_interval")]
-    pub interval: Dur,
-    /// How long each reply is waited for.
-    #[serde(default = "default_timeout")]
-    pub timeout: Dur,
-    #[serde(default)]
-    pub max_loss_percent: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StaticTarget {
-    /// IP address or host name.
-    pub host: String,
-}
-
-fn default_pings() -> u32 {
-    3
-}
-
-impl Spec {
-    /// The series of echo requests, as an attempt policy: its worst case is how long the
-    /// whole series may take.
-    fn series(&self) -> Attempts {
-        Attempts {
-            tries: self.tries,
-            interval: self.interval.0,
-            timeout: self.timeout.0,
-        }
-    }
-}
-
-impl KindSpec for Spec {
-    /// The whole series of echo requests is one attempt, bounded by the time it may take.
-    fn attempts(&self) -> Attempts {
-        Attempts {
-            tries: 1,
-            interval: self.interval.0,
-            timeout: self.series().worst_case(),
-        }
-    }
-
-    fn validate(&self) -> Vec<Problem> {
-        let mut p = Vec::new();
-        if self.tries == 0 {
-            p.push(Problem::new(
-                "tries",
-                "must be at least 1 (echo requests per check)",
-            ));
-        } else if self.tries > u32::from(u16::MAX) {
-            p.push(Problem::new(
-                "tries",
-                "must be at most 65535 (echo requests per check)",
-            ));
-        }
-        if let Err(m) = self.timeout.at_least(super::MIN_TIMEOUT) {
-            p.push(Problem::new("timeout", m));
-        }
-        if let Err(m) = self.interval.at_least(MIN_INTERVAL) {
-            p.push(Problem::new("interval", m));
-        }
-        if !(0.0..=100.0).contains(&self.max_loss_percent) {
-            p.push(Problem::new(
-                "max_loss_percent",
-                "must be between 0 and 100",
-            ));
-        }
-        if self.target.host.trim().is_empty() {
-            p.push(Problem::new(
-                "static.host",
-                "must be an IP address or a host name",
-            ));
-        }
-        p
-    }
-
-    fn target(&self) -> String {
-        self.target.host.clone()
-    }
-
-    fn build(&self, ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
-        Ok(Box::new(IcmpPing::new(self, ctx, None)))
-    }
+/// The prober of `spec`.
+pub fn build(spec: &Spec, ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
+    Ok(Box::new(IcmpPing::new(spec, ctx, None)))
 }
 
 struct IcmpPing {
@@ -448,6 +353,8 @@ impl IcmpMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::checks::attempts::KindSpec;
+    use crate::config::checks::icmp_ping::StaticTarget;
 
     fn spec(host: &str, tries: u32, max_loss_percent: f64) -> Spec {
         Spec {

@@ -8,166 +8,47 @@
 //! acknowledged again, never hashed twice), the block number may wrap past 65535, and
 //! everything is one future that the attempt's timeout drops. A stalled transfer fails with
 //! how far it got.
+//!
+//! This file is the kind's prober; its spec is `config/checks/tftp_rrq.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
-use url::{Host, Url};
 
-use super::{
-    AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, default_interval,
-    default_timeout, default_tries, resolve, soft_deadline,
-};
+use super::probe::{AttemptFuture, Check, CheckContext, Failure, soft_deadline};
+use super::resolve;
+use crate::config::checks::tftp_rrq::{Location, ServerHost, Spec};
 use crate::duration::Dur;
-use crate::problem::Problem;
 
 /// The largest file a check reads; a bigger one fails (the transfer is abandoned there).
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The TFTP port when the URL has none.
-pub const DEFAULT_PORT: u16 = 69;
 
 /// RFC 1350's block size.
 const BLOCK: usize = 512;
 
 const OP_RRQ: u16 = 1;
+
 const OP_DATA: u16 = 3;
+
 const OP_ACK: u16 = 4;
+
 const OP_ERROR: u16 = 5;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TftpRrqSpec")]
-pub struct Spec {
-    /// `tftp://host:port/file`.
-    pub url: String,
-    /// Hex SHA-256 of the file, any case.
-    #[serde(default)]
-    pub expected_sha256: Option<String>,
-    #[serde(default = "default_tries")]
-    pub tries: u32,
-    #[serde(default = "default_interval")]
-    pub interval: Dur,
-    #[serde(default = "default_timeout")]
-    pub timeout: Dur,
-}
-
-/// Where the file is: the parts of the URL.
-#[derive(Debug, Clone, PartialEq)]
-struct Location {
-    host: ServerHost,
-    port: u16,
-    /// The file name sent in the read request (the URL's path without its leading `/`,
-    /// percent-decoded).
-    file: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum ServerHost {
-    Ip(IpAddr),
-    Name(String),
-}
-
-impl Spec {
-    fn location(&self) -> Result<Location, String> {
-        let u = Url::parse(&self.url).map_err(|e| {
-            format!(
-                "{:?} is not a URL ({e}); write tftp://host:port/file",
-                self.url
-            )
-        })?;
-        if u.scheme() != "tftp" {
-            return Err(format!(
-                "{:?} is not a tftp:// URL; write tftp://host:port/file",
-                self.url
-            ));
-        }
-        let needs = || {
-            format!(
-                "{:?} needs a host and a file: tftp://host:port/file",
-                self.url
-            )
-        };
-        let host = match u.host() {
-            Some(Host::Ipv4(ip)) => ServerHost::Ip(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => ServerHost::Ip(IpAddr::V6(ip)),
-            Some(Host::Domain(d)) if !d.is_empty() => ServerHost::Name(d.to_string()),
-            _ => return Err(needs()),
-        };
-        let raw = u.path().strip_prefix('/').unwrap_or(u.path());
-        let file = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| format!("the file name in {:?} is not UTF-8", self.url))?
-            .into_owned();
-        if file.is_empty() {
-            return Err(needs());
-        }
-        if file.contains('\0') {
-            return Err(format!(
-                "the file name in {:?} contains a NUL character",
-                self.url
-            ));
-        }
-        if u.query().is_some() || u.fragment().is_some() {
-            return Err(format!(
-                "{:?} has a query or fragment, which TFTP cannot send",
-                self.url
-            ));
-        }
-        let port = match u.port() {
-            Some(0) => return Err(format!("{:?}: port 0 is not a server port", self.url)),
-            Some(p) => p,
-            None => DEFAULT_PORT,
-        };
-        Ok(Location { host, port, file })
-    }
-}
-
-impl KindSpec for Spec {
-    fn attempts(&self) -> Attempts {
-        Attempts {
-            tries: self.tries,
-            interval: self.interval.0,
-            timeout: self.timeout.0,
-        }
-    }
-
-    fn validate(&self) -> Vec<Problem> {
-        let mut p = self.attempts().problems();
-        if let Err(m) = self.location() {
-            p.push(Problem::new("url", m));
-        }
-        if let Some(h) = &self.expected_sha256
-            && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            p.push(Problem::new(
-                "expected_sha256",
-                "must be 64 hex digits (a SHA-256), any case",
-            ));
-        }
-        p
-    }
-
-    fn target(&self) -> String {
-        self.url.clone()
-    }
-
-    fn build(&self, _ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
-        Ok(Box::new(TftpRrq {
-            url: self.url.clone(),
-            location: self.location()?,
-            expected_sha256: self
-                .expected_sha256
-                .as_ref()
-                .map(|h| h.to_ascii_lowercase()),
-            timeout: self.timeout.0,
-            limit: MAX_FILE_BYTES,
-        }))
-    }
+/// The prober of `spec`.
+pub fn build(spec: &Spec, _ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
+    Ok(Box::new(TftpRrq {
+        url: spec.url.clone(),
+        location: spec.location()?,
+        expected_sha256: spec
+            .expected_sha256
+            .as_ref()
+            .map(|h| h.to_ascii_lowercase()),
+        timeout: spec.timeout.0,
+        limit: MAX_FILE_BYTES,
+    }))
 }
 
 struct TftpRrq {
@@ -446,54 +327,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(yaml: &str) -> Spec {
-        serde_saphyr::from_str(yaml).expect("test spec")
-    }
-
-    #[test]
-    fn defaults_and_location() {
-        let s = spec("url: tftp://127.0.0.1/pxe/lpxelinux%200");
-        assert!(s.validate().is_empty());
-        assert_eq!(s.attempts().tries, 1);
-        assert_eq!(s.attempts().timeout, Duration::from_secs(1));
-        assert_eq!(s.attempts().interval, Duration::from_millis(100));
-        let l = s.location().expect("valid");
-        assert_eq!(l.port, DEFAULT_PORT);
-        assert_eq!(l.file, "pxe/lpxelinux 0");
-        let l = spec("url: tftp://[::1]:6969/f").location().expect("valid");
-        assert_eq!(l.host, ServerHost::Ip("::1".parse().expect("ip")));
-        assert_eq!(l.port, 6969);
-        let l = spec("url: tftp://boot.example:69/f")
-            .location()
-            .expect("valid");
-        assert_eq!(l.host, ServerHost::Name("boot.example".into()));
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let paths =
-            |y: &str| -> Vec<String> { spec(y).validate().into_iter().map(|p| p.path).collect() };
-        assert_eq!(paths("url: http://127.0.0.1/f"), ["url"]);
-        assert_eq!(paths("url: tftp://127.0.0.1/"), ["url"]);
-        assert_eq!(paths("url: tftp://127.0.0.1:0/f"), ["url"]);
-        assert_eq!(paths("url: tftp://127.0.0.1/f?x=1"), ["url"]);
-        assert_eq!(paths("url: 'not a url'"), ["url"]);
-        assert_eq!(
-            paths("{url: 'tftp://127.0.0.1/f', expected_sha256: abc}"),
-            ["expected_sha256"]
-        );
-        assert_eq!(
-            paths("{url: 'tftp://127.0.0.1/f', tries: 0, timeout: 0s}"),
-            ["tries", "timeout"]
-        );
-        let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
-        assert!(
-            spec(&format!("{{url: 'tftp://h/f', expected_sha256: {upper}}}"))
-                .validate()
-                .is_empty()
-        );
-    }
 
     #[test]
     fn server_errors_are_sanitised() {

@@ -8,6 +8,8 @@
 //! store (`/etc/ssl/certs`, or `SSL_CERT_FILE`) unless `remote.insecure`; the leaf's fields
 //! are checked either way, and `anycastd_certificate_expires_in_seconds{service,check,path}`
 //! is set whenever a certificate was read, even when the chain is not trusted.
+//!
+//! This file is the kind's prober; its spec is `config/checks/tls_certificate.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::Gauge;
-use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -31,155 +32,45 @@ use tokio_rustls::rustls::{
 };
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use super::{
-    AttemptFuture, Attempts, Check, CheckContext, Failure, KindSpec, resolve, soft_deadline,
-};
+use super::probe::{AttemptFuture, Check, CheckContext, Failure, soft_deadline};
+use super::resolve;
+use crate::config::checks::attempts::KindSpec;
+use crate::config::checks::tls_certificate::{Remote, Spec, split_host_port};
 use crate::duration::Dur;
 use crate::metrics::names;
-use crate::problem::Problem;
 
 /// A PEM file larger than this is not a certificate file.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TlsCertificateSpec")]
-pub struct Spec {
-    #[serde(default)]
-    pub local: Option<Local>,
-    #[serde(default)]
-    pub remote: Option<Remote>,
-    #[serde(default)]
-    pub common_name: Option<String>,
-    #[serde(default)]
-    pub dns_names: Vec<String>,
-    #[serde(default)]
-    pub ip_addresses: Vec<IpAddr>,
-    /// The issuer's common name.
-    #[serde(default)]
-    pub issuer: Option<String>,
-    /// Fail when the certificate expires within this.
-    #[serde(default)]
-    pub min_valid_for: Option<Dur>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Local {
-    /// A PEM file: one certificate, or a chain with the leaf first.
-    pub path: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Remote {
-    /// `host:port` of the TLS server.
-    pub host: String,
-    /// SNI name; the host part of `host` when absent.
-    #[serde(default)]
-    pub server_name: Option<String>,
-    /// Do not verify the chain (the checks of this spec still apply).
-    #[serde(default)]
-    pub insecure: bool,
-    #[serde(default = "default_remote_timeout")]
-    pub timeout: Dur,
-}
-
-fn default_remote_timeout() -> Dur {
-    Dur::secs(3)
-}
-
-impl KindSpec for Spec {
-    fn attempts(&self) -> Attempts {
-        let timeout = match &self.remote {
-            Some(r) => r.timeout.0,
-            None => Duration::from_secs(1),
-        };
-        Attempts {
-            tries: 1,
-            interval: Duration::ZERO,
-            timeout,
-        }
-    }
-
-    fn validate(&self) -> Vec<Problem> {
-        let mut p = Vec::new();
-        match (&self.local, &self.remote) {
-            (None, None) => p.push(Problem::new(
-                "",
-                "give `local.path` (a PEM file) or `remote.host` (host:port)",
-            )),
-            (Some(_), Some(_)) => p.push(Problem::new(
-                "remote",
-                "give either `local` or `remote`, not both",
-            )),
-            _ => {}
-        }
-        if let Some(r) = &self.remote {
-            // The same parsing as `build`, so that check-config catches what the daemon
-            // would refuse at start.
-            match split_host_port(&r.host) {
-                None => p.push(Problem::new(
-                    "remote.host",
-                    format!(
-                        "{:?} needs a port: write host:port, e.g. example.org:443",
-                        r.host
-                    ),
-                )),
-                Some((host, _)) => {
-                    let name = r.server_name.clone().unwrap_or(host);
-                    if let Err(e) = ServerName::try_from(name.clone()) {
-                        p.push(Problem::new(
-                            "remote.server_name",
-                            format!("{name:?} is not a valid TLS name: {e}"),
-                        ));
-                    }
-                }
-            }
-            if let Err(m) = r.timeout.at_least(super::MIN_TIMEOUT) {
-                p.push(Problem::new("remote.timeout", m));
-            }
-        }
-        p
-    }
-
-    fn target(&self) -> String {
-        match (&self.local, &self.remote) {
-            (Some(l), _) => l.path.display().to_string(),
-            (None, Some(r)) => r.host.clone(),
-            (None, None) => String::new(),
-        }
-    }
-
-    fn build(&self, ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
-        let source = match (&self.local, &self.remote) {
-            (Some(l), _) => Source::Local(l.path.clone()),
-            (None, Some(r)) => Source::Remote(RemoteTarget::new(r)?),
-            (None, None) => return Err("give `local.path` or `remote.host`".to_string()),
-        };
-        let path = self.target();
-        let labels = [
-            ("service", ctx.service.as_str()),
-            ("check", ctx.check.as_str()),
-            ("path", path.as_str()),
-        ];
-        Ok(Box::new(TlsCertificate {
-            source,
-            want: Expectations {
-                common_name: self.common_name.clone(),
-                dns_names: self.dns_names.clone(),
-                ip_addresses: self.ip_addresses.clone(),
-                issuer: self.issuer.clone(),
-                min_valid_for: self.min_valid_for.map(|d| d.0),
-            },
-            budget: self.attempts().timeout,
-            expires_in: ctx.metrics.gauge(names::CERTIFICATE_EXPIRES_IN, &labels),
-            expires_in_legacy: ctx
-                .metrics
-                .gauge(names::CERTIFICATE_EXPIRES_IN_LEGACY, &labels),
-            reading: Arc::default(),
-        }))
-    }
+/// The prober of `spec`.
+pub fn build(spec: &Spec, ctx: &CheckContext) -> Result<Box<dyn Check>, String> {
+    let source = match (&spec.local, &spec.remote) {
+        (Some(l), _) => Source::Local(l.path.clone()),
+        (None, Some(r)) => Source::Remote(RemoteTarget::new(r)?),
+        (None, None) => return Err("give `local.path` or `remote.host`".to_string()),
+    };
+    let path = spec.target();
+    let labels = [
+        ("service", ctx.service.as_str()),
+        ("check", ctx.check.as_str()),
+        ("path", path.as_str()),
+    ];
+    Ok(Box::new(TlsCertificate {
+        source,
+        want: Expectations {
+            common_name: spec.common_name.clone(),
+            dns_names: spec.dns_names.clone(),
+            ip_addresses: spec.ip_addresses.clone(),
+            issuer: spec.issuer.clone(),
+            min_valid_for: spec.min_valid_for.map(|d| d.0),
+        },
+        budget: spec.attempts().timeout,
+        expires_in: ctx.metrics.gauge(names::CERTIFICATE_EXPIRES_IN, &labels),
+        expires_in_legacy: ctx
+            .metrics
+            .gauge(names::CERTIFICATE_EXPIRES_IN_LEGACY, &labels),
+        reading: Arc::default(),
+    }))
 }
 
 /// What the certificate must show, from the spec.
@@ -288,14 +179,6 @@ impl RemoteTarget {
             (Ok(Ok(_)), None) => Err(format!("{} presented no certificate", self.display)),
         }
     }
-}
-
-/// `host:port`, `[v6]:port` or `v6-address:port` split in two.
-fn split_host_port(s: &str) -> Option<(String, u16)> {
-    let (host, port) = s.trim().rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
 /// A verifier that remembers the leaf and what verifying the chain said about it. With a
@@ -614,49 +497,6 @@ mod tests {
         serde_saphyr::from_str(yaml).expect("the spec parses")
     }
 
-    #[test]
-    fn validation_names_the_field() {
-        let paths = |s: Spec| -> Vec<String> { s.validate().into_iter().map(|p| p.path).collect() };
-        assert_eq!(paths(spec("common_name: x\n")), vec![""]);
-        assert_eq!(
-            paths(spec("local: {path: /a.pem}\nremote: {host: \"h:443\"}\n")),
-            vec!["remote"]
-        );
-        assert_eq!(
-            paths(spec("remote: {host: example.org}\n")),
-            vec!["remote.host"]
-        );
-        assert_eq!(
-            paths(spec("remote: {host: \"h:443\", timeout: 0s}\n")),
-            vec!["remote.timeout"]
-        );
-        assert!(paths(spec("remote: {host: \"[::1]:443\"}\n")).is_empty());
-        // What `build` would refuse, check-config refuses too.
-        assert_eq!(
-            paths(spec("remote: {host: \":443\"}\n")),
-            vec!["remote.host"]
-        );
-        assert_eq!(
-            paths(spec("remote: {host: \"h:443\", server_name: \"a b\"}\n")),
-            vec!["remote.server_name"]
-        );
-    }
-
-    #[test]
-    fn defaults() {
-        let s = spec("remote: {host: \"example.org:443\"}\n");
-        let r = s.remote.clone().expect("remote");
-        assert_eq!(
-            (r.insecure, r.timeout, r.server_name),
-            (false, Dur::secs(3), None)
-        );
-        assert_eq!(s.attempts().timeout, Duration::from_secs(3));
-        assert_eq!(
-            spec("local: {path: /a.pem}\n").attempts().timeout,
-            Duration::from_secs(1)
-        );
-    }
-
     /// A read that does not return (a hung file system; here: a blocking pool whose only
     /// thread is taken) holds one thread at most: the next attempts fail at once, saying
     /// why, and the check recovers when the read returns.
@@ -672,9 +512,11 @@ mod tests {
             check: "c".into(),
             metrics: crate::metrics::Metrics::new(),
         };
-        let check = spec(&format!("local: {{path: {}}}\n", path.display()))
-            .build(&ctx)
-            .expect("builds");
+        let check = build(
+            &spec(&format!("local: {{path: {}}}\n", path.display())),
+            &ctx,
+        )
+        .expect("builds");
         let rt = tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(1)
             .enable_all()
@@ -698,16 +540,5 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-    }
-
-    #[test]
-    fn host_and_port_are_split() {
-        assert_eq!(
-            split_host_port("a.example:443"),
-            Some(("a.example".into(), 443))
-        );
-        assert_eq!(split_host_port("[::1]:8443"), Some(("::1".into(), 8443)));
-        assert_eq!(split_host_port("a.example"), None);
-        assert_eq!(split_host_port(":443"), None);
     }
 }

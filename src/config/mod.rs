@@ -15,15 +15,16 @@ pub mod position;
 pub mod routes;
 pub mod schema;
 pub mod validate;
+pub mod watches;
 
 #[cfg(test)]
 mod tests;
 
-pub use self::checks::CheckConfig;
+pub use self::checks::{CheckConfig, OnFailure};
 pub use self::load::{ConfigError, Format, Loaded, MAX_CONFIG_BYTES, load, load_for_client, parse};
 pub use self::model::{
     AnnouncerConfig, Config, ControlConfig, DEFAULT_CONTROL_SOCKET, DEFAULT_PATH, GobgpConfig,
-    MetricsConfig, OnFailure, PeerConfig, ServiceConfig, read_password_file,
+    MetricsConfig, PeerConfig, ServiceConfig, read_password_file,
 };
 pub use crate::duration::{Dur, MAX_DURATION, parse_duration};
 pub use crate::problem::Problem;

@@ -2,21 +2,21 @@
 //! Parsed by serde (strict: unknown keys are errors); the rules across fields are in
 //! [`super::validate`], the check kinds' specs in [`super::checks`].
 
-use std::fmt;
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use super::attributes::AttributesConfig;
-use super::checks::CheckConfig;
+use super::checks::{CheckConfig, OnFailure};
 use super::fleet::FleetConfig;
+use super::watches::WatchSpec;
 use crate::duration::Dur;
-use crate::watch::WatchSpec;
 
 /// Where the config is read from when neither `--config` nor `CONFIG_PATH` says.
 pub const DEFAULT_PATH: &str = "/config.yaml";
@@ -78,7 +78,7 @@ pub struct AnnouncerConfig {
     pub next_hop_ipv6: Option<Ipv6Addr>,
     /// Prefixes announced only while every service is up.
     #[serde(default, deserialize_with = "prefixes")]
-    #[schemars(with = "Vec<super::schema::Prefix>")]
+    #[schemars(with = "Vec<Prefix>")]
     pub routes: Vec<IpNet>,
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
@@ -221,7 +221,7 @@ pub struct ServiceConfig {
     pub fall: u32,
     /// Prefixes announced only while this service is up.
     #[serde(default, deserialize_with = "prefixes")]
-    #[schemars(with = "Vec<super::schema::Prefix>")]
+    #[schemars(with = "Vec<Prefix>")]
     pub routes: Vec<IpNet>,
     /// Replace `announcer.attributes` for this service's own routes.
     #[serde(default)]
@@ -252,27 +252,6 @@ impl ServiceConfig {
 
 fn one() -> u32 {
     1
-}
-
-impl fmt::Display for OnFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnFailure::Withdraw => "withdraw",
-            OnFailure::Degrade => "degrade",
-        })
-    }
-}
-
-/// What a failing check does to its service (SPEC 9).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    /// The seed's behaviour: `fall` failing rounds take the service down.
-    #[default]
-    Withdraw,
-    /// `fall` failing rounds make an up service *degraded*: still announced, with the
-    /// `degraded` attributes.
-    Degrade,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -323,4 +302,21 @@ fn prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
         .into_iter()
         .map(|p| p.0)
         .collect())
+}
+
+/// A prefix in CIDR notation, for the schema only (the config reads it into `IpNet`).
+pub struct Prefix;
+
+impl JsonSchema for Prefix {
+    fn schema_name() -> Cow<'static, str> {
+        "Prefix".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": r"^[0-9a-fA-F:.]+/[0-9]{1,3}$",
+            "description": "A prefix in CIDR notation, without host bits: 192.0.2.0/24, 2001:db8::/48",
+            "examples": ["192.0.2.1/32", "2001:db8:100::/48"]
+        })
+    }
 }

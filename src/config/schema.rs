@@ -10,8 +10,9 @@ use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::checks::{CheckConfig, OnFailure};
+use super::model::Config;
 use crate::config::attributes::{Community, LargeCommunity, WELL_KNOWN};
-use crate::config::{CheckConfig, Config, OnFailure};
 use crate::duration::Dur;
 
 /// The schema, pretty-printed.
@@ -34,23 +35,6 @@ impl JsonSchema for Dur {
             "pattern": DURATION_PATTERN,
             "description": "A duration with a unit: 100ms, 10s, 1m30s (a bare number is an error)",
             "examples": ["100ms", "10s", "1m30s"]
-        })
-    }
-}
-
-/// A prefix in CIDR notation, for the schema only (the config reads it into `IpNet`).
-pub struct Prefix;
-
-impl JsonSchema for Prefix {
-    fn schema_name() -> Cow<'static, str> {
-        "Prefix".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "pattern": r"^[0-9a-fA-F:.]+/[0-9]{1,3}$",
-            "description": "A prefix in CIDR notation, without host bits: 192.0.2.0/24, 2001:db8::/48",
-            "examples": ["192.0.2.1/32", "2001:db8:100::/48"]
         })
     }
 }
@@ -91,7 +75,7 @@ impl JsonSchema for CheckConfig {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let on_failure = generator.subschema_for::<OnFailure>();
-        let kinds: Vec<Schema> = crate::check::spec_schemas(generator)
+        let kinds: Vec<Schema> = crate::config::checks::spec_schemas(generator)
             .into_iter()
             .map(|(kind, spec)| {
                 json_schema!({

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::check::CheckSpec;
+use crate::config::checks::CheckSpec;
 
 const SEED_YAML: &str = include_str!("../../testdata/seed.yaml");
 const SEED_JSON: &str = include_str!("../../testdata/seed.json");

@@ -283,7 +283,7 @@ fn services(c: &Config, problems: &mut Vec<Problem>, warnings: &mut Vec<String>)
         problems.extend(
             fast_interval_problem(svc)
                 .into_iter()
-                .chain(crate::watch::problems(&svc.watch))
+                .chain(super::watches::problems(&svc.watch))
                 .map(|p| p.under(&svc_path)),
         );
         let mut check_names = BTreeSet::new();

@@ -24,17 +24,17 @@
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
-use serde::Deserialize;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 
-use super::{Context, WatchState};
+use super::context::{Context, WatchState};
+use crate::config::watches::pid_file::Spec;
 
 /// How often the file's identity is compared while no process is watched.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -42,33 +42,6 @@ pub const POLL: Duration = Duration::from_secs(1);
 pub const ALIVE_POLL: Duration = Duration::from_secs(5);
 /// The most of a pid file that is read (a pid is at most 10 digits).
 const READ_LIMIT: u64 = 64;
-
-/// `pid_file: PATH`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct Spec {
-    /// Absolute path of the file holding the process id (`/run/nginx.pid`).
-    pub path: PathBuf,
-}
-
-impl Spec {
-    /// `Err` with the message (and fix) when `path` is empty or relative.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.path.as_os_str().is_empty() {
-            return Err(
-                "must not be empty; write the path of the service's pid file, e.g. /run/nginx.pid"
-                    .to_string(),
-            );
-        }
-        if !self.path.is_absolute() {
-            return Err(format!(
-                "{} is a relative path; write an absolute one, e.g. /run/nginx.pid",
-                self.path.display()
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What the file says.
 #[derive(Debug, Clone, PartialEq, Eq)]

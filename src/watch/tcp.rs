@@ -10,14 +10,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{Context, WatchState};
+use super::context::{Context, WatchState};
 use crate::backoff::Backoff;
+use crate::config::watches::tcp::Spec;
 
 /// A connection that lived this long was a good one: the next reconnect is immediate.
 pub const STABLE: Duration = Duration::from_secs(1);
@@ -27,24 +27,6 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Bound on one connect attempt (an unreachable host would otherwise take minutes).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// `tcp: HOST:PORT`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct Spec {
-    /// `127.0.0.1:8080`, `[::1]:8080` or `name:8080` (resolved at every connect).
-    pub address: String,
-}
-
-impl Spec {
-    /// `Err` with the message (and fix) when `address` is not `HOST:PORT`.
-    pub fn validate(&self) -> Result<(), String> {
-        crate::config::validate::check_host_port(
-            self.address.trim(),
-            "write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
-        )
-    }
-}
 
 /// What the loop saw, also the `event` label of `anycastd_watch_events_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

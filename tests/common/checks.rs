@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use anycastd::check::{CheckContext, Outcome, Runner};
+use anycastd::check::probe::CheckContext;
+use anycastd::check::runner::{Outcome, Runner};
 use anycastd::config::CheckConfig;
 use anycastd::metrics::Metrics;
 
@@ -22,7 +23,7 @@ pub fn runner(yaml: &str) -> (Runner, Metrics) {
         check: c.name.clone(),
         metrics: metrics.clone(),
     };
-    let prober = c.spec.build(&ctx).expect("the check must build");
+    let prober = anycastd::check::build(&c.spec, &ctx).expect("the check must build");
     (
         Runner::new(c.name.clone(), c.kind(), c.spec.attempts(), prober),
         metrics,
