@@ -37,7 +37,6 @@ pub mod kinds;
 pub mod logging;
 pub mod metrics;
 pub mod problem;
-pub mod process;
 pub mod service;
 pub mod small_file;
 pub mod status;

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::metrics::names;
+use super::names;
 
 /// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
