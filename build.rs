@@ -8,7 +8,7 @@ use std::process::Command;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let files = protox::compile(["gobgp.proto", "attribute.proto"], ["proto"])?;
+    let files = protox::compile(["gobgp.proto", "attribute.proto"], ["proto/v3"])?;
     tonic_prost_build::configure()
         .build_server(false)
         .compile_fds(files)?;

@@ -20,8 +20,8 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anycastd::announcer::api::watch_event_response::Event;
-use anycastd::announcer::client::{GobgpClient, path_prefix};
+use anycastd::announcer::gobgp::client::Client;
+use anycastd::announcer::gobgp::ops::{BestPaths, Gobgp};
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, wait_until};
 use ipnet::IpNet;
@@ -114,28 +114,23 @@ impl RibWatch {
         let (ev, pr) = (events.clone(), present.clone());
         rt.spawn(async move {
             let addr = format!("127.0.0.1:{api_port}");
-            let client = GobgpClient::connect(&addr, Duration::from_secs(3))
+            let client = Client::connect(&addr, Duration::from_secs(3))
                 .await
                 .expect("connect to the router's API");
             let mut stream = client
                 .watch_best_paths()
                 .await
                 .expect("watch the router's RIB");
-            while let Ok(Some(msg)) = stream.message().await {
+            while let Ok(Some(changes)) = stream.next().await {
                 let now = SystemTime::now();
-                let Some(Event::Table(t)) = msg.event else {
-                    continue;
-                };
                 let mut ev = ev.lock().expect("events");
                 let mut pr = pr.lock().expect("present");
-                for p in &t.paths {
-                    if let Some((prefix, withdraw)) = path_prefix(p) {
-                        ev.push((now, prefix, !withdraw));
-                        if withdraw {
-                            pr.remove(&prefix);
-                        } else {
-                            pr.insert(prefix);
-                        }
+                for c in changes {
+                    ev.push((now, c.prefix, !c.withdrawn));
+                    if c.withdrawn {
+                        pr.remove(&c.prefix);
+                    } else {
+                        pr.insert(c.prefix);
                     }
                 }
             }

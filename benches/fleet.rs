@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anycastd::config::Dur;
 use anycastd::config::fleet::{EtcdConfig, FleetConfig, OnUnreachable};
-use anycastd::fleet::{Decision, Fleet};
+use anycastd::fleet::claims::Claims;
+use anycastd::fleet::decision::Decision;
 use anycastd::metrics::Metrics;
 use common::etcd::EtcdCluster;
 use ipnet::IpNet;
@@ -50,16 +51,18 @@ fn config(endpoints: Vec<String>, min_sites: u32) -> FleetConfig {
         min_sites,
         lease_ttl: Dur::secs(10),
         on_unreachable: OnUnreachable::Hold,
+        prefixes: None,
     }
 }
 
-fn start(cfg: &FleetConfig, name: &str, shutdown: &watch::Receiver<bool>) -> Fleet {
-    let (fleet, task) = Fleet::start(
+fn start(cfg: &FleetConfig, name: &str, shutdown: &watch::Receiver<bool>) -> Claims {
+    let (fleet, task) = Claims::start(
         cfg,
         name.to_string(),
         std::iter::empty(),
         &Metrics::new(),
         shutdown.clone(),
+        watch::channel(None).1,
     )
     .expect("fleet starts");
     tokio::spawn(task);
@@ -87,11 +90,11 @@ async fn bench(runs: usize) {
     let cluster = EtcdCluster::start(3);
     let (_stop, shutdown) = watch::channel(false);
     let names = ["ams1", "fra1", "lon1"];
-    let one: Vec<Fleet> = names
+    let one: Vec<Claims> = names
         .iter()
         .map(|n| start(&config(cluster.endpoints(), 1), n, &shutdown))
         .collect();
-    let two: Vec<Fleet> = names
+    let two: Vec<Claims> = names
         .iter()
         .map(|n| {
             start(

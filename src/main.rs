@@ -10,10 +10,11 @@ use tracing::warn;
 use anycastd::announcer::Stop;
 use anycastd::cli::{Cli, Command};
 use anycastd::config::{self, Config};
-use anycastd::control::{self, Request};
-use anycastd::daemon::{self, Handle};
-use anycastd::logging::{self, Reporter};
-use anycastd::status;
+use anycastd::observe::logging::{self, Reporter};
+use anycastd::observe::status;
+use anycastd::runtime::commands::Handle;
+use anycastd::runtime::control::{self, Request};
+use anycastd::runtime::daemon;
 
 /// Exit code for a bad config or environment, and for a gobgpd set up differently.
 const EXIT_CONFIG: u8 = 2;
@@ -92,7 +93,11 @@ fn main() -> ExitCode {
             Ok(loaded) => {
                 print!(
                     "{}",
-                    anycastd::summary::render(&cli.config, &loaded.config, &loaded.warnings)
+                    anycastd::observe::summary::render(
+                        &cli.config,
+                        &loaded.config,
+                        &loaded.warnings
+                    )
                 );
                 ExitCode::SUCCESS
             }

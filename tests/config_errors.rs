@@ -620,7 +620,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
                 "metrics:",
                 "fleet:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n  min_site: 2\nmetrics:",
             )]),
-            "config file {file} is not valid:\n  - fleet.min_site (line 67, column 3): unknown key `min_site` (did you mean `min_sites`?); valid keys here: `etcd`, `site`, `min_sites`, `lease_ttl`, `on_unreachable`",
+            "config file {file} is not valid:\n  - fleet.min_site (line 67, column 3): unknown key `min_site` (did you mean `min_sites`?); valid keys here: `etcd`, `site`, `min_sites`, `lease_ttl`, `on_unreachable`, `prefixes`",
         ),
         (
             "fleet action typo",

@@ -1,6 +1,6 @@
 //! The fleet guard against a real 3-member etcd cluster (Debian's etcd 3.4 on loopback):
-//! several `Fleet`s in this process act as the sites of one fleet. What is asserted is what
-//! etcd holds and what each `Fleet` decides; the end-to-end with gobgpd comes with the
+//! several `Claims` in this process act as the sites of one fleet. What is asserted is what
+//! etcd holds and what each of them decides; the end-to-end with gobgpd comes with the
 //! announcer's integration.
 //!
 //! `FLEET_REPEAT` sets the repetitions of the simultaneous-failure test (default 200).
@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use anycastd::config::Dur;
 use anycastd::config::fleet::{EtcdConfig, FleetConfig, OnUnreachable};
+use anycastd::fleet::claims::Claims;
+use anycastd::fleet::decision::{Decision, HeldReason, Release};
 use anycastd::fleet::etcd::Etcd;
 use anycastd::fleet::guard::{self, Claim, ClaimState, Keys};
-use anycastd::fleet::{Decision, Fleet, FleetView, HeldReason, Release};
+use anycastd::fleet::view::FleetView;
 use anycastd::metrics::Metrics;
 use common::etcd::EtcdCluster;
 use common::prom;
@@ -51,12 +53,13 @@ fn config(endpoints: Vec<String>, min_sites: u32, on_unreachable: OnUnreachable)
         min_sites,
         lease_ttl: TTL,
         on_unreachable,
+        prefixes: None,
     }
 }
 
 /// One site: its handle, its task, its metrics.
 struct Site {
-    fleet: Fleet,
+    fleet: Claims,
     metrics: Metrics,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -67,12 +70,13 @@ impl Site {
         assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
         let metrics = Metrics::new();
         let (shutdown, rx) = watch::channel(false);
-        let (fleet, task) = Fleet::start(
+        let (fleet, task) = Claims::start(
             cfg,
             name.to_string(),
             prefixes.iter().copied(),
             &metrics,
             rx,
+            watch::channel(None).1,
         )
         .expect("fleet starts");
         Site {
@@ -107,7 +111,7 @@ impl Site {
 }
 
 async fn wait_view(
-    fleet: &Fleet,
+    fleet: &Claims,
     what: &str,
     deadline: Duration,
     cond: impl Fn(&FleetView) -> bool,

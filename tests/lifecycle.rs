@@ -552,7 +552,9 @@ fn the_control_socket_survives_garbage_and_silence() {
 #[test]
 fn the_daemon_runs_in_process_and_obeys_its_handle() {
     use anycastd::announcer::Stop;
-    use anycastd::daemon::{self, Handle};
+    use anycastd::runtime::commands::{Done, Handle, Refused};
+    use anycastd::runtime::daemon;
+    use anycastd::runtime::drain::Selection;
     let lab = Lab::new();
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
@@ -565,13 +567,22 @@ fn the_daemon_runs_in_process_and_obeys_its_handle() {
     let (handle, commands) = Handle::new();
     let daemon = rt.spawn(async move { daemon::run(cfg, &path, commands).await });
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
-    let reply = rt
-        .block_on(handle.drain(Some(vec!["web".into()]), false))
-        .expect("drained");
-    assert!(reply.contains("drained web"), "{reply}");
+    let web = Selection::Services(vec!["web".into()]);
+    let reply = rt.block_on(handle.drain(web.clone(), false));
+    let Ok(Done::Drained(drained)) = &reply else {
+        panic!("a drain: {reply:?}")
+    };
+    assert_eq!((&drained.what, drained.unchanged), (&web, false));
+    assert!(reply.is_ok_and(|r| r.to_string().starts_with("drained web")));
     monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
-    let unknown = rt.block_on(handle.drain(Some(vec!["nope".into()]), false));
-    assert!(unknown.is_err_and(|e| e.contains("the services are: web")));
+    let unknown = rt.block_on(handle.drain(Selection::Services(vec!["nope".into()]), false));
+    let Err(Refused::Unknown(u)) = &unknown else {
+        panic!("unknown services: {unknown:?}")
+    };
+    assert_eq!(
+        (&u.unknown[..], &u.known[..]),
+        (&["nope".to_string()][..], &["web".to_string()][..])
+    );
     rt.block_on(handle.stop(Stop::Now));
     let ended = rt
         .block_on(async { tokio::time::timeout(Duration::from_secs(10), daemon).await })

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
-use super::Stop;
-use super::client::{ClientError, GobgpClient};
+use super::gobgp::client::Client;
+use super::gobgp::ops::GobgpError;
+use super::state::Stop;
 use crate::backoff::Backoff;
 
 /// How one [`Link::attempt`] ended.
@@ -31,7 +32,7 @@ pub enum Attempt<T> {
     Shutdown,
     /// Connecting or the session failed; wait `retry_in` before the next attempt.
     Failed {
-        error: ClientError,
+        error: GobgpError,
         retry_in: Duration,
     },
 }
@@ -70,17 +71,17 @@ impl Link {
     pub async fn attempt<T, Fut>(
         &mut self,
         shutdown: &mut watch::Receiver<Stop>,
-        session: impl FnOnce(GobgpClient) -> Fut,
+        session: impl FnOnce(Client) -> Fut,
     ) -> Attempt<T>
     where
-        Fut: Future<Output = Result<T, ClientError>>,
+        Fut: Future<Output = Result<T, GobgpError>>,
     {
         if *shutdown.borrow() != Stop::Running {
             return Attempt::Shutdown;
         }
         let started = Instant::now();
         let connected = tokio::select! {
-            c = GobgpClient::connect(&self.address, self.timeout) => c,
+            c = Client::connect(&self.address, self.timeout) => c,
             _ = shutdown.changed() => return Attempt::Shutdown,
         };
         let error = match connected {
@@ -146,11 +147,11 @@ impl FailureLog {
         }
     }
 
-    pub fn failed(&mut self, error: &ClientError, retry_in: Duration) -> Logged {
+    pub fn failed(&mut self, error: &GobgpError, retry_in: Duration) -> Logged {
         self.failed_at(error, retry_in, Instant::now())
     }
 
-    fn failed_at(&mut self, error: &ClientError, retry_in: Duration, now: Instant) -> Logged {
+    fn failed_at(&mut self, error: &GobgpError, retry_in: Duration, now: Instant) -> Logged {
         let message = error.to_string();
         let what = self.what;
         match &mut self.current {
@@ -174,7 +175,7 @@ impl FailureLog {
             }
             _ => {
                 let since = self.current.as_ref().map_or(now, |f| f.since);
-                if matches!(error, ClientError::Owned { .. }) {
+                if matches!(error, GobgpError::Owned { .. }) {
                     // Not a fault that passes by itself: a person must stop one of the two.
                     error!(loop_name = %what, error = message.as_str(), retry_in = %humantime::format_duration(retry_in), "gobgpd is driven by another anycastd");
                 } else {
@@ -213,8 +214,8 @@ fn round_secs(d: Duration) -> Duration {
 mod tests {
     use super::*;
 
-    fn rpc(status: &str) -> ClientError {
-        ClientError::Rpc {
+    fn rpc(status: &str) -> GobgpError {
+        GobgpError::Rpc {
             endpoint: "127.0.0.1:1".into(),
             call: "StartBgp",
             code: tonic::Code::Unavailable,

@@ -8,10 +8,18 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::client::{GlobalSettings, PeerSettings, PeerTimers};
-use super::reconcile::{Advert, Route};
+use super::gobgp::ops::{Advert, GlobalSettings, PeerSettings, PeerTimers};
 use crate::config::Config;
 use crate::config::attributes::{Attributes, PathAttributes, RouteState};
+
+/// A route anycastd wants announced: a prefix, the state it is announced in, and what that
+/// state makes gobgpd advertise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: IpNet,
+    pub state: RouteState,
+    pub advert: Advert,
+}
 
 /// How one prefix is announced: its next hop, and its attributes in each state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,10 @@
 //! peer metrics and the status view, and follows its `WatchEvent` stream to log every
 //! session state change.
 //!
-//! The peer table is a snapshot replaced at every poll, and the metrics are rendered from
-//! it at scrape time: a peer removed from gobgpd disappears from the next scrape, and while
-//! gobgpd cannot be reached there is no table and so no stale peer series.
+//! The peer table is a snapshot replaced at every poll; the metrics are set from it at scrape
+//! time ([`crate::observe::series::peers`]): a peer removed from gobgpd disappears from the
+//! next scrape, and while gobgpd cannot be reached there is no table and so no stale peer
+//! series.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,13 +16,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::Stop;
-use super::client::{
-    ClientError, ESTABLISHED, GobgpClient, PeerEvents, PeerNumbers, PeerReport, session_state_name,
-};
 use super::connection::{Attempt, Link};
+use super::gobgp::ops::{Gobgp, GobgpError, PeerEvents, PeerNumbers, PeerReport, SessionState};
 use super::intent::Intent;
-use crate::metrics::names;
+use super::state::Stop;
 
 /// One peer as gobgpd reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,7 +64,7 @@ impl PeerInfo {
             .unwrap_or_else(|| p.address.clone());
         PeerInfo {
             name,
-            session_state: session_state_name(p.numbers.session_state),
+            session_state: p.numbers.session_state.name().to_string(),
             uptime_seconds: uptime(p.established_at, now),
             established_at: p.established_at,
             hold_time_seconds: p.hold_time,
@@ -90,110 +88,13 @@ fn uptime(established_at: Option<SystemTime>, now: SystemTime) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-/// A per-peer series: its name and how to read it off a peer.
-type Reader = fn(&PeerNumbers) -> f64;
-
-/// Every per-peer series, labels `{router_id, peer}`, in the seed's order.
-const PEER_SERIES: &[(&str, Reader)] = &[
-    (names::GOBGP_PEER_ADMIN_STATE, |n| f64::from(n.admin_state)),
-    (names::GOBGP_PEER_FLOPS, |n| f64::from(n.flops)),
-    (names::GOBGP_PEER_OUT_QUEUE, |n| f64::from(n.out_q)),
-    (names::GOBGP_PEER_PASSWORD_SET, |n| {
-        f64::from(u8::from(n.password_set))
-    }),
-    (names::GOBGP_PEER_REMOVE_PRIVATE, |n| {
-        f64::from(n.remove_private)
-    }),
-    (names::GOBGP_PEER_SEND_COMMUNITY, |n| {
-        f64::from(n.send_community)
-    }),
-    (names::GOBGP_PEER_SESSION_STATE, |n| {
-        f64::from(n.session_state)
-    }),
-    (names::GOBGP_PEER_TYPE, |n| f64::from(n.peer_type)),
-    (names::GOBGP_RECEIVED_KEEPALIVE, |n| {
-        n.received.keepalive as f64
-    }),
-    (names::GOBGP_RECEIVED_NOTIFICATION, |n| {
-        n.received.notification as f64
-    }),
-    (names::GOBGP_RECEIVED_OPEN, |n| n.received.open as f64),
-    (names::GOBGP_RECEIVED_REFRESH, |n| n.received.refresh as f64),
-    (names::GOBGP_RECEIVED_TOTAL, |n| n.received.total as f64),
-    (names::GOBGP_RECEIVED_UPDATE, |n| n.received.update as f64),
-    (names::GOBGP_RECEIVED_WITHDRAW_PREFIX, |n| {
-        n.received.withdraw_prefix as f64
-    }),
-    (names::GOBGP_RECEIVED_WITHDRAW_UPDATE, |n| {
-        n.received.withdraw_update as f64
-    }),
-    (names::GOBGP_SENT_KEEPALIVE, |n| n.sent.keepalive as f64),
-    (names::GOBGP_SENT_NOTIFICATION, |n| {
-        n.sent.notification as f64
-    }),
-    (names::GOBGP_SENT_OPEN, |n| n.sent.open as f64),
-    (names::GOBGP_SENT_REFRESH, |n| n.sent.refresh as f64),
-    (names::GOBGP_SENT_TOTAL, |n| n.sent.total as f64),
-    (names::GOBGP_SENT_UPDATE, |n| n.sent.update as f64),
-    (names::GOBGP_SENT_WITHDRAW_PREFIX, |n| {
-        n.sent.withdraw_prefix as f64
-    }),
-    (names::GOBGP_SENT_WITHDRAW_UPDATE, |n| {
-        n.sent.withdraw_update as f64
-    }),
-];
-
-/// The `anycastd_gobgp_*` peer series of `table` in the Prometheus text format; empty when
-/// there is no table (gobgpd not reachable).
-pub fn render_metrics(table: Option<&PeerTable>) -> String {
-    use std::fmt::Write;
-    let Some(t) = table else {
-        return String::new();
-    };
-    let mut s = String::new();
-    let rid = crate::metrics::escape_label(&t.router_id);
-    let _ = writeln!(
-        s,
-        "# HELP {n} {h}\n# TYPE {n} gauge\n{n}{{router_id=\"{rid}\"}} {c}",
-        n = names::GOBGP_PEER_COUNT,
-        h = names::help(names::GOBGP_PEER_COUNT),
-        c = t.peers.len()
-    );
-    if t.peers.is_empty() {
-        return s;
-    }
-    for (name, read) in PEER_SERIES {
-        // The seed's names: those ending in _total are counters; the other message counts
-        // keep the seed's names without the suffix a counter needs, and so stay gauges.
-        let kind = if name.ends_with("_total") {
-            "counter"
-        } else {
-            "gauge"
-        };
-        let _ = writeln!(
-            s,
-            "# HELP {name} {}\n# TYPE {name} {kind}",
-            names::help(name)
-        );
-        for p in &t.peers {
-            let _ = writeln!(
-                s,
-                "{name}{{router_id=\"{rid}\",peer=\"{}\"}} {}",
-                crate::metrics::escape_label(&p.name),
-                read(&p.numbers)
-            );
-        }
-    }
-    s
-}
-
 /// Polls gobgpd's peers and logs their session changes, until shut down.
 pub struct PeerMonitor {
     intents: watch::Receiver<Arc<Intent>>,
     table: watch::Sender<Option<PeerTable>>,
     /// Each peer's last session state, across connections: a reconnect does not log the
     /// states again as if they were new.
-    last: Arc<Mutex<BTreeMap<String, i32>>>,
+    last: Arc<Mutex<BTreeMap<String, SessionState>>>,
 }
 
 impl PeerMonitor {
@@ -223,14 +124,14 @@ impl PeerMonitor {
     /// gobgpd went away: what its sessions do is unknown now. Said once, at WARN, for the
     /// sessions that were established (their loss would otherwise be logged only when a
     /// gobgpd answers again); the next gobgpd's sessions are logged from scratch.
-    fn forget_sessions(&self, error: &ClientError) {
+    fn forget_sessions(&self, error: &GobgpError) {
         let Ok(mut last) = self.last.lock() else {
             return;
         };
         let names = self.names();
         let were: Vec<String> = last
             .iter()
-            .filter(|(_, s)| **s == ESTABLISHED)
+            .filter(|(_, s)| **s == SessionState::Established)
             .map(|(a, _)| {
                 a.parse::<IpAddr>()
                     .ok()
@@ -277,11 +178,11 @@ impl PeerMonitor {
     /// Follows the events and polls until shutdown (`Ok`) or an error. The event follower
     /// is part of the session: when its stream ends (gobgpd restarted) the session ends
     /// too, so that the next one opens a new stream and session changes keep being logged.
-    async fn session(
+    async fn session<G: Gobgp>(
         &self,
-        client: GobgpClient,
+        client: G,
         mut stop: watch::Receiver<Stop>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), GobgpError> {
         // gobgpd sends the stream's headers only with its first event: its own task. A
         // JoinSet aborts its tasks when dropped: the follower ends with this session.
         let mut events = tokio::task::JoinSet::new();
@@ -324,9 +225,9 @@ impl PeerMonitor {
 /// Logs each peer's session state changes: into and out of ESTABLISHED at WARN (the default
 /// level shows them), the steps in between at INFO.
 async fn log_events(
-    mut stream: PeerEvents,
+    mut stream: impl PeerEvents,
     intents: watch::Receiver<Arc<Intent>>,
-    last: Arc<Mutex<BTreeMap<String, i32>>>,
+    last: Arc<Mutex<BTreeMap<String, SessionState>>>,
 ) {
     loop {
         let report = match stream.next().await {
@@ -366,12 +267,12 @@ async fn log_events(
                     .map(|p| p.name.clone())
             })
             .unwrap_or_else(|| report.address.clone());
-        let to = session_state_name(state);
-        let from = before.map_or_else(|| "none".to_string(), session_state_name);
+        let to = state.name();
+        let from = before.map_or("none", SessionState::name);
         let address = &report.address;
-        if state == ESTABLISHED {
+        if state == SessionState::Established {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
-        } else if before == Some(ESTABLISHED) {
+        } else if before == Some(SessionState::Established) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {
             info!(peer = %name, %address, from = %from, to = %to, "BGP session state changed");
@@ -382,109 +283,48 @@ async fn log_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::announcer::client::Messages;
     use std::time::Duration;
-
-    fn peer(addr: &str, state: i32) -> PeerReport {
-        PeerReport {
-            address: addr.to_string(),
-            asn: 65000,
-            numbers: PeerNumbers {
-                session_state: state,
-                password_set: true,
-                peer_type: 1,
-                received: Messages {
-                    withdraw_prefix: 7,
-                    withdraw_update: 3,
-                    update: 11,
-                    ..Default::default()
-                },
-                sent: Messages {
-                    update: 5,
-                    withdraw_update: 2,
-                    withdraw_prefix: 4,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn uptime_is_counted_when_shown_not_when_polled() {
         let polled = SystemTime::now();
-        let mut report = peer("10.0.0.252", 6);
-        report.established_at = Some(polled - Duration::from_secs(7));
+        let report = PeerReport {
+            address: "10.0.0.252".to_string(),
+            asn: 65000,
+            established_at: Some(polled - Duration::from_secs(7)),
+            numbers: PeerNumbers {
+                session_state: SessionState::Established,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let p = PeerInfo::new(report, &BTreeMap::new(), polled);
         assert_eq!(p.uptime_seconds, Some(7));
         let shown = p.as_of(polled + Duration::from_secs(5));
         assert_eq!(shown.uptime_seconds, Some(12));
     }
 
-    fn table() -> PeerTable {
-        let names = BTreeMap::from([("10.0.0.252".parse().expect("ip"), "r1".to_string())]);
-        let now = SystemTime::now();
-        PeerTable {
-            router_id: "10.3.3.3".into(),
-            peers: vec![
-                PeerInfo::new(peer("10.0.0.252", 6), &names, now),
-                PeerInfo::new(peer("10.0.0.9", 3), &names, now),
-            ],
-        }
-    }
-
-    fn value(text: &str, series: &str) -> String {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-    }
-
     #[test]
     fn configured_peers_are_named_others_are_their_address() {
-        let t = table();
-        assert_eq!(t.peers[0].name, "r1");
-        assert_eq!(t.peers[0].session_state, "ESTABLISHED");
-        assert_eq!(t.peers[1].name, "10.0.0.9");
-        assert_eq!(t.peers[1].session_state, "ACTIVE");
-    }
-
-    #[test]
-    fn every_series_reads_its_own_field() {
-        let text = render_metrics(Some(&table()));
-        let l = "{router_id=\"10.3.3.3\",peer=\"r1\"}";
-        let v = |n: &str| value(&text, &format!("{n}{l}"));
+        let names = BTreeMap::from([("10.0.0.252".parse().expect("ip"), "r1".to_string())]);
+        let now = SystemTime::now();
+        let report = |addr: &str, session_state| PeerReport {
+            address: addr.to_string(),
+            numbers: PeerNumbers {
+                session_state,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let a = PeerInfo::new(report("10.0.0.252", SessionState::Established), &names, now);
+        let b = PeerInfo::new(report("10.0.0.9", SessionState::Active), &names, now);
         assert_eq!(
-            value(&text, "anycastd_gobgp_peer_count{router_id=\"10.3.3.3\"}"),
-            "2"
+            (a.name.as_str(), a.session_state.as_str()),
+            ("r1", "ESTABLISHED")
         );
-        assert_eq!(v("anycastd_gobgp_peer_session_state"), "6");
-        assert_eq!(v("anycastd_gobgp_peer_type"), "1");
-        assert_eq!(v("anycastd_gobgp_peer_password_set_flag"), "1");
-        assert_eq!(v("anycastd_gobgp_received_messages_update"), "11");
-        assert_eq!(v("anycastd_gobgp_received_messages_withdraw_update"), "3");
-        assert_eq!(v("anycastd_gobgp_received_messages_withdraw_prefix"), "7");
-        assert_eq!(v("anycastd_gobgp_sent_messages_update"), "5");
-        assert_eq!(v("anycastd_gobgp_sent_messages_withdraw_update"), "2");
-        assert_eq!(v("anycastd_gobgp_sent_messages_withdraw_prefix"), "4");
-        // The password itself is nowhere.
-        assert!(!text.contains("s3cret"));
-    }
-
-    #[test]
-    fn no_table_no_series_and_removed_peers_vanish() {
-        assert_eq!(render_metrics(None), "");
-        let mut t = table();
-        t.peers.retain(|p| p.name == "r1");
-        let text = render_metrics(Some(&t));
-        assert!(!text.contains("10.0.0.9"), "{text}");
         assert_eq!(
-            value(&text, "anycastd_gobgp_peer_count{router_id=\"10.3.3.3\"}"),
-            "1"
+            (b.name.as_str(), b.session_state.as_str()),
+            ("10.0.0.9", "ACTIVE")
         );
     }
 }

@@ -14,30 +14,16 @@
 //! simply not wanted, and goes at once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::time::Instant;
 
-use super::intent::RouteSpec;
-use crate::config::attributes::{PathAttributes, RouteState};
-
-/// What gobgpd advertises for a prefix: the next hop and the path attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Advert {
-    pub next_hop: IpAddr,
-    pub attrs: PathAttributes,
-}
-
-/// A route anycastd wants announced: a prefix, the state it is announced in, and what that
-/// state makes gobgpd advertise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub prefix: IpNet,
-    pub state: RouteState,
-    pub advert: Advert,
-}
+use super::gobgp::ops::Advert;
+use super::intent::{Route, RouteSpec};
+#[cfg(test)]
+use crate::config::attributes::PathAttributes;
+use crate::config::attributes::RouteState;
 
 /// The changes that make gobgpd's RIB match the wanted routes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -58,13 +44,13 @@ impl Plan {
 /// whose attributes anycastd cannot have set, such as another origin) with `wanted`, for
 /// the prefixes in `ours` only.
 pub fn plan(
-    ours: &BTreeSet<IpNet>,
+    ours: impl Fn(&IpNet) -> bool,
     wanted: &BTreeMap<IpNet, Route>,
     present: &BTreeMap<IpNet, Option<Advert>>,
 ) -> Plan {
     let delete = present
         .keys()
-        .filter(|p| ours.contains(p) && !wanted.contains_key(p))
+        .filter(|p| ours(p) && !wanted.contains_key(p))
         .copied()
         .collect();
     let add = wanted
@@ -86,11 +72,11 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    /// `states`: the state each prefix should be announced in, for the prefixes of `specs`
-    /// (absent: withdrawn). `announced`: the prefixes gobgpd announces now.
-    pub fn routes(
+    /// `states`: the state each prefix should be announced in, for the prefixes `spec`
+    /// knows (absent: withdrawn). `announced`: the prefixes gobgpd announces now.
+    pub fn routes<'a>(
         &mut self,
-        specs: &BTreeMap<IpNet, RouteSpec>,
+        spec: impl Fn(&IpNet) -> Option<&'a RouteSpec>,
         states: &BTreeMap<IpNet, RouteState>,
         announced: &BTreeSet<IpNet>,
         linger: Duration,
@@ -98,7 +84,7 @@ impl Wanted {
     ) -> BTreeMap<IpNet, Route> {
         let mut out = BTreeMap::new();
         for (prefix, state) in states {
-            let Some(spec) = specs.get(prefix) else {
+            let Some(spec) = spec(prefix) else {
                 continue;
             };
             if *state == RouteState::Draining {
@@ -165,7 +151,7 @@ mod tests {
     fn adds_missing_and_deletes_unwanted() {
         let w = wanted(&[route("192.0.2.1/32", "198.51.100.1", None)]);
         let present = BTreeMap::from([(net("192.0.2.2/32"), Some(advert("198.51.100.1", None)))]);
-        let p = plan(&ours(), &w, &present);
+        let p = plan(|p| ours().contains(p), &w, &present);
         assert_eq!(p.add, [route("192.0.2.1/32", "198.51.100.1", None)]);
         assert_eq!(p.delete, [net("192.0.2.2/32")]);
     }
@@ -173,7 +159,7 @@ mod tests {
     #[test]
     fn leaves_foreign_paths_alone() {
         let present = BTreeMap::from([(net("203.0.113.0/24"), None)]);
-        assert!(plan(&ours(), &BTreeMap::new(), &present).is_empty());
+        assert!(plan(|p| ours().contains(p), &BTreeMap::new(), &present).is_empty());
     }
 
     #[test]
@@ -190,7 +176,7 @@ mod tests {
             // Attributes anycastd cannot have set.
             (net("192.0.2.2/32"), None),
         ]);
-        let p = plan(&ours(), &w, &present);
+        let p = plan(|p| ours().contains(p), &w, &present);
         assert!(p.delete.is_empty(), "{p:?}");
         assert_eq!(p.add.len(), 3);
     }
@@ -216,6 +202,7 @@ mod tests {
     #[test]
     fn a_draining_route_lingers_then_goes() {
         let mut w = Wanted::default();
+        let specs = specs();
         let linger = Duration::from_secs(5);
         let t0 = Instant::now();
         let states = BTreeMap::from([
@@ -224,7 +211,7 @@ mod tests {
         ]);
         // Only the announced one drains; the other stays withdrawn.
         let announced = BTreeSet::from([net("192.0.2.1/32")]);
-        let r = w.routes(&specs(), &states, &announced, linger, t0);
+        let r = w.routes(|p| specs.get(p), &states, &announced, linger, t0);
         assert_eq!(r.keys().collect::<Vec<_>>(), [&net("192.0.2.1/32")]);
         let attrs = &r[&net("192.0.2.1/32")].advert.attrs;
         assert_eq!(
@@ -233,29 +220,30 @@ mod tests {
         );
         assert_eq!(w.next_deadline(linger), Some(t0 + linger));
         let r = w.routes(
-            &specs(),
+            |p| specs.get(p),
             &states,
             &announced,
             linger,
             t0 + Duration::from_secs(4),
         );
         assert_eq!(r.len(), 1, "still lingering");
-        let r = w.routes(&specs(), &states, &announced, linger, t0 + linger);
+        let r = w.routes(|p| specs.get(p), &states, &announced, linger, t0 + linger);
         assert!(r.is_empty(), "withdrawn once the linger is over");
     }
 
     #[test]
     fn undrained_before_the_end_it_is_up_again_and_starts_over() {
         let mut w = Wanted::default();
+        let specs = specs();
         let linger = Duration::from_secs(5);
         let t0 = Instant::now();
         let p = net("192.0.2.1/32");
         let announced = BTreeSet::from([p]);
         let draining = BTreeMap::from([(p, RouteState::Draining)]);
-        w.routes(&specs(), &draining, &announced, linger, t0);
+        w.routes(|p| specs.get(p), &draining, &announced, linger, t0);
         let up = BTreeMap::from([(p, RouteState::Up)]);
         let r = w.routes(
-            &specs(),
+            |p| specs.get(p),
             &up,
             &announced,
             linger,
@@ -265,7 +253,7 @@ mod tests {
         assert_eq!(w.next_deadline(linger), None);
         // Drained again: a full linger from now.
         let t1 = t0 + Duration::from_secs(4);
-        w.routes(&specs(), &draining, &announced, linger, t1);
+        w.routes(|p| specs.get(p), &draining, &announced, linger, t1);
         assert_eq!(w.next_deadline(linger), Some(t1 + linger));
     }
 
@@ -273,18 +261,19 @@ mod tests {
     fn a_failed_route_is_not_lingered() {
         // Not wanted at all (its service is down): gone at once, whatever was draining.
         let mut w = Wanted::default();
+        let specs = specs();
         let p = net("192.0.2.1/32");
         let announced = BTreeSet::from([p]);
         let t0 = Instant::now();
         let linger = Duration::from_secs(5);
         w.routes(
-            &specs(),
+            |p| specs.get(p),
             &BTreeMap::from([(p, RouteState::Draining)]),
             &announced,
             linger,
             t0,
         );
-        let r = w.routes(&specs(), &BTreeMap::new(), &announced, linger, t0);
+        let r = w.routes(|p| specs.get(p), &BTreeMap::new(), &announced, linger, t0);
         assert!(r.is_empty());
         assert_eq!(w.next_deadline(linger), None);
     }
@@ -294,6 +283,6 @@ mod tests {
         let w = wanted(&[route("192.0.2.1/32", "198.51.100.1", Some(100))]);
         let present =
             BTreeMap::from([(net("192.0.2.1/32"), Some(advert("198.51.100.1", Some(100))))]);
-        assert!(plan(&ours(), &w, &present).is_empty());
+        assert!(plan(|p| ours().contains(p), &w, &present).is_empty());
     }
 }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,17 @@ pub struct FleetConfig {
     /// What a failing service does when etcd cannot be reached.
     #[serde(default)]
     pub on_unreachable: OnUnreachable,
+    /// The prefixes the guard covers (each one of the config's); none: every prefix.
+    /// Others are withdrawn as if there were no guard, and never claimed.
+    #[serde(default, deserialize_with = "optional_prefixes")]
+    #[schemars(with = "Option<Vec<super::prefix::Prefix>>")]
+    pub prefixes: Option<Vec<IpNet>>,
+}
+
+fn optional_prefixes<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<IpNet>>, D::Error> {
+    super::prefix::prefixes(d).map(Some)
 }
 
 fn one() -> u32 {

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod load;
 pub mod model;
 pub mod position;
+pub mod prefix;
 pub mod routes;
 pub mod schema;
 pub mod validate;

@@ -49,6 +49,7 @@ pub fn validate(c: &Config) -> Result<Vec<String>, Vec<Problem>> {
     services(c, &mut problems, &mut warnings);
     if let Some(fleet) = &c.fleet {
         problems.extend(fleet.validate().into_iter().map(|p| p.under("fleet")));
+        fleet_prefixes(c, &mut problems);
     }
     if problems.is_empty() {
         Ok(warnings)
@@ -312,6 +313,28 @@ fn services(c: &Config, problems: &mut Vec<Problem>, warnings: &mut Vec<String>)
                     svc.check_interval
                 ));
             }
+        }
+    }
+}
+
+/// `fleet.prefixes`: each one of the config's prefixes, once.
+fn fleet_prefixes(c: &Config, problems: &mut Vec<Problem>) {
+    let Some(listed) = c.fleet.as_ref().and_then(|f| f.prefixes.as_ref()) else {
+        return;
+    };
+    let ours = c.all_prefixes();
+    let mut seen = BTreeSet::new();
+    for (i, p) in listed.iter().enumerate() {
+        let at = format!("fleet.prefixes[{i}]");
+        if !ours.contains(p) {
+            problems.push(Problem::new(
+                at,
+                format!(
+                    "{p} is not a prefix of this config: list prefixes of announcer.routes or of a service's routes (the guard covers only what this site announces)"
+                ),
+            ));
+        } else if !seen.insert(*p) {
+            problems.push(Problem::new(at, format!("{p} is listed twice")));
         }
     }
 }

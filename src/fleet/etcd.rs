@@ -13,8 +13,6 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions, Txn, TxnResponse};
 use tonic::Code;
 
-use super::guard::Kv;
-
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
@@ -206,5 +204,25 @@ mod tests {
         assert!(!answered(&etcd_client::Error::LeaseKeepAliveError(
             "channel closed".into()
         )));
+    }
+}
+
+/// One key as read from etcd (the fields the guard uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+}
+
+impl From<&etcd_client::KeyValue> for Kv {
+    fn from(kv: &etcd_client::KeyValue) -> Kv {
+        Kv {
+            key: kv.key().to_vec(),
+            value: kv.value().to_vec(),
+            create_revision: kv.create_revision(),
+            mod_revision: kv.mod_revision(),
+        }
     }
 }

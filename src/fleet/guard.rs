@@ -32,12 +32,32 @@
 //!   decision is taken on the state of the one before it, whatever claims were picked.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::etcd::{Etcd, EtcdError};
+use super::etcd::{Etcd, EtcdError, Kv};
+
+/// A name for this process in etcd, different for every [`Fleet`] ever started on any
+/// machine: host, pid, start time and a counter (several fleets in one test process).
+pub fn instance_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}/{}/{nanos:x}/{}",
+        if host.is_empty() { "?" } else { &host },
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// Where anycastd's keys live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +111,7 @@ impl Keys {
 /// What a site's claim on a prefix says (the value of its claim key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
-    /// The process that wrote it (see [`super::instance_id`]).
+    /// The process that wrote it (see [`instance_id`]).
     pub instance: String,
     pub state: ClaimState,
 }
@@ -114,26 +134,6 @@ impl Claim {
     /// `None` for a value anycastd did not write (it still counts as a claim).
     pub fn parse(value: &[u8]) -> Option<Claim> {
         serde_json::from_slice(value).ok()
-    }
-}
-
-/// One key as read from etcd (the fields the guard uses).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Kv {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    pub create_revision: i64,
-    pub mod_revision: i64,
-}
-
-impl From<&etcd_client::KeyValue> for Kv {
-    fn from(kv: &etcd_client::KeyValue) -> Kv {
-        Kv {
-            key: kv.key().to_vec(),
-            value: kv.value().to_vec(),
-            create_revision: kv.create_revision(),
-            mod_revision: kv.mod_revision(),
-        }
     }
 }
 

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::guard::ClaimState;
 use crate::config::fleet::OnUnreachable;
-use crate::status::{row, table};
 
 /// The fleet as this site last saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +18,11 @@ pub struct FleetView {
     pub on_unreachable: OnUnreachable,
     /// etcd answered the last call.
     pub up: bool,
+    /// Why the fleet task's last call to etcd failed, while it does.
+    pub error: Option<String>,
+    /// Why no router sees this site's routes (then its claims are out of etcd); `None`
+    /// while one does.
+    pub unseen: Option<String>,
     /// Set while another process owns this site's name in etcd (then this one does not
     /// claim): who, and what to do about it.
     pub duplicate: Option<String>,
@@ -40,6 +44,8 @@ impl FleetView {
         FleetStatus {
             site: self.site.clone(),
             etcd_up: self.up,
+            etcd_error: self.error.clone(),
+            unseen: self.unseen.clone(),
             min_sites: self.min_sites,
             on_unreachable: self.on_unreachable,
             duplicate: self.duplicate.clone(),
@@ -73,6 +79,12 @@ pub struct FleetStatus {
     pub site: String,
     /// Whether etcd answered the last call.
     pub etcd_up: bool,
+    /// Why the last call to etcd failed, while it does.
+    #[serde(default)]
+    pub etcd_error: Option<String>,
+    /// Why no router sees this site's routes (its claims are out of etcd meanwhile).
+    #[serde(default)]
+    pub unseen: Option<String>,
     pub min_sites: u32,
     pub on_unreachable: OnUnreachable,
     /// Another process owns this site's name: this one does not claim.
@@ -107,51 +119,6 @@ pub enum SiteState {
     Unknown,
 }
 
-/// The fleet as a table, for `anycastd status`.
-pub fn render_table(s: &FleetStatus) -> String {
-    let mut out = format!(
-        "fleet: site {}  etcd {}  min_sites {}  on_unreachable {}\n",
-        s.site,
-        if s.etcd_up {
-            "reachable"
-        } else {
-            "NOT REACHABLE"
-        },
-        s.min_sites,
-        match s.on_unreachable {
-            OnUnreachable::Hold => "hold",
-            OnUnreachable::Withdraw => "withdraw",
-        }
-    );
-    if let Some(d) = &s.duplicate {
-        out.push_str(&format!("DUPLICATE SITE NAME: {d}\n"));
-    }
-    let mut rows = vec![row(&["PREFIX", "SITES", "ANNOUNCED BY", "HELD HERE"])];
-    for p in &s.prefixes {
-        let by: Vec<String> = p
-            .sites
-            .iter()
-            .map(|x| match x.state {
-                SiteState::Up => x.site.clone(),
-                SiteState::Held => format!("{} (held)", x.site),
-                SiteState::Unknown => format!("{} (?)", x.site),
-            })
-            .collect();
-        rows.push(row(&[
-            &p.prefix,
-            &p.sites.len().to_string(),
-            &if by.is_empty() {
-                "-".to_string()
-            } else {
-                by.join(", ")
-            },
-            if p.held_here { "YES" } else { "no" },
-        ]));
-    }
-    table(&mut out, &rows);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +131,8 @@ mod tests {
             min_sites: 2,
             on_unreachable: OnUnreachable::Hold,
             up: true,
+            error: None,
+            unseen: None,
             duplicate: None,
             prefixes: BTreeMap::new(),
         };
@@ -192,16 +161,5 @@ mod tests {
         assert_eq!(json["on_unreachable"], "hold");
         let back: FleetStatus = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, s);
-
-        let t = render_table(&s);
-        assert!(
-            t.starts_with("fleet: site fra1  etcd reachable  min_sites 2  on_unreachable hold\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("10.0.0.128/32  3      ams1, fra1 (held), lon1 (?)  YES"),
-            "{t}"
-        );
-        assert!(t.contains("2001:db8::/48  0      -"), "{t}");
     }
 }

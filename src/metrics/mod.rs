@@ -1,6 +1,6 @@
 //! Metrics: every metric name in one place, a [`Metrics`] registry passed to whoever
 //! records (no global recorder), and liveness heartbeats for `/healthz`. The HTTP server
-//! that serves them is [`crate::endpoint`].
+//! that serves them is [`crate::observe::endpoint`].
 
 pub mod liveness;
 pub mod names;

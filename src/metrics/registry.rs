@@ -25,8 +25,10 @@ pub struct Metrics {
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    /// Series rendered at scrape time from someone else's state (gobgpd's peers).
+    /// Series rendered at scrape time in the text format (the `process_*` ones).
     collectors: Mutex<Vec<Collector>>,
+    /// Run before each scrape: they set series from the state they follow.
+    refreshers: Mutex<Vec<Refresher>>,
     /// Label values whose series are no longer rendered (`service="web"` of a service a
     /// reload removed): the recorder cannot forget a series.
     hidden: Mutex<BTreeSet<String>>,
@@ -34,6 +36,10 @@ struct Inner {
 
 /// Renders some series in the text format, at scrape time.
 pub type Collector = Box<dyn Fn() -> String + Send + Sync>;
+
+/// Sets some series from the state it follows, at scrape time (through the registry's
+/// gauges, like any other series).
+pub type Refresher = Box<dyn Fn(&Metrics) + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -53,6 +59,7 @@ impl Metrics {
                 recorder,
                 handle,
                 collectors: Mutex::new(Vec::new()),
+                refreshers: Mutex::new(Vec::new()),
                 hidden: Mutex::new(BTreeSet::new()),
             }),
         };
@@ -96,6 +103,14 @@ impl Metrics {
         }
     }
 
+    /// Runs `r` before every scrape, so that the series it sets say what its state says
+    /// at that moment.
+    pub fn refresh_with(&self, r: Refresher) {
+        if let Ok(mut rs) = self.inner.refreshers.lock() {
+            rs.push(r);
+        }
+    }
+
     /// Stops rendering the series labelled `label="value"` (they belong to something that
     /// is gone), until [`Metrics::show`].
     pub fn hide(&self, label: &str, value: &str) {
@@ -113,6 +128,11 @@ impl Metrics {
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
+        if let Ok(rs) = self.inner.refreshers.lock() {
+            for r in rs.iter() {
+                r(self);
+            }
+        }
         let mut text = self.inner.handle.render();
         if let Ok(hidden) = self.inner.hidden.lock()
             && !hidden.is_empty()

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::metrics::{Metrics, names};
-use crate::service::Trigger;
+use crate::service::rounds::Trigger;
 
 /// What a watch knows about its target, for `/status` and `anycastd status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

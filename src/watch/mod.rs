@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use crate::config::ServiceConfig;
 use crate::config::watches::WatchSpec;
 use crate::metrics::Metrics;
-use crate::service::Trigger;
+use crate::service::rounds::Trigger;
 use context::{Context, WatchReport, WatchView};
 
 /// Defines [`spawn_one`], the dispatch from a watch's spec to its loop, from the list of

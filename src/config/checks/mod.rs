@@ -81,7 +81,7 @@ impl fmt::Display for OnFailure {
 }
 
 /// What a failing check does to its service (SPEC 9).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// The seed's behaviour: `fall` failing rounds take the service down.

@@ -20,9 +20,14 @@ use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::config::attributes::{RouteState, describe};
 
 use crate::config::ServiceConfig;
-use crate::drain::Reason;
-use crate::fleet::{Fleet, FleetStatus};
-use crate::service::{Gate, Health, RoundReport, ServiceState};
+use crate::config::checks::OnFailure;
+use crate::config::fleet::OnUnreachable;
+use crate::fleet::policy::Fleet;
+use crate::fleet::view::{FleetStatus, SiteState};
+use crate::runtime::drain::Reason;
+use crate::service::gate::Gate;
+use crate::service::health::{Health, ServiceState};
+use crate::service::rounds::RoundReport;
 use crate::watch::context::{WatchState, WatchView};
 use crate::wording::rfc3339;
 
@@ -105,12 +110,33 @@ pub struct CheckStatus {
     pub kind: String,
     pub target: String,
     /// What its failure does: `withdraw` or `degrade`.
-    pub on_failure: String,
+    pub on_failure: OnFailure,
     /// `pass`, `fail`, or `pending` before the first round.
-    pub result: String,
+    pub result: CheckResult,
     pub error: Option<String>,
     pub duration_seconds: Option<f64>,
     pub attempts: Option<u32>,
+}
+
+/// A check's last result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckResult {
+    Pass,
+    Fail,
+    /// No round has run yet.
+    Pending,
+}
+
+impl CheckResult {
+    /// `PASS`, `FAIL`, `PENDING`, as the table shows it.
+    pub fn shouted(self) -> &'static str {
+        match self {
+            CheckResult::Pass => "PASS",
+            CheckResult::Fail => "FAIL",
+            CheckResult::Pending => "PENDING",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,8 +170,16 @@ pub struct ServiceShape {
     rise: u32,
     fall: u32,
     check_interval: String,
-    /// Name, kind, target and on_failure of each check.
-    checks: Vec<(String, String, String, String)>,
+    checks: Vec<CheckShape>,
+}
+
+/// A check as the config gives it.
+#[derive(Debug, Clone, PartialEq)]
+struct CheckShape {
+    name: String,
+    kind: &'static str,
+    target: String,
+    on_failure: OnFailure,
 }
 
 impl ServiceShape {
@@ -158,13 +192,11 @@ impl ServiceShape {
             checks: s
                 .checks
                 .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        c.kind().to_string(),
-                        c.spec.target(),
-                        c.on_failure.to_string(),
-                    )
+                .map(|c| CheckShape {
+                    name: c.name.clone(),
+                    kind: c.kind(),
+                    target: c.spec.target(),
+                    on_failure: c.on_failure,
                 })
                 .collect(),
         }
@@ -230,7 +262,7 @@ impl StatusView {
                 )
             })
             .collect();
-        let wanted = gate.wanted();
+        let desired = gate.desired();
         let prefixes = a
             .prefixes
             .iter()
@@ -239,8 +271,13 @@ impl StatusView {
                 PrefixStatus {
                     prefix: p.to_string(),
                     next_hop: intent.routes.get(p).map(|r| r.next_hop.to_string()),
-                    gated_by: gate.gating(p).into_iter().map(str::to_string).collect(),
-                    wanted: is_wanted(wanted.get(p).copied(), announced.is_some()),
+                    gated_by: desired
+                        .get(p)
+                        .map_or_else(Vec::new, |w| w.cause.names().map(str::to_string).collect()),
+                    wanted: is_wanted(
+                        desired.get(p).and_then(|w| w.desire.route_state()),
+                        announced.is_some(),
+                    ),
                     announced: announced.is_some(),
                     attributes: announced.map(|(state, attrs)| describe(*state, attrs)),
                 }
@@ -298,19 +335,18 @@ fn service_status(
         .checks
         .iter()
         .enumerate()
-        .map(|(i, (name, kind, target, on_failure))| {
+        .map(|(i, c)| {
             let outcome = report.and_then(|r| r.checks.get(i)).map(|(_, o)| o);
             CheckStatus {
-                name: name.clone(),
-                kind: kind.clone(),
-                target: target.clone(),
-                on_failure: on_failure.clone(),
+                name: c.name.clone(),
+                kind: c.kind.to_string(),
+                target: c.target.clone(),
+                on_failure: c.on_failure,
                 result: match outcome {
-                    None => "pending",
-                    Some(o) if o.passed() => "pass",
-                    Some(_) => "fail",
-                }
-                .to_string(),
+                    None => CheckResult::Pending,
+                    Some(o) if o.passed() => CheckResult::Pass,
+                    Some(_) => CheckResult::Fail,
+                },
                 error: outcome.and_then(|o| o.result.as_ref().err().map(|f| f.0.clone())),
                 duration_seconds: outcome.map(|o| o.duration.as_secs_f64()),
                 attempts: outcome.map(|o| o.attempts),
@@ -358,7 +394,7 @@ pub fn render_table(s: &Status) -> String {
     peers_table(&mut out, s.peers.as_deref());
     if let Some(f) = &s.fleet {
         out.push('\n');
-        out.push_str(&crate::fleet::render_table(f));
+        out.push_str(&fleet_table(f));
     }
     out
 }
@@ -466,8 +502,8 @@ fn checks_table(out: &mut String, services: &[ServiceStatus]) {
                 &svc.name,
                 &c.name,
                 &c.kind,
-                &c.on_failure,
-                &c.result.to_uppercase(),
+                &c.on_failure.to_string(),
+                c.result.shouted(),
                 &c.duration_seconds
                     .map_or("-".to_string(), |d| format!("{d:.3}s")),
                 &c.target,
@@ -587,6 +623,51 @@ fn is_wanted(state: Option<RouteState>, announced: bool) -> bool {
         Some(_) => true,
         None => false,
     }
+}
+
+/// The fleet as a table, for `anycastd status`.
+fn fleet_table(s: &FleetStatus) -> String {
+    let mut out = format!(
+        "fleet: site {}  etcd {}  min_sites {}  on_unreachable {}\n",
+        s.site,
+        if s.etcd_up {
+            "reachable"
+        } else {
+            "NOT REACHABLE"
+        },
+        s.min_sites,
+        match s.on_unreachable {
+            OnUnreachable::Hold => "hold",
+            OnUnreachable::Withdraw => "withdraw",
+        }
+    );
+    if let Some(d) = &s.duplicate {
+        out.push_str(&format!("DUPLICATE SITE NAME: {d}\n"));
+    }
+    let mut rows = vec![row(&["PREFIX", "SITES", "ANNOUNCED BY", "HELD HERE"])];
+    for p in &s.prefixes {
+        let by: Vec<String> = p
+            .sites
+            .iter()
+            .map(|x| match x.state {
+                SiteState::Up => x.site.clone(),
+                SiteState::Held => format!("{} (held)", x.site),
+                SiteState::Unknown => format!("{} (?)", x.site),
+            })
+            .collect();
+        rows.push(row(&[
+            &p.prefix,
+            &p.sites.len().to_string(),
+            &if by.is_empty() {
+                "-".to_string()
+            } else {
+                by.join(", ")
+            },
+            if p.held_here { "YES" } else { "no" },
+        ]));
+    }
+    table(&mut out, &rows);
+    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use crate::daemon::{Handle, WeakHandle};
+use super::commands::{Answer, Handle, Refused, WeakHandle};
+use super::drain::Selection;
 
 /// How long a client may take to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -200,7 +201,10 @@ async fn serve_one(stream: UnixStream, handle: &Handle) {
                 let r = execute(req, handle).await;
                 Reply {
                     ok: r.is_ok(),
-                    message: r.unwrap_or_else(|e| e),
+                    message: match r {
+                        Ok(done) => done.to_string(),
+                        Err(refused) => refused.to_string(),
+                    },
                 }
             }
         },
@@ -217,12 +221,12 @@ async fn write_reply(mut w: impl AsyncWriteExt + Unpin, reply: &Reply) -> std::i
     w.shutdown().await
 }
 
-async fn execute(req: Request, handle: &Handle) -> Result<String, String> {
+async fn execute(req: Request, handle: &Handle) -> Answer {
     let selection = |services: Vec<String>, all: bool| match (all, services.is_empty()) {
-        (true, true) => Ok(None),
-        (false, false) => Ok(Some(services)),
-        (true, false) => Err("give service names or --all, not both".to_string()),
-        (false, true) => Err("name the services, or give --all".to_string()),
+        (true, true) => Ok(Selection::All),
+        (false, false) => Ok(Selection::Services(services)),
+        (true, false) => Err(Refused::Selection("give service names or --all, not both")),
+        (false, true) => Err(Refused::Selection("name the services, or give --all")),
     };
     match req {
         Request::Reload => handle.reload().await,

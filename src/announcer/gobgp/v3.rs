@@ -1,9 +1,10 @@
-//! A thin, typed client of gobgpd's gRPC API: just the calls anycastd makes, with anycastd's
-//! own types in and out, and every call bounded by a timeout so that a hung gobgpd never
-//! blocks the announcer.
+//! GoBGP 3.x (3.10 to 3.37): its gRPC API (package `apipb`, service `GobgpApi`, path
+//! attributes as `google.protobuf.Any`), generated from `proto/v3/` by `build.rs`. The
+//! generated types stay in this file: [`Client`] speaks [`super::ops`]'s types and converts
+//! at this boundary.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
@@ -11,8 +12,8 @@ use prost::Message;
 use prost_types::Any;
 use tonic::transport::{Channel, Endpoint};
 
-use super::api::{
-    self, AddDefinedSetRequest, AddPathRequest, AddPeerRequest, AsPathAttribute, AsSegment,
+use self::api::{
+    AddDefinedSetRequest, AddPathRequest, AddPeerRequest, AsPathAttribute, AsSegment,
     CommunitiesAttribute, DefinedType, DeleteDefinedSetRequest, DeletePathRequest,
     DeletePeerRequest, EbgpMultihop, Family, GetBgpRequest, IpAddressPrefix,
     LargeCommunitiesAttribute, ListDefinedSetRequest, ListPathRequest, ListPeerRequest,
@@ -20,263 +21,30 @@ use super::api::{
     OriginAttribute, Path, Peer, PeerConf, StartBgpRequest, TableType, Transport,
     UpdatePeerRequest, WatchEventRequest, gobgp_api_client::GobgpApiClient,
 };
-use super::reconcile::Advert;
+use super::ops::{
+    Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, Messages,
+    OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport, PeerSettings, SessionState,
+};
 use crate::config::attributes::{Community, LargeCommunity, PathAttributes};
 
-/// gobgpd's global settings, as far as anycastd sets them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GlobalSettings {
-    pub router_id: Ipv4Addr,
-    pub asn: u32,
-    pub listen_port: i32,
+/// GoBGP 3's API, generated from `proto/v3/` by `build.rs`.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+mod api {
+    tonic::include_proto!("apipb");
 }
 
-impl std::fmt::Display for GlobalSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "router id {}, ASN {}, listen port {}",
-            self.router_id, self.asn, self.listen_port
-        )
-    }
-}
-
-/// A BGP peer as anycastd configures it in gobgpd.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PeerSettings {
-    /// The configured name; stored as the peer's description.
-    pub name: String,
-    pub address: IpAddr,
-    pub asn: u32,
-    pub port: Option<u16>,
-    pub local_address: IpAddr,
-    /// TCP-MD5 secret (never printed: see the `Debug` impl).
-    pub password: Option<String>,
-    /// 0: no eBGP multihop.
-    pub multihop_ttl: u8,
-    pub passive: bool,
-    pub timers: PeerTimers,
-}
-
-/// A peer's BGP timers, in seconds as BGP counts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerTimers {
-    pub hold_time: u64,
-    pub keepalive_interval: u64,
-    pub connect_retry: u64,
-}
-
-impl std::fmt::Debug for PeerSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerSettings")
-            .field("name", &self.name)
-            .field("address", &self.address)
-            .field("asn", &self.asn)
-            .field("port", &self.port)
-            .field("local_address", &self.local_address)
-            .field("password", &self.password.as_ref().map(|_| "<secret>"))
-            .field("multihop_ttl", &self.multihop_ttl)
-            .field("passive", &self.passive)
-            .field("timers", &self.timers)
-            .finish()
-    }
-}
-
-/// What `ensure_peer` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerChange {
-    Added,
-    Updated,
-    Unchanged,
-}
-
-/// A peer as gobgpd reports it (`ListPeer`, `WatchEvent`), in anycastd's terms.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeerReport {
-    pub address: String,
-    pub asn: u32,
-    /// When the session came up, while it is established.
-    pub established_at: Option<SystemTime>,
-    /// The hold time in force (the smaller of both sides'), while established.
-    pub hold_time: Option<u64>,
-    /// The keepalive interval in force, while established.
-    pub keepalive_interval: Option<u64>,
-    pub numbers: PeerNumbers,
-}
-
-impl PeerReport {
-    pub fn is_established(&self) -> bool {
-        self.numbers.session_state == ESTABLISHED
-    }
-}
-
-/// GoBGP's number for an established session.
-pub const ESTABLISHED: i32 = api::peer_state::SessionState::Established as i32;
-
-/// `ESTABLISHED`, `IDLE`, ... for GoBGP's session state number.
-pub fn session_state_name(n: i32) -> String {
-    api::peer_state::SessionState::try_from(n)
-        .map(|s| s.as_str_name().to_string())
-        .unwrap_or_else(|_| format!("STATE_{n}"))
-}
-
-/// The figures behind the `anycastd_gobgp_*` series, as GoBGP encodes them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeerNumbers {
-    pub session_state: i32,
-    pub admin_state: i32,
-    pub peer_type: i32,
-    pub flops: u32,
-    pub out_q: u32,
-    pub password_set: bool,
-    pub remove_private: i32,
-    pub send_community: u32,
-    pub received: Messages,
-    pub sent: Messages,
-}
-
-/// BGP message counters of one direction.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Messages {
-    pub notification: u64,
-    pub update: u64,
-    pub open: u64,
-    pub keepalive: u64,
-    pub refresh: u64,
-    pub total: u64,
-    pub withdraw_update: u64,
-    pub withdraw_prefix: u64,
-}
-
-impl From<api::Message> for Messages {
-    fn from(m: api::Message) -> Messages {
-        Messages {
-            notification: m.notification,
-            update: m.update,
-            open: m.open,
-            keepalive: m.keepalive,
-            refresh: m.refresh,
-            total: m.total,
-            withdraw_update: m.withdraw_update,
-            withdraw_prefix: m.withdraw_prefix,
-        }
-    }
-}
-
-impl PeerReport {
-    /// Reads a peer of `ListPeer` or of a peer event.
-    fn from_api(p: &Peer) -> PeerReport {
-        let state = p.state.clone().unwrap_or_default();
-        let conf = p.conf.clone().unwrap_or_default();
-        let address = if state.neighbor_address.is_empty() {
-            conf.neighbor_address.clone()
-        } else {
-            state.neighbor_address.clone()
-        };
-        let established = state.session_state == ESTABLISHED;
-        let timers = p.timers.as_ref().and_then(|t| t.state.as_ref());
-        let established_at = timers
-            .and_then(|s| s.uptime.as_ref())
-            .filter(|_| established)
-            .and_then(|t| {
-                Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.seconds).ok()?))
-            });
-        let messages = state.messages.unwrap_or_default();
-        PeerReport {
-            address,
-            asn: if state.peer_asn != 0 {
-                state.peer_asn
-            } else {
-                conf.peer_asn
-            },
-            established_at,
-            hold_time: timers
-                .map(|t| t.negotiated_hold_time)
-                .filter(|_| established),
-            keepalive_interval: timers.map(|t| t.keepalive_interval).filter(|_| established),
-            numbers: PeerNumbers {
-                session_state: state.session_state,
-                admin_state: state.admin_state,
-                peer_type: state.r#type,
-                flops: state.flops,
-                out_q: state.out_q,
-                password_set: !state.auth_password.is_empty() || !conf.auth_password.is_empty(),
-                remove_private: state.remove_private,
-                send_community: state.send_community,
-                received: messages.received.unwrap_or_default().into(),
-                sent: messages.sent.unwrap_or_default().into(),
-            },
-        }
-    }
-}
-
-/// gobgpd's stream of peer events (session state changes).
-pub struct PeerEvents(tonic::Streaming<api::WatchEventResponse>);
-
-impl PeerEvents {
-    /// The next peer event; `None` when the stream ended.
-    pub async fn next(&mut self) -> Result<Option<PeerReport>, tonic::Status> {
-        loop {
-            let Some(event) = self.0.message().await? else {
-                return Ok(None);
-            };
-            if let Some(api::watch_event_response::Event::Peer(pe)) = event.event
-                && let Some(peer) = pe.peer
-            {
-                return Ok(Some(PeerReport::from_api(&peer)));
-            }
-        }
-    }
-}
-
-/// A path that was added to gobgpd's global RIB through the API (not learned from a peer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginatedPath {
-    pub prefix: IpNet,
-    /// Next hop and attributes; `None` when the path carries something anycastd never sets
-    /// (another ORIGIN, an AS path that is not a prepend of the local ASN, other attributes).
-    pub advert: Option<Advert>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to gobgpd at {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: String },
-    #[error("gobgpd at {endpoint}: {call} failed: {}", status_text(*.code, .message))]
-    Rpc {
-        endpoint: String,
-        call: &'static str,
-        code: tonic::Code,
-        message: String,
-    },
-    #[error(
-        "gobgpd at {endpoint} is driven by another anycastd ({owner}): anycastd leaves its peers and paths alone until that one stops; stop one of the two, or point announcer.gobgp.address elsewhere"
-    )]
-    Owned { endpoint: String, owner: String },
-    #[error("gobgpd at {endpoint}: its {call} stream ended")]
-    StreamEnded {
-        endpoint: String,
-        call: &'static str,
-    },
-    #[error("gobgpd at {endpoint}: {call} got no answer within {timeout:?}")]
-    Timeout {
-        endpoint: String,
-        call: &'static str,
-        timeout: Duration,
-    },
-}
-
+/// A client of a gobgpd 3.x.
 #[derive(Clone)]
-pub struct GobgpClient {
+pub struct Client {
     endpoint: String,
     timeout: Duration,
     inner: GobgpApiClient<Channel>,
 }
 
-impl GobgpClient {
+impl Client {
     /// Connects once to `endpoint` (`host:port`); the caller retries.
-    pub async fn connect(endpoint: &str, timeout: Duration) -> Result<GobgpClient, ClientError> {
-        let err = |reason: String| ClientError::Connect {
+    pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Client, GobgpError> {
+        let err = |reason: String| GobgpError::Connect {
             endpoint: endpoint.to_string(),
             reason,
         };
@@ -288,7 +56,7 @@ impl GobgpClient {
             .connect()
             .await
             .map_err(|e| err(crate::wording::error_chain(&e)))?;
-        Ok(GobgpClient {
+        Ok(Client {
             endpoint: endpoint.to_string(),
             timeout,
             inner: GobgpApiClient::new(channel),
@@ -300,11 +68,11 @@ impl GobgpClient {
         &self,
         call: &'static str,
         fut: impl Future<Output = Result<T, tonic::Status>>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<T, GobgpError> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(s)) => Err(self.rpc_error(call, &s)),
-            Err(_) => Err(ClientError::Timeout {
+            Err(_) => Err(GobgpError::Timeout {
                 endpoint: self.endpoint.clone(),
                 call,
                 timeout: self.timeout,
@@ -312,8 +80,8 @@ impl GobgpClient {
         }
     }
 
-    fn rpc_error(&self, call: &'static str, s: &tonic::Status) -> ClientError {
-        ClientError::Rpc {
+    fn rpc_error(&self, call: &'static str, s: &tonic::Status) -> GobgpError {
+        GobgpError::Rpc {
             endpoint: self.endpoint.clone(),
             call,
             code: s.code(),
@@ -321,29 +89,55 @@ impl GobgpClient {
         }
     }
 
-    /// The error for a gobgpd that another anycastd drives.
-    pub fn owned_by(&self, owner: String) -> ClientError {
-        ClientError::Owned {
-            endpoint: self.endpoint.clone(),
-            owner,
-        }
+    async fn list_peers_at(&self, address: &str) -> Result<Vec<Peer>, GobgpError> {
+        let mut c = self.inner.clone();
+        let req = ListPeerRequest {
+            address: address.to_string(),
+            enable_advertised: false,
+        };
+        self.call("ListPeer", async move {
+            let mut stream = c.list_peer(req).await?.into_inner();
+            let mut peers = Vec::new();
+            while let Some(r) = stream.message().await? {
+                peers.extend(r.peer);
+            }
+            Ok(peers)
+        })
+        .await
     }
 
-    /// The error for a stream of `call` that ended.
-    pub fn stream_ended(&self, call: &'static str) -> ClientError {
-        ClientError::StreamEnded {
-            endpoint: self.endpoint.clone(),
-            call,
-        }
+    /// Opens a WatchEvent stream. No timeout: the stream lives as long as the connection.
+    async fn watch(
+        &self,
+        req: WatchEventRequest,
+    ) -> Result<tonic::Streaming<api::WatchEventResponse>, GobgpError> {
+        let mut c = self.inner.clone();
+        c.watch_event(req)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| self.rpc_error("WatchEvent", &s))
+    }
+}
+
+impl Gobgp for Client {
+    type PeerEvents = Events;
+    type BestPaths = Table;
+
+    fn api(&self) -> Api {
+        Api::V3
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// gobgpd's global settings; `None` when BGP has not been started in it.
-    pub async fn global(&self) -> Result<Option<GlobalSettings>, ClientError> {
+    async fn global(&self) -> Result<Option<GlobalSettings>, GobgpError> {
         let mut c = self.inner.clone();
         let r = match self.call("GetBgp", c.get_bgp(GetBgpRequest {})).await {
             Ok(r) => r.into_inner(),
             // gobgpd without a global config may answer with an error rather than an empty one.
-            Err(ClientError::Rpc { message, .. }) if message.contains("not started") => {
+            Err(GobgpError::Rpc { message, .. }) if message.contains("not started") => {
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -358,7 +152,7 @@ impl GobgpClient {
         }))
     }
 
-    pub async fn start_bgp(&self, g: &GlobalSettings) -> Result<(), ClientError> {
+    async fn start_bgp(&self, g: &GlobalSettings) -> Result<(), GobgpError> {
         let req = StartBgpRequest {
             global: Some(api::Global {
                 asn: g.asn,
@@ -372,7 +166,7 @@ impl GobgpClient {
     }
 
     /// Adds the peer, or updates it when any of its settings differ. Leaves other peers alone.
-    pub async fn ensure_peer(&self, p: &PeerSettings) -> Result<PeerChange, ClientError> {
+    async fn ensure_peer(&self, p: &PeerSettings) -> Result<PeerChange, GobgpError> {
         let want = peer_message(p);
         let existing = self.list_peers_at(&p.address.to_string()).await?;
         let mut c = self.inner.clone();
@@ -395,7 +189,7 @@ impl GobgpClient {
     }
 
     /// Removes a peer (the config no longer has it).
-    pub async fn delete_peer(&self, address: IpAddr) -> Result<(), ClientError> {
+    async fn delete_peer(&self, address: IpAddr) -> Result<(), GobgpError> {
         let req = DeletePeerRequest {
             address: address.to_string(),
             interface: String::new(),
@@ -405,7 +199,7 @@ impl GobgpClient {
     }
 
     /// The entries of the community set `name` (empty when there is no such set).
-    pub async fn community_set(&self, name: &str) -> Result<Vec<String>, ClientError> {
+    async fn community_set(&self, name: &str) -> Result<Vec<String>, GobgpError> {
         let mut c = self.inner.clone();
         let req = ListDefinedSetRequest {
             defined_type: DefinedType::Community as i32,
@@ -423,19 +217,17 @@ impl GobgpClient {
             .await;
         match listed {
             // gobgpd answers an unknown set with an error rather than an empty list.
-            Err(ClientError::Rpc { message, .. }) if message.contains("not found") => {
-                Ok(Vec::new())
-            }
+            Err(GobgpError::Rpc { message, .. }) if message.contains("not found") => Ok(Vec::new()),
             other => other,
         }
     }
 
     /// Adds `entries` to the community set `name` (created if missing).
-    pub async fn add_to_community_set(
+    async fn add_to_community_set(
         &self,
         name: &str,
         entries: Vec<String>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), GobgpError> {
         let req = AddDefinedSetRequest {
             defined_set: Some(community_set(name, entries)),
         };
@@ -446,11 +238,11 @@ impl GobgpClient {
     }
 
     /// Removes `entries` from the community set `name`.
-    pub async fn remove_from_community_set(
+    async fn remove_from_community_set(
         &self,
         name: &str,
         entries: Vec<String>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), GobgpError> {
         let req = DeleteDefinedSetRequest {
             defined_set: Some(community_set(name, entries)),
             all: false,
@@ -462,40 +254,23 @@ impl GobgpClient {
     }
 
     /// Every peer of gobgpd, with its state and message counters.
-    pub async fn list_peers(&self) -> Result<Vec<PeerReport>, ClientError> {
+    async fn list_peers(&self) -> Result<Vec<PeerReport>, GobgpError> {
         Ok(self
             .list_peers_at("")
             .await?
             .iter()
-            .map(PeerReport::from_api)
+            .map(peer_report)
             .collect())
-    }
-
-    async fn list_peers_at(&self, address: &str) -> Result<Vec<Peer>, ClientError> {
-        let mut c = self.inner.clone();
-        let req = ListPeerRequest {
-            address: address.to_string(),
-            enable_advertised: false,
-        };
-        self.call("ListPeer", async move {
-            let mut stream = c.list_peer(req).await?.into_inner();
-            let mut peers = Vec::new();
-            while let Some(r) = stream.message().await? {
-                peers.extend(r.peer);
-            }
-            Ok(peers)
-        })
-        .await
     }
 
     /// Announces `prefix` from gobgpd's global RIB, or replaces its path (one UPDATE at the
     /// routers). `local_asn` is what `as_path_prepend` repeats.
-    pub async fn add_path(
+    async fn add_path(
         &self,
         prefix: IpNet,
         advert: &Advert,
         local_asn: u32,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), GobgpError> {
         let req = AddPathRequest {
             table_type: TableType::Global as i32,
             vrf_id: String::new(),
@@ -508,7 +283,7 @@ impl GobgpClient {
     /// Withdraws the path of `prefix` added by [`add_path`](Self::add_path), whatever its
     /// attributes: gobgpd matches a withdraw by prefix and origin. `next_hop` (any of the
     /// prefix's family) is what tells gobgpd which table the withdraw is for.
-    pub async fn delete_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), ClientError> {
+    async fn delete_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), GobgpError> {
         let bare = Advert {
             next_hop,
             attrs: PathAttributes::default(),
@@ -526,10 +301,7 @@ impl GobgpClient {
 
     /// The paths of gobgpd's global RIB (IPv4 and IPv6 unicast) that were added through the
     /// API, as opposed to learned from a peer. `local_asn` reads the AS path as a prepend.
-    pub async fn originated_paths(
-        &self,
-        local_asn: u32,
-    ) -> Result<Vec<OriginatedPath>, ClientError> {
+    async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
         let mut out = Vec::new();
         for family in [family(api::family::Afi::Ip), family(api::family::Afi::Ip6)] {
             let mut c = self.inner.clone();
@@ -565,20 +337,15 @@ impl GobgpClient {
 
     /// A stream of peer events (state changes). gobgpd sends the stream's headers only with
     /// the first event, so run this in a task of its own; the stream has no timeout.
-    pub async fn watch_peer_events(&self) -> Result<PeerEvents, ClientError> {
+    async fn watch_peer_events(&self) -> Result<Events, GobgpError> {
         let req = WatchEventRequest {
             peer: Some(api::watch_event_request::Peer {}),
             table: None,
         };
-        self.watch(req).await.map(PeerEvents)
+        self.watch(req).await.map(Events)
     }
 
-    /// A stream of best-path changes of the global RIB, starting with the paths already
-    /// there. Used by the benchmark to see routes arrive at and leave a router; like
-    /// [`GobgpClient::watch_peer_events`], run it in a task of its own.
-    pub async fn watch_best_paths(
-        &self,
-    ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
+    async fn watch_best_paths(&self) -> Result<Table, GobgpError> {
         use api::watch_event_request::{Table, table::Filter, table::filter::Type};
         let req = WatchEventRequest {
             peer: None,
@@ -589,36 +356,139 @@ impl GobgpClient {
                 }],
             }),
         };
-        self.watch(req).await
+        self.watch(req).await.map(Table)
     }
+}
 
-    /// Opens a WatchEvent stream. No timeout: the stream lives as long as the connection.
-    async fn watch(
-        &self,
-        req: WatchEventRequest,
-    ) -> Result<tonic::Streaming<api::WatchEventResponse>, ClientError> {
-        let mut c = self.inner.clone();
-        c.watch_event(req)
-            .await
-            .map(tonic::Response::into_inner)
-            .map_err(|s| self.rpc_error("WatchEvent", &s))
+/// gobgpd's stream of peer events (session state changes).
+pub struct Events(tonic::Streaming<api::WatchEventResponse>);
+
+impl PeerEvents for Events {
+    async fn next(&mut self) -> Result<Option<PeerReport>, GobgpError> {
+        loop {
+            let Some(event) = self.0.message().await.map_err(|s| stream_error(&s))? else {
+                return Ok(None);
+            };
+            if let Some(api::watch_event_response::Event::Peer(pe)) = event.event
+                && let Some(peer) = pe.peer
+            {
+                return Ok(Some(peer_report(&peer)));
+            }
+        }
+    }
+}
+
+/// gobgpd's stream of best-path changes.
+pub struct Table(tonic::Streaming<api::WatchEventResponse>);
+
+impl BestPaths for Table {
+    async fn next(&mut self) -> Result<Option<Vec<BestPathChange>>, GobgpError> {
+        loop {
+            let Some(event) = self.0.message().await.map_err(|s| stream_error(&s))? else {
+                return Ok(None);
+            };
+            if let Some(api::watch_event_response::Event::Table(t)) = event.event {
+                return Ok(Some(
+                    t.paths
+                        .iter()
+                        .filter_map(path_prefix)
+                        .map(|(prefix, withdrawn)| BestPathChange { prefix, withdrawn })
+                        .collect(),
+                ));
+            }
+        }
+    }
+}
+
+/// An error of an event stream (its endpoint is not known there).
+fn stream_error(s: &tonic::Status) -> GobgpError {
+    GobgpError::Rpc {
+        endpoint: "(stream)".to_string(),
+        call: "WatchEvent",
+        code: s.code(),
+        message: s.message().to_string(),
+    }
+}
+
+/// Reads a peer of `ListPeer` or of a peer event.
+fn peer_report(p: &Peer) -> PeerReport {
+    let state = p.state.clone().unwrap_or_default();
+    let conf = p.conf.clone().unwrap_or_default();
+    let address = if state.neighbor_address.is_empty() {
+        conf.neighbor_address.clone()
+    } else {
+        state.neighbor_address.clone()
+    };
+    let session_state = session_state(state.session_state);
+    let established = session_state == SessionState::Established;
+    let timers = p.timers.as_ref().and_then(|t| t.state.as_ref());
+    let established_at = timers
+        .and_then(|s| s.uptime.as_ref())
+        .filter(|_| established)
+        .and_then(|t| {
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.seconds).ok()?))
+        });
+    let messages = state.messages.unwrap_or_default();
+    PeerReport {
+        address,
+        asn: if state.peer_asn != 0 {
+            state.peer_asn
+        } else {
+            conf.peer_asn
+        },
+        established_at,
+        hold_time: timers
+            .map(|t| t.negotiated_hold_time)
+            .filter(|_| established),
+        keepalive_interval: timers.map(|t| t.keepalive_interval).filter(|_| established),
+        numbers: PeerNumbers {
+            session_state,
+            admin_state: u8::try_from(state.admin_state).unwrap_or(u8::MAX),
+            peer_type: u8::try_from(state.r#type).unwrap_or(u8::MAX),
+            flops: state.flops,
+            out_q: state.out_q,
+            password_set: !state.auth_password.is_empty() || !conf.auth_password.is_empty(),
+            remove_private: state.remove_private,
+            send_community: state.send_community,
+            received: messages_of(messages.received.unwrap_or_default()),
+            sent: messages_of(messages.sent.unwrap_or_default()),
+        },
+    }
+}
+
+/// GoBGP 3's session state number in anycastd's terms.
+fn session_state(n: i32) -> SessionState {
+    use api::peer_state::SessionState as S;
+    match S::try_from(n) {
+        Ok(S::Idle) => SessionState::Idle,
+        Ok(S::Connect) => SessionState::Connect,
+        Ok(S::Active) => SessionState::Active,
+        Ok(S::Opensent) => SessionState::OpenSent,
+        Ok(S::Openconfirm) => SessionState::OpenConfirm,
+        Ok(S::Established) => SessionState::Established,
+        _ => SessionState::Unknown,
+    }
+}
+
+fn messages_of(m: api::Message) -> Messages {
+    Messages {
+        notification: m.notification,
+        update: m.update,
+        open: m.open,
+        keepalive: m.keepalive,
+        refresh: m.refresh,
+        total: m.total,
+        withdraw_update: m.withdraw_update,
+        withdraw_prefix: m.withdraw_prefix,
     }
 }
 
 /// The prefix of a path (IPv4 or IPv6 unicast), and whether the path is a withdraw.
-pub fn path_prefix(p: &Path) -> Option<(IpNet, bool)> {
+fn path_prefix(p: &Path) -> Option<(IpNet, bool)> {
     let n: IpAddressPrefix = unpack(p.nlri.as_ref()?, "IPAddressPrefix")?;
     let addr: IpAddr = n.prefix.parse().ok()?;
     let prefix = IpNet::new(addr, u8::try_from(n.prefix_len).ok()?).ok()?;
     Some((prefix, p.is_withdraw))
-}
-
-fn status_text(code: tonic::Code, message: &str) -> String {
-    if message.is_empty() {
-        format!("{code:?}")
-    } else {
-        format!("{code:?}: {message}")
-    }
 }
 
 fn community_set(name: &str, list: Vec<String>) -> api::DefinedSet {
@@ -908,6 +778,7 @@ fn same_addr(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::announcer::gobgp::ops::PeerTimers;
 
     fn bare(nh: &str) -> Advert {
         Advert {

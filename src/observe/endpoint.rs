@@ -6,28 +6,25 @@
 //! or 32 addresses failed it 22 to 25 times in 30, and a flood of `/metrics` made it answer
 //! 503; where `/healthz` is gobgpd's liveness probe that restarts gobgpd and withdraws a
 //! healthy site). So:
-//! - the **main lane** serves at most [`MAX_CONNECTIONS`] at once, [`MAX_CONNECTIONS_PER_CLIENT`]
-//!   of them from one client, one request each, cut after [`CONNECTION_DEADLINE`]; when it
-//!   is full, a connection that has not sent its request within [`SLOW_HEADERS`] is cut to
-//!   make room for the newcomer (the timeout for request headers shortens when full);
 //! - a new connection first waits up to [`FIRST_BYTES`] for its first bytes (at most
 //!   [`PENDING`] at once, [`PENDING_PER_CLIENT`] from one client, so that slow clients
 //!   cannot take every place; beyond that it goes on at once): a whole request for
-//!   `/healthz` (a probe sends it at once) is answered then and there, taking no place in
-//!   a lane;
-//! - any other connection that finds no room in the main lane goes to the **probe lane**: at most
-//!   [`PROBE_LANE`] connections, [`SLOW_HEADERS`] to send a request, only `/healthz`
-//!   answered (anything else is told to come back later); when it is full, its oldest
-//!   connection still waiting for a request is cut. A probe sends its request at once, so
-//!   it is always answered; a slow client is cut.
+//!   `/healthz` (a probe sends it at once) is answered then and there, taking no place;
+//! - the **main lane** serves at most [`MAX_CONNECTIONS`] at once,
+//!   [`MAX_CONNECTIONS_PER_CLIENT`] of them from one client, one request each, cut after
+//!   [`CONNECTION_DEADLINE`];
+//! - a connection that finds no room there goes to the **probe lane**: at most
+//!   [`PROBE_LANE`] connections, [`PROBE_LANE_PER_CLIENT`] from one client, with
+//!   [`SLOW_HEADERS`] to send a request; only `/healthz` is answered there (anything else
+//!   is told to come back later);
+//! - beyond that a connection is closed at once, and the refusals logged.
 //!
 //! Every connection holds one file descriptor, so the endpoint holds at most
-//! `PENDING + MAX_CONNECTIONS + PROBE_LANE` (176) of them.
+//! `PENDING + MAX_CONNECTIONS + PROBE_LANE` (120) of them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,7 +32,6 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use crate::metrics::{Liveness, Metrics};
@@ -54,18 +50,20 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// Connections one client (an IPv4 address, an IPv6 /64) may hold in the main lane, so that
 /// one client cannot lock out Prometheus.
 pub const MAX_CONNECTIONS_PER_CLIENT: usize = 8;
-/// Connections of the probe lane, which answers `/healthz` only.
-pub const PROBE_LANE: usize = 16;
+/// Connections of the probe lane, which answers `/healthz` only...
+pub const PROBE_LANE: usize = 8;
+/// ...and from one client.
+pub const PROBE_LANE_PER_CLIENT: usize = 2;
 /// Connections waiting for their first bytes at once, before they take a place in a lane...
-pub const PENDING: usize = 96;
+pub const PENDING: usize = 48;
 /// ...and from one client: slow clients from 32 addresses hold at most two thirds of them.
-pub const PENDING_PER_CLIENT: usize = 2;
+pub const PENDING_PER_CLIENT: usize = 1;
 /// How long a new connection waits for its first bytes before it takes a place in a lane.
 pub const FIRST_BYTES: Duration = Duration::from_millis(100);
 /// A client has this long to send its request headers...
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// ...this long when the lane it is in is full and a newcomer needs its place (a probe, or
-/// `curl`, sends its request within a millisecond of connecting)...
+/// ...this long in the probe lane (a probe sends its request within a millisecond of
+/// connecting)...
 pub const SLOW_HEADERS: Duration = Duration::from_millis(250);
 /// ...and a connection (one request, no keep-alive) is closed after this, answered or not.
 /// A scrape takes a few milliseconds.
@@ -85,18 +83,6 @@ enum Lane {
 struct Entry {
     client: IpAddr,
     lane: Lane,
-    admitted: Instant,
-    /// Set once its request headers have arrived.
-    answered: Arc<AtomicBool>,
-    /// Told to stop when its place is given to a newcomer.
-    evict: Arc<Notify>,
-}
-
-impl Entry {
-    /// Whether it may be cut for a newcomer: no request yet, and at least `grace` old.
-    fn evictable(&self, now: Instant, grace: Duration) -> bool {
-        !self.answered.load(Ordering::Relaxed) && now.duration_since(self.admitted) >= grace
-    }
 }
 
 /// The connections being served, by lane and client, and those waiting for their first
@@ -141,23 +127,13 @@ impl Table {
             .count()
     }
 
-    /// Cuts the oldest connection of `lane` (of `client`, when given) that has sent no
-    /// request within `grace`; whether there was one.
-    fn evict(&mut self, lane: Lane, client: Option<IpAddr>, now: Instant, grace: Duration) -> bool {
-        let oldest = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.lane == lane && client.is_none_or(|c| e.client == c))
-            .filter(|(_, e)| e.evictable(now, grace))
-            .min_by_key(|(_, e)| e.admitted)
-            .map(|(id, _)| *id);
-        match oldest.and_then(|id| self.entries.remove(&id)) {
-            Some(e) => {
-                e.evict.notify_one();
-                true
-            }
-            None => false,
-        }
+    /// Whether `lane` has room for one more connection of `client`.
+    fn room(&self, lane: Lane, client: IpAddr) -> bool {
+        let (total, per_client) = match lane {
+            Lane::Main => (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT),
+            Lane::Probe => (PROBE_LANE, PROBE_LANE_PER_CLIENT),
+        };
+        self.count(lane, None) < total && self.count(lane, Some(client)) < per_client
     }
 }
 
@@ -166,8 +142,6 @@ struct Slot {
     slots: Arc<Slots>,
     id: u64,
     lane: Lane,
-    answered: Arc<AtomicBool>,
-    evict: Arc<Notify>,
 }
 
 impl Slots {
@@ -205,52 +179,21 @@ impl Slots {
         Some(Pending(self.clone(), client))
     }
 
-    /// A place for a connection from `peer`: in the main lane if there is (or can be made)
-    /// room, else in the probe lane; `None` when neither has room.
+    /// A place for a connection from `peer`: in the main lane if there is room, else in
+    /// the probe lane; `None` when neither has room.
     fn take(self: &Arc<Self>, peer: IpAddr) -> Option<Slot> {
-        self.take_at(peer, Instant::now())
-    }
-
-    fn take_at(self: &Arc<Self>, peer: IpAddr, now: Instant) -> Option<Slot> {
         let client = client_of(peer);
         let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let lane = if t.count(Lane::Main, Some(client)) >= MAX_CONNECTIONS_PER_CLIENT {
-            // Its own slow connections make room for it, nobody else's.
-            t.evict(Lane::Main, Some(client), now, SLOW_HEADERS)
-                .then_some(Lane::Main)
-        } else if t.count(Lane::Main, None) >= MAX_CONNECTIONS {
-            t.evict(Lane::Main, None, now, SLOW_HEADERS)
-                .then_some(Lane::Main)
-        } else {
-            Some(Lane::Main)
-        };
-        let lane = match lane {
-            Some(l) => l,
-            None if t.count(Lane::Probe, None) < PROBE_LANE => Lane::Probe,
-            // The probe lane's slow connections go first, whatever their age.
-            None if t.evict(Lane::Probe, None, now, Duration::ZERO) => Lane::Probe,
-            None => return None,
-        };
+        let lane = [Lane::Main, Lane::Probe]
+            .into_iter()
+            .find(|l| t.room(*l, client))?;
         let id = t.next_id;
         t.next_id += 1;
-        let answered = Arc::new(AtomicBool::new(false));
-        let evict = Arc::new(Notify::new());
-        t.entries.insert(
-            id,
-            Entry {
-                client,
-                lane,
-                admitted: now,
-                answered: answered.clone(),
-                evict: evict.clone(),
-            },
-        );
+        t.entries.insert(id, Entry { client, lane });
         Some(Slot {
             slots: self.clone(),
             id,
             lane,
-            answered,
-            evict,
         })
     }
 }
@@ -333,11 +276,10 @@ impl Endpoint {
         }
     }
 
-    /// Serves one connection in its slot, until answered, cut at its deadline, or evicted.
+    /// Serves one connection in its slot, until answered or cut at its deadline.
     async fn connection(self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Slot) {
-        let (lane, answered) = (slot.lane, slot.answered.clone());
+        let lane = slot.lane;
         let svc = hyper::service::service_fn(move |req| {
-            answered.store(true, Ordering::Relaxed);
             let this = self.clone();
             async move { Ok::<_, Infallible>(this.answer(&req, lane)) }
         });
@@ -351,17 +293,12 @@ impl Endpoint {
             .header_read_timeout(headers)
             .keep_alive(false)
             .serve_connection(io, svc);
-        tokio::select! {
-            r = tokio::time::timeout(CONNECTION_DEADLINE, conn) => match r {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    debug!(%peer, error = e.to_string().as_str(), "metrics endpoint: connection ended with an error")
-                }
-                Err(_) => debug!(%peer, "metrics endpoint: connection cut at its deadline"),
-            },
-            () = slot.evict.notified() => {
-                debug!(%peer, "metrics endpoint: slow connection cut to make room");
+        match tokio::time::timeout(CONNECTION_DEADLINE, conn).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%peer, error = e.to_string().as_str(), "metrics endpoint: connection ended with an error")
             }
+            Err(_) => debug!(%peer, "metrics endpoint: connection cut at its deadline"),
         }
         drop(slot);
     }
@@ -529,7 +466,7 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpSocket, TcpStream};
 
@@ -621,21 +558,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_endpoint_makes_room_and_cuts_idle_connections() {
+    async fn a_full_endpoint_still_answers_healthz_and_cuts_idle_connections() {
         let addr = serving().await;
         let mut held = Vec::new();
         for i in 0..MAX_CONNECTIONS {
             let host = 10 + (i / MAX_CONNECTIONS_PER_CLIENT) as u8;
             held.push(connect_from(host, addr).await.expect("connect"));
         }
-        // A newcomer is served in full: an idle connection is cut for it once the lane is
-        // full of them (each has had 250 ms to send a request).
-        let mut answer = String::new();
+        // A newcomer gets /healthz, and is told to come back for anything else, once the
+        // idle ones have taken every place of the main lane (after their first bytes'
+        // wait).
+        let mut metrics = String::new();
         let waited = Instant::now();
-        while !answer.starts_with("HTTP/1.1 200") && waited.elapsed() < Duration::from_secs(3) {
-            answer = get(200, addr, "/metrics").await;
+        while !metrics.starts_with("HTTP/1.1 503") && waited.elapsed() < Duration::from_secs(2) {
+            metrics = get(200, addr, "/metrics").await;
         }
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(metrics.contains("only /healthz"), "{metrics}");
         let health = get(201, addr, "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
         // The idle ones are cut by the server, at the latest at the connection deadline.
@@ -649,56 +587,38 @@ mod tests {
         .await;
         assert!(cut.iter().all(|c| *c), "idle connections were not cut");
         eprintln!("idle connections cut after {:?}", start.elapsed());
+        let answer = get(200, addr, "/metrics").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
-    /// The lanes and their order of eviction, on the table alone.
+    /// The lanes, on the table alone: the main lane, then the probe lane, each with its
+    /// caps in all and per client, then nothing.
     #[test]
-    fn slots_make_room_for_newcomers_in_order() {
+    fn slots_fill_the_main_lane_then_the_probe_lane() {
         let slots = Arc::new(Slots::default());
-        let now = Instant::now();
         let ip = |n: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
         let lane = |s: &Option<Slot>| s.as_ref().map(|s| s.lane);
-        // A full main lane of young connections without a request: newcomers go to the
-        // probe lane, then evict its oldest unanswered connection, whatever its age.
-        let mut held: Vec<Slot> = (0..MAX_CONNECTIONS as u32)
-            .map(|i| slots.take_at(ip(i / 8), now).expect("room"))
+        let mut held: Vec<Option<Slot>> = (0..MAX_CONNECTIONS as u32)
+            .map(|i| slots.take(ip(i / 8)))
             .collect();
-        assert!(held.iter().all(|s| s.lane == Lane::Main));
-        let at = |us: u64| now + Duration::from_micros(us);
-        let probes: Vec<Option<Slot>> = (0..PROBE_LANE as u32)
-            .map(|i| slots.take_at(ip(100 + i), at(u64::from(i))))
+        assert!(held.iter().all(|s| lane(s) == Some(Lane::Main)));
+        // One client at its main-lane cap goes to the probe lane, at most twice.
+        let mut a = slots.take(ip(0));
+        assert_eq!(lane(&a), Some(Lane::Probe));
+        let b = slots.take(ip(0));
+        assert_eq!(lane(&b), Some(Lane::Probe));
+        assert!(slots.take(ip(0)).is_none(), "its probe-lane share is used");
+        let others: Vec<Option<Slot>> = (0..(PROBE_LANE - 2) as u32)
+            .map(|i| slots.take(ip(100 + i)))
             .collect();
-        assert!(probes.iter().all(|p| lane(p) == Some(Lane::Probe)));
-        let next = slots.take_at(ip(200), at(100));
-        assert_eq!(lane(&next), Some(Lane::Probe));
-        let in_table = |s: &Option<Slot>| {
-            let id = s.as_ref().map(|s| s.id);
-            let t = slots.table.lock().expect("table");
-            id.is_some_and(|id| t.entries.contains_key(&id))
-        };
-        assert!(
-            !in_table(&probes[0]),
-            "the oldest probe-lane connection was cut"
-        );
-        assert!(probes[1..].iter().all(in_table));
-        // Answered ones are never cut: a probe lane of answered connections is full.
-        for p in probes.iter().flatten().chain(&next) {
-            p.answered.store(true, Ordering::Relaxed);
-        }
-        assert!(slots.take_at(ip(201), at(200)).is_none());
-        // Once the main lane's connections have had SLOW_HEADERS, a newcomer takes the
-        // place of the oldest, in the main lane.
-        let later = now + SLOW_HEADERS;
-        let taken = slots.take_at(ip(202), later);
-        assert_eq!(lane(&taken), Some(Lane::Main));
-        // A client at its own cap makes room among its own connections only.
-        let own = slots.take_at(ip(1), later);
-        assert_eq!(lane(&own), Some(Lane::Main));
-        let t = slots.table.lock().expect("table");
-        assert_eq!(t.count(Lane::Main, Some(ip(1))), MAX_CONNECTIONS_PER_CLIENT);
-        assert_eq!(t.count(Lane::Main, None), MAX_CONNECTIONS);
-        drop(t);
-        held.clear();
+        assert!(others.iter().all(|s| lane(s) == Some(Lane::Probe)));
+        assert!(slots.take(ip(200)).is_none(), "every lane is full");
+        // A place given back is taken again.
+        a = None;
+        assert!(a.is_none());
+        assert_eq!(lane(&slots.take(ip(201))), Some(Lane::Probe));
+        held.pop();
+        assert_eq!(lane(&slots.take(ip(202))), Some(Lane::Main));
     }
 
     /// Issue 20: slow clients from 12 or 32 addresses made `/healthz` fail 22 to 25 times

@@ -25,6 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use metrics::Gauge;
+use tracing::{error, warn};
+
 use crate::config::Config;
 
 /// How often the drain files are looked at.
@@ -208,13 +211,23 @@ pub fn files(cfg: &Config) -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// Which of `files` exist now.
-pub fn existing(files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
-    files
-        .iter()
-        .filter(|f| std::fs::symlink_metadata(f).is_ok())
-        .cloned()
-        .collect()
+/// Which of `files` exist now, and those that cannot be looked at (a directory anycastd
+/// may not search), with why; those count as absent.
+pub fn existing(files: &BTreeSet<PathBuf>) -> (BTreeSet<PathBuf>, BTreeMap<PathBuf, String>) {
+    let mut present = BTreeSet::new();
+    let mut unknown = BTreeMap::new();
+    for f in files {
+        match std::fs::symlink_metadata(f) {
+            Ok(_) => {
+                present.insert(f.clone());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                unknown.insert(f.clone(), crate::small_file::describe_io(&e));
+            }
+        }
+    }
+    (present, unknown)
 }
 
 /// Why each service of `cfg` is drained (services that are not drained are absent).
@@ -261,6 +274,227 @@ pub fn reasons(
     out
 }
 
+/// Which services a drain command names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// `--all`: every service, also those a reload adds later.
+    All,
+    Services(Vec<String>),
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::All => f.write_str("every service"),
+            Selection::Services(names) => f.write_str(&names.join(", ")),
+        }
+    }
+}
+
+/// A drain command naming services the config does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("no service named {}; the services are: {}", unknown.join(", "), known.join(", "))]
+pub struct UnknownServices {
+    pub unknown: Vec<String>,
+    pub known: Vec<String>,
+}
+
+/// The drains: the commanded ones (remembered in `state_directory`), the drain files that
+/// exist, and whether the last change could be saved.
+pub struct Drains {
+    dir: PathBuf,
+    commanded: Commanded,
+    files: BTreeSet<PathBuf>,
+    /// Drain files that cannot be looked at, with why (each said once).
+    unknown_files: BTreeMap<PathBuf, String>,
+    /// The commanded drains changed but could not be saved: retried at each poll.
+    unsaved: bool,
+    /// `anycastd_drain_state_ok`.
+    state_ok: Gauge,
+}
+
+impl Drains {
+    /// Reads the drains remembered in `dir`. An unreadable file drains every service
+    /// (fail closed), said at ERROR and in `anycastd_drain_state_ok`.
+    pub fn load(dir: &Path, state_ok: Gauge) -> Drains {
+        let (commanded, unreadable) = Commanded::load(dir);
+        if let Some(e) = &unreadable {
+            error!(
+                error = e.to_string().as_str(),
+                "cannot read the remembered drains: every service stays drained (fail closed) until `anycastd undrain --all` writes them again"
+            );
+        }
+        state_ok.set(if unreadable.is_some() { 0.0 } else { 1.0 });
+        Drains {
+            dir: dir.to_path_buf(),
+            commanded,
+            files: BTreeSet::new(),
+            unknown_files: BTreeMap::new(),
+            unsaved: false,
+            state_ok,
+        }
+    }
+
+    /// Where drains are remembered from now on (a reload may change `state_directory`).
+    pub fn set_dir(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
+    }
+
+    /// Looks at the drain files of `cfg` again (and retries a failed save); whether the
+    /// existing ones changed. Files appearing or going are logged.
+    pub fn poll(&mut self, cfg: &Config) -> bool {
+        if self.unsaved {
+            let _ = self.save();
+        }
+        let (existing, unknown) = existing(&files(cfg));
+        for (f, why) in &unknown {
+            if self.unknown_files.get(f) != Some(why) {
+                warn!(file = %f.display(), error = why.as_str(), "cannot tell whether the drain file exists (is its directory searchable by anycastd?); treated as absent");
+            }
+        }
+        for f in self.unknown_files.keys() {
+            if !unknown.contains_key(f) {
+                warn!(file = %f.display(), "the drain file can be looked at again");
+            }
+        }
+        self.unknown_files = unknown;
+        if existing == self.files {
+            return false;
+        }
+        for f in existing.symmetric_difference(&self.files) {
+            let services = services_of(cfg, f);
+            if existing.contains(f) {
+                warn!(file = %f.display(), services = services.as_str(), "drain file appeared: draining");
+            } else {
+                warn!(file = %f.display(), services = services.as_str(), "drain file is gone: undraining");
+            }
+        }
+        self.files = existing;
+        true
+    }
+
+    /// Why each service of `cfg` is drained (services that are not drained are absent).
+    pub fn reasons(&self, cfg: &Config) -> BTreeMap<String, Vec<Reason>> {
+        reasons(cfg, &self.commanded, &self.files)
+    }
+
+    /// `anycastd drain`: whether anything changed, and the save's error if it failed (the
+    /// drain applies all the same, and the save is retried).
+    pub fn drain(
+        &mut self,
+        cfg: &Config,
+        what: &Selection,
+        force: bool,
+    ) -> Result<(bool, Option<DrainError>), UnknownServices> {
+        let now = now();
+        let before = self.commanded.clone();
+        match what {
+            Selection::All => {
+                self.commanded.all.get_or_insert(now);
+                if force {
+                    self.commanded.all_forced = true;
+                }
+            }
+            Selection::Services(names) => {
+                known(cfg, names)?;
+                for n in names {
+                    self.commanded.services.entry(n.clone()).or_insert(now);
+                    if force {
+                        self.commanded.forced.insert(n.clone());
+                    }
+                }
+            }
+        }
+        Ok(self.changed_since(&before))
+    }
+
+    /// `anycastd undrain`: whether anything changed, and the save's error if it failed.
+    /// `--all` also clears the fail-closed drain of an unreadable state file.
+    pub fn undrain(
+        &mut self,
+        cfg: &Config,
+        what: &Selection,
+    ) -> Result<(bool, Option<DrainError>), UnknownServices> {
+        let before = self.commanded.clone();
+        match what {
+            Selection::All => self.commanded = Commanded::default(),
+            Selection::Services(names) => {
+                known(cfg, names)?;
+                for n in names {
+                    self.commanded.services.remove(n);
+                    self.commanded.forced.remove(n);
+                }
+            }
+        }
+        Ok(self.changed_since(&before))
+    }
+
+    fn changed_since(&mut self, before: &Commanded) -> (bool, Option<DrainError>) {
+        if self.commanded == *before {
+            return (false, None);
+        }
+        (true, self.save().err())
+    }
+
+    /// Writes the commanded drains; on failure says so (log, `anycastd_drain_state_ok` 0)
+    /// and leaves them to be retried at the next poll.
+    fn save(&mut self) -> Result<(), DrainError> {
+        match self.commanded.save(&self.dir) {
+            Ok(()) => {
+                if std::mem::take(&mut self.unsaved) {
+                    warn!("the remembered drains are saved again");
+                }
+                self.state_ok.set(if self.commanded.unreadable.is_some() {
+                    0.0
+                } else {
+                    1.0
+                });
+                Ok(())
+            }
+            Err(e) => {
+                if !self.unsaved {
+                    error!(
+                        error = e.to_string().as_str(),
+                        "cannot remember the drains across restarts"
+                    );
+                }
+                self.unsaved = true;
+                self.state_ok.set(0.0);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `Err` naming the services of `names` that `cfg` does not have.
+fn known(cfg: &Config, names: &[String]) -> Result<(), UnknownServices> {
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !cfg.services.iter().any(|s| &s.name == *n))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(UnknownServices {
+        unknown,
+        known: cfg.services.iter().map(|s| s.name.clone()).collect(),
+    })
+}
+
+/// The services a drain file drains, for the log: every one for `announcer.drain_file`.
+fn services_of(cfg: &Config, file: &Path) -> String {
+    if cfg.announcer.drain_file.as_deref() == Some(file) {
+        return "every service".to_string();
+    }
+    cfg.services
+        .iter()
+        .filter(|s| s.drain_file.as_deref() == Some(file))
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,14 +514,14 @@ mod tests {
         let cfg = config(dir.path());
         let fs = files(&cfg);
         assert_eq!(fs.len(), 2);
-        assert!(reasons(&cfg, &Commanded::default(), &existing(&fs)).is_empty());
+        assert!(reasons(&cfg, &Commanded::default(), &existing(&fs).0).is_empty());
 
         std::fs::write(dir.path().join("web"), "").expect("touch");
-        let r = reasons(&cfg, &Commanded::default(), &existing(&fs));
+        let r = reasons(&cfg, &Commanded::default(), &existing(&fs).0);
         assert_eq!(r.keys().collect::<Vec<_>>(), ["web"]);
 
         std::fs::write(dir.path().join("all"), "").expect("touch");
-        let r = reasons(&cfg, &Commanded::default(), &existing(&fs));
+        let r = reasons(&cfg, &Commanded::default(), &existing(&fs).0);
         assert_eq!(r["web"].len(), 2);
         assert_eq!(r["dns"].len(), 1);
 

@@ -189,7 +189,7 @@ fn watch_lines(watches: &[WatchSpec], max: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const SEED_YAML: &str = include_str!("../testdata/seed.yaml");
+    const SEED_YAML: &str = include_str!("../../testdata/seed.yaml");
 
     #[test]
     fn thousands_are_separated() {

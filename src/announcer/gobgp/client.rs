@@ -1,0 +1,143 @@
+//! The client of a gobgpd, whichever API it speaks: [`Client`] dispatches each operation
+//! of [`Gobgp`] to the module of that API.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::ops::{
+    Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, OriginatedPath,
+    PeerChange, PeerEvents, PeerReport, PeerSettings,
+};
+use super::v3;
+
+/// A connected client of gobgpd.
+#[derive(Clone)]
+pub enum Client {
+    V3(v3::Client),
+}
+
+impl Client {
+    /// Connects once to `endpoint` (`host:port`); the caller retries.
+    pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Client, GobgpError> {
+        v3::Client::connect(endpoint, timeout).await.map(Client::V3)
+    }
+}
+
+/// Runs `$call` on the client of whichever API.
+macro_rules! each {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            Client::V3($c) => $call,
+        }
+    };
+}
+
+/// The peer events of whichever API.
+pub enum Events {
+    V3(<v3::Client as Gobgp>::PeerEvents),
+}
+
+impl PeerEvents for Events {
+    async fn next(&mut self) -> Result<Option<PeerReport>, GobgpError> {
+        match self {
+            Events::V3(e) => e.next().await,
+        }
+    }
+}
+
+/// The best-path changes of whichever API.
+pub enum Table {
+    V3(<v3::Client as Gobgp>::BestPaths),
+}
+
+impl BestPaths for Table {
+    async fn next(&mut self) -> Result<Option<Vec<BestPathChange>>, GobgpError> {
+        match self {
+            Table::V3(t) => t.next().await,
+        }
+    }
+}
+
+impl Gobgp for Client {
+    type PeerEvents = Events;
+    type BestPaths = Table;
+
+    fn api(&self) -> Api {
+        each!(self, c => c.api())
+    }
+
+    fn endpoint(&self) -> &str {
+        each!(self, c => c.endpoint())
+    }
+
+    async fn global(&self) -> Result<Option<GlobalSettings>, GobgpError> {
+        each!(self, c => c.global().await)
+    }
+
+    async fn start_bgp(&self, g: &GlobalSettings) -> Result<(), GobgpError> {
+        each!(self, c => c.start_bgp(g).await)
+    }
+
+    async fn ensure_peer(&self, p: &PeerSettings) -> Result<PeerChange, GobgpError> {
+        each!(self, c => c.ensure_peer(p).await)
+    }
+
+    async fn delete_peer(&self, address: IpAddr) -> Result<(), GobgpError> {
+        each!(self, c => c.delete_peer(address).await)
+    }
+
+    async fn list_peers(&self) -> Result<Vec<PeerReport>, GobgpError> {
+        each!(self, c => c.list_peers().await)
+    }
+
+    async fn community_set(&self, name: &str) -> Result<Vec<String>, GobgpError> {
+        each!(self, c => c.community_set(name).await)
+    }
+
+    async fn add_to_community_set(
+        &self,
+        name: &str,
+        entries: Vec<String>,
+    ) -> Result<(), GobgpError> {
+        each!(self, c => c.add_to_community_set(name, entries).await)
+    }
+
+    async fn remove_from_community_set(
+        &self,
+        name: &str,
+        entries: Vec<String>,
+    ) -> Result<(), GobgpError> {
+        each!(self, c => c.remove_from_community_set(name, entries).await)
+    }
+
+    async fn add_path(
+        &self,
+        prefix: IpNet,
+        advert: &Advert,
+        local_asn: u32,
+    ) -> Result<(), GobgpError> {
+        each!(self, c => c.add_path(prefix, advert, local_asn).await)
+    }
+
+    async fn delete_path(&self, prefix: IpNet, next_hop: IpAddr) -> Result<(), GobgpError> {
+        each!(self, c => c.delete_path(prefix, next_hop).await)
+    }
+
+    async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
+        each!(self, c => c.originated_paths(local_asn).await)
+    }
+
+    async fn watch_peer_events(&self) -> Result<Events, GobgpError> {
+        match self {
+            Client::V3(c) => c.watch_peer_events().await.map(Events::V3),
+        }
+    }
+
+    async fn watch_best_paths(&self) -> Result<Table, GobgpError> {
+        match self {
+            Client::V3(c) => c.watch_best_paths().await.map(Table::V3),
+        }
+    }
+}

@@ -1,0 +1,791 @@
+//! The claims of this site in etcd (SPEC 14): the mechanism under [`super::policy`]. While
+//! this site announces a prefix it holds a *claim* on it, under one lease that the task
+//! keeps alive; a site that dies or is cut off loses its claims `lease_ttl` later. A
+//! guarded release ([`Claims::release_guarded`]) drops the claim only through the
+//! transaction of [`super::guard`] (at least `min_sites` other sites must hold theirs).
+//!
+//! The daemon uses a [`Claims`] handle (cheap to clone) and spawns the future that
+//! [`Claims::start`] returns; that task keeps the lease alive, re-establishes a lost lease and
+//! re-puts the claims, repairs claims that differ from what the handle was told, refreshes the
+//! [`FleetView`] and the metrics, and revokes the lease at shutdown. Every call to etcd is
+//! bounded by `fleet.etcd.timeout`, and so is each method of the handle as a whole:
+//! endpoints that refuse, hang or answer garbage cost the caller that long at most.
+//!
+//! A site's claims count only while a router can see its routes (issue 20: with site A's
+//! gobgpd dead, site B's guard still counted A and withdrew the last path): while `visible`
+//! says no (gobgpd unusable, or no BGP session established) the task deletes this site's
+//! claims from etcd, and puts them back when it says yes again.
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
+use ipnet::IpNet;
+use metrics::Gauge;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::decision::{Decision, Held, HeldReason, Release};
+use super::etcd::{Etcd, EtcdError};
+use super::guard::{self, Claim, ClaimState, Keys, Outcome, instance_id};
+use super::view::{FleetStatus, FleetView, PrefixView};
+use crate::config::fleet::{FleetConfig, OnUnreachable};
+use crate::duration::Dur;
+use crate::metrics::{Metrics, names};
+
+/// Transactions a guarded release tries while other sites release the same prefix at the
+/// same moment; each lost one means another site's release went through, so with fewer
+/// concurrent releasers than this it always ends in Released or TooFew.
+const MAX_TRIES: u32 = 8;
+/// Claims put in one transaction (etcd allows 128 operations per transaction by default).
+const PUTS_PER_TXN: usize = 64;
+
+/// Why the fleet could not be set up, or etcd not asked.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("etcd did not answer within {0} (fleet.etcd.timeout)")]
+    Timeout(Dur),
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    #[error("fleet.etcd.{field}: cannot read {}: {source}", path.display())]
+    File {
+        field: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why no router sees this site's routes now (`None`: one does), as the daemon follows
+/// gobgpd and its sessions.
+pub type Sight = watch::Receiver<Option<String>>;
+
+/// The handle on this site's claims. Cheap to clone.
+#[derive(Clone)]
+pub struct Claims {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    site: String,
+    instance: String,
+    keys: Keys,
+    min_sites: u32,
+    on_unreachable: OnUnreachable,
+    timeout: Duration,
+    lease_ttl: Duration,
+    /// What the announcer told us: the prefixes this site announces and what their claims
+    /// should say. Changed at the start of each call, never held across an await.
+    wanted: Mutex<BTreeMap<IpNet, ClaimState>>,
+    /// Why no router sees this site's routes (gobgpd unusable, no BGP session
+    /// established); `None` while one does. Its claims count only then.
+    unseen: Mutex<Option<String>>,
+    /// The etcd side. Every write of our claims happens under this lock and follows `wanted`
+    /// as it is at that moment, so a background repair can never put back a claim that a
+    /// release has just removed.
+    session: tokio::sync::Mutex<Session>,
+    view: watch::Sender<FleetView>,
+    gauges: Gauges,
+}
+
+struct Session {
+    etcd: Etcd,
+    lease: Option<i64>,
+    /// We own `{prefix}sites/{site}` under the current lease.
+    owns_site: bool,
+}
+
+struct Gauges {
+    metrics: Metrics,
+    up: Gauge,
+    duplicate: Gauge,
+    /// `(sites, held)` per prefix.
+    prefixes: Mutex<BTreeMap<IpNet, (Gauge, Gauge)>>,
+}
+
+impl Gauges {
+    fn prefix(&self, p: IpNet, f: impl FnOnce(&Gauge, &Gauge)) {
+        if let Ok(mut m) = self.prefixes.lock() {
+            let (sites, held) = m.entry(p).or_insert_with(|| {
+                let label = p.to_string();
+                (
+                    self.metrics
+                        .gauge(names::FLEET_SITES, &[("prefix", label.as_str())]),
+                    self.metrics
+                        .gauge(names::FLEET_HELD, &[("prefix", label.as_str())]),
+                )
+            });
+            f(sites, held);
+        }
+    }
+}
+
+impl Claims {
+    /// Prepares the fleet of site `site` for `prefixes` (this site's configured prefixes:
+    /// their metrics and view exist from the start) and returns the handle and the fleet
+    /// task, which the caller spawns; it ends after `shutdown` turns true, having revoked
+    /// the lease (every claim of this site goes at once). Reads the password and TLS files
+    /// now; etcd itself is first asked by the task or the first call, whichever comes first,
+    /// so an unreachable etcd never keeps the daemon from starting.
+    pub fn start(
+        cfg: &FleetConfig,
+        site: String,
+        prefixes: impl IntoIterator<Item = IpNet>,
+        metrics: &Metrics,
+        shutdown: watch::Receiver<bool>,
+        sight: Sight,
+    ) -> Result<(Claims, impl Future<Output = ()> + Send + 'static), FleetError> {
+        let e = &cfg.etcd;
+        let timeout = e.timeout.0;
+        // Keep-alive pings find a dead connection (a member that vanished without a RST)
+        // before the next call has to wait for it; a member without a leader answers at
+        // once instead of letting writes wait for the timeout.
+        let mut options = ConnectOptions::new()
+            .with_keep_alive(timeout.max(Duration::from_secs(1)), timeout)
+            .with_require_leader(true);
+        if let (Some(user), Some(file)) = (&e.user, &e.password_file) {
+            let password = read_file("password_file", file)?;
+            options = options.with_user(user.clone(), trim_newline(&password));
+        }
+        if let Some(tls) = &e.tls {
+            let mut t = etcd_client::TlsOptions::new();
+            t = match &tls.ca_file {
+                Some(ca) => t.ca_certificate(etcd_client::Certificate::from_pem(read_file(
+                    "tls.ca_file",
+                    ca,
+                )?)),
+                None => t.with_native_roots(),
+            };
+            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                t = t.identity(etcd_client::Identity::from_pem(
+                    read_file("tls.cert_file", cert)?,
+                    read_file("tls.key_file", key)?,
+                ));
+            }
+            options = options.with_tls(t);
+        } else if e.endpoints.iter().any(|u| u.starts_with("https://")) {
+            options = options.with_tls(etcd_client::TlsOptions::new().with_native_roots());
+        }
+
+        let up = metrics.gauge(names::FLEET_UP, &[]);
+        up.set(0.0);
+        let duplicate = metrics.gauge(names::FLEET_DUPLICATE_SITE, &[]);
+        duplicate.set(0.0);
+        let gauges = Gauges {
+            metrics: metrics.clone(),
+            up,
+            duplicate,
+            prefixes: Mutex::new(BTreeMap::new()),
+        };
+        let mut view = FleetView {
+            site: site.clone(),
+            min_sites: cfg.min_sites,
+            on_unreachable: cfg.on_unreachable,
+            up: false,
+            error: None,
+            unseen: sight.borrow().clone(),
+            duplicate: None,
+            prefixes: BTreeMap::new(),
+        };
+        for p in prefixes {
+            view.prefixes.insert(p, PrefixView::default());
+            gauges.prefix(p, |s, h| {
+                s.set(0.0);
+                h.set(0.0);
+            });
+        }
+        // One member that hangs must leave time to ask the others within one timeout.
+        let endpoints: Vec<String> = e.endpoints.iter().map(|u| u.trim().to_string()).collect();
+        let attempt = (timeout / endpoints.len().max(1) as u32)
+            .max(Duration::from_millis(200))
+            .min(timeout);
+        let etcd = Etcd::new(endpoints, options, attempt);
+        let inner = Arc::new(Inner {
+            instance: instance_id(),
+            site,
+            keys: Keys::new(&e.prefix),
+            min_sites: cfg.min_sites,
+            on_unreachable: cfg.on_unreachable,
+            timeout,
+            lease_ttl: cfg.lease_ttl.0,
+            wanted: Mutex::new(BTreeMap::new()),
+            unseen: Mutex::new(sight.borrow().clone()),
+            session: tokio::sync::Mutex::new(Session {
+                etcd,
+                lease: None,
+                owns_site: false,
+            }),
+            view: watch::channel(view).0,
+            gauges,
+        });
+        let task = inner.clone().run(shutdown, sight);
+        Ok((Claims { inner }, task))
+    }
+
+    /// This site's name in the fleet.
+    pub fn site(&self) -> &str {
+        &self.inner.site
+    }
+
+    /// This process's instance id (the value that marks its claims and site key).
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Follows the fleet as this site sees it.
+    pub fn view(&self) -> watch::Receiver<FleetView> {
+        self.inner.view.subscribe()
+    }
+
+    /// The fleet part of the status document.
+    pub fn status(&self) -> FleetStatus {
+        self.inner.view.borrow().status()
+    }
+
+    /// This site announces `prefix` and its services are healthy: put (or refresh) its
+    /// claim. Call it after the prefix is announced (a claim must never run ahead of the
+    /// announcement, or other sites would count one that is not there), and again when a
+    /// held prefix's services recover. An error means etcd could not be told now; the
+    /// fleet task puts the claim as soon as it can, so the caller only logs it.
+    pub async fn claim(&self, prefix: IpNet) -> Result<(), FleetError> {
+        let inner = &self.inner;
+        inner.want(prefix, Some(ClaimState::Up));
+        inner.local_view(prefix, Some(ClaimState::Up), false);
+        let r = inner
+            .bounded(async {
+                let mut s = inner.session.lock().await;
+                let lease = inner.ensure(&mut s).await?;
+                if s.owns_site && inner.counting() {
+                    inner
+                        .put_claim(&mut s.etcd, lease, prefix, ClaimState::Up)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await;
+        inner.reached(&r);
+        r
+    }
+
+    /// The services of `prefix` failed (or an operator drains it without `--force`): may
+    /// this site withdraw it? Never takes longer than `fleet.etcd.timeout`.
+    ///
+    /// `Released`: the claim is gone (or etcd is unreachable and `on_unreachable` is
+    /// `withdraw`): withdraw now. `Held`: keep announcing with the `degraded` attributes,
+    /// log it at ERROR, and call again next round; the claim now says `held`. Call
+    /// [`Fleet::claim`] when the services recover.
+    pub async fn release_guarded(&self, prefix: IpNet) -> Decision {
+        let inner = &self.inner;
+        let r = inner
+            .bounded(async {
+                let mut s = inner.session.lock().await;
+                let lease = inner.ensure(&mut s).await?;
+                let owns_site = s.owns_site;
+                let outcome = guard::release(
+                    &mut s.etcd,
+                    &inner.keys,
+                    prefix,
+                    &inner.site,
+                    &inner.instance,
+                    owns_site,
+                    inner.min_sites,
+                    MAX_TRIES,
+                )
+                .await?;
+                match &outcome {
+                    // Under the session lock: the fleet task cannot put the claim back.
+                    Outcome::Released { .. } => inner.want(prefix, None),
+                    Outcome::TooFew { snapshot, .. } | Outcome::Contended { snapshot, .. } => {
+                        inner.want(prefix, Some(ClaimState::Held));
+                        // Once per hold, not every round: the read showed what the claim says.
+                        let said_held =
+                            snapshot
+                                .own
+                                .as_ref()
+                                .and_then(Option::as_ref)
+                                .is_some_and(|c| {
+                                    c.state == ClaimState::Held && c.instance == inner.instance
+                                });
+                        if owns_site && !said_held && inner.counting() {
+                            inner
+                                .put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
+                                .await?;
+                        }
+                    }
+                }
+                Ok(outcome)
+            })
+            .await;
+        inner.reached(&r);
+        let decision = match r {
+            Ok(Outcome::Released { others, tries }) => {
+                Decision::Released(Release::Guarded { others, tries })
+            }
+            Ok(Outcome::TooFew { snapshot, .. }) => Decision::Held(Held {
+                prefix,
+                others: snapshot.other_sites(),
+                min_sites: inner.min_sites,
+                reason: HeldReason::TooFewSites,
+            }),
+            Ok(Outcome::Contended { snapshot, tries }) => Decision::Held(Held {
+                prefix,
+                others: snapshot.other_sites(),
+                min_sites: inner.min_sites,
+                reason: HeldReason::Contended { tries },
+            }),
+            Err(e) => {
+                let error = e.to_string();
+                match inner.on_unreachable {
+                    OnUnreachable::Hold => {
+                        inner.want(prefix, Some(ClaimState::Held));
+                        Decision::Held(Held {
+                            prefix,
+                            others: Vec::new(),
+                            min_sites: inner.min_sites,
+                            reason: HeldReason::Unreachable { error },
+                        })
+                    }
+                    OnUnreachable::Withdraw => {
+                        inner.want(prefix, None);
+                        Decision::Released(Release::Unreachable { error })
+                    }
+                }
+            }
+        };
+        match &decision {
+            Decision::Released(_) => inner.local_view(prefix, None, false),
+            Decision::Held(_) => inner.local_view(prefix, Some(ClaimState::Held), true),
+        }
+        decision
+    }
+
+    /// Drop the claim without the guard: `drain --force`, shutdown, a prefix removed by a
+    /// reload, gobgpd lost. An error means etcd could not be told now; the fleet task
+    /// deletes the claim as soon as it can (or the lease expires).
+    pub async fn release_forced(&self, prefix: IpNet) -> Result<(), FleetError> {
+        let inner = &self.inner;
+        inner.want(prefix, None);
+        inner.local_view(prefix, None, false);
+        let r = inner
+            .bounded(async {
+                let mut s = inner.session.lock().await;
+                inner.ensure(&mut s).await?;
+                if s.owns_site {
+                    s.etcd
+                        .delete(&inner.keys.claim(&prefix, &inner.site))
+                        .await?;
+                }
+                Ok(())
+            })
+            .await;
+        inner.reached(&r);
+        r
+    }
+}
+
+fn read_file(field: &'static str, path: &Path) -> Result<Vec<u8>, FleetError> {
+    std::fs::read(path).map_err(|source| FleetError::File {
+        field,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn trim_newline(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .trim_end_matches(['\r', '\n'])
+        .to_string()
+}
+
+impl Inner {
+    /// Runs `f` within `fleet.etcd.timeout`, waiting for the session lock included.
+    async fn bounded<T>(
+        &self,
+        f: impl Future<Output = Result<T, FleetError>>,
+    ) -> Result<T, FleetError> {
+        tokio::time::timeout(self.timeout, f)
+            .await
+            .unwrap_or(Err(FleetError::Timeout(Dur(self.timeout))))
+    }
+
+    /// Whether this site's claims count: a router sees its routes.
+    fn counting(&self) -> bool {
+        self.unseen.lock().map(|u| u.is_none()).unwrap_or(true)
+    }
+
+    /// The claims etcd should hold for this site: what the announcer said, while a router
+    /// sees its routes; none otherwise.
+    fn effective(&self) -> BTreeMap<IpNet, ClaimState> {
+        if self.counting() {
+            self.wanted()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    fn want(&self, prefix: IpNet, state: Option<ClaimState>) {
+        if let Ok(mut w) = self.wanted.lock() {
+            match state {
+                Some(s) => w.insert(prefix, s),
+                None => w.remove(&prefix),
+            };
+        }
+    }
+
+    fn wanted(&self) -> BTreeMap<IpNet, ClaimState> {
+        self.wanted.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Records whether etcd answered.
+    fn reached<T>(&self, r: &Result<T, FleetError>) {
+        let up = r.is_ok();
+        self.gauges.up.set(if up { 1.0 } else { 0.0 });
+        self.view.send_if_modified(|v| {
+            let changed = v.up != up;
+            v.up = up;
+            changed
+        });
+    }
+
+    /// Shows our own change in the view at once (the fleet task confirms it from etcd).
+    /// The gauges change before the view is published: whoever sees the view sees them.
+    fn local_view(&self, prefix: IpNet, ours: Option<ClaimState>, held: bool) {
+        let site = self.site.clone();
+        let counting = self.counting();
+        self.view.send_modify(|v| {
+            let duplicate = v.duplicate.is_some() || !counting;
+            let p = v.prefixes.entry(prefix).or_default();
+            match ours {
+                Some(s) if !duplicate => {
+                    p.sites.insert(site, Some(s));
+                }
+                _ => {
+                    p.sites.remove(&site);
+                }
+            }
+            p.held = held;
+            self.set_gauges(prefix, p);
+        });
+    }
+
+    fn set_gauges(&self, prefix: IpNet, p: &PrefixView) {
+        self.gauges.prefix(prefix, |s, h| {
+            s.set(p.sites.len() as f64);
+            h.set(if p.held { 1.0 } else { 0.0 });
+        });
+    }
+
+    /// A live lease (its id), our site name, and our claims put under the lease (when the
+    /// lease or the name is new).
+    async fn ensure(&self, s: &mut Session) -> Result<i64, FleetError> {
+        let lease = match s.lease {
+            Some(id) => id,
+            None => {
+                let ttl = self.lease_ttl.as_secs() as i64;
+                let id = s.etcd.grant(ttl).await?;
+                info!(site = %self.site, lease = format!("{id:x}"), ttl, "fleet: etcd lease granted");
+                s.lease = Some(id);
+                s.owns_site = false;
+                id
+            }
+        };
+        if !s.owns_site {
+            self.acquire_site(s, lease).await?;
+            if s.owns_site {
+                self.put_all(&mut s.etcd, lease).await?;
+            }
+        }
+        Ok(lease)
+    }
+
+    /// Takes `{prefix}sites/{site}` for this instance, unless another one holds it.
+    async fn acquire_site(&self, s: &mut Session, lease: i64) -> Result<(), FleetError> {
+        let key = self.keys.site(&self.site);
+        let put = || {
+            TxnOp::put(
+                key.clone(),
+                self.instance.clone(),
+                Some(PutOptions::new().with_lease(lease)),
+            )
+        };
+        let resp = s
+            .etcd
+            .txn(
+                Txn::new()
+                    .when(vec![Compare::version(key.clone(), CompareOp::Equal, 0)])
+                    .and_then(vec![put()])
+                    .or_else(vec![TxnOp::get(key.clone(), None)]),
+            )
+            .await?;
+        let holder = if resp.succeeded() {
+            None
+        } else {
+            let value = resp
+                .op_responses()
+                .iter()
+                .find_map(|r| match r {
+                    TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let value = String::from_utf8_lossy(&value).into_owned();
+            if value == self.instance {
+                // Ours, under a lease we gave up on (it may still be alive): move it over.
+                let moved = s
+                    .etcd
+                    .txn(
+                        Txn::new()
+                            .when(vec![Compare::value(
+                                key.clone(),
+                                CompareOp::Equal,
+                                self.instance.clone(),
+                            )])
+                            .and_then(vec![put()]),
+                    )
+                    .await?;
+                (!moved.succeeded()).then_some(value)
+            } else {
+                Some(value)
+            }
+        };
+        s.owns_site = holder.is_none();
+        let duplicate = holder.map(|other| {
+            format!(
+                "site name {:?} is held in etcd by another anycastd (instance {other}); this one (instance {}) does not claim until that one stops: give each daemon its own fleet.site (a previous run of this daemon that did not stop cleanly lets go within lease_ttl)",
+                self.site, self.instance
+            )
+        });
+        self.gauges
+            .duplicate
+            .set(if duplicate.is_some() { 1.0 } else { 0.0 });
+        let changed = self.view.send_if_modified(|v| {
+            let changed = v.duplicate != duplicate;
+            v.duplicate = duplicate.clone();
+            changed
+        });
+        match (&duplicate, changed) {
+            (Some(d), true) => error!(site = %self.site, "fleet: {d}"),
+            (None, true) => {
+                warn!(site = %self.site, "fleet: site name is ours again; claiming")
+            }
+            (None, false) => {
+                debug!(site = %self.site, instance = %self.instance, "fleet: site name taken")
+            }
+            (Some(_), false) => {}
+        }
+        Ok(())
+    }
+
+    async fn put_claim(
+        &self,
+        etcd: &mut Etcd,
+        lease: i64,
+        prefix: IpNet,
+        state: ClaimState,
+    ) -> Result<(), FleetError> {
+        let claim = Claim {
+            instance: self.instance.clone(),
+            state,
+        };
+        etcd.put(
+            &self.keys.claim(&prefix, &self.site),
+            &claim.to_json(),
+            lease,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Puts every wanted claim (a new lease, or our site name regained).
+    async fn put_all(&self, etcd: &mut Etcd, lease: i64) -> Result<(), FleetError> {
+        let wanted: Vec<(IpNet, ClaimState)> = self.effective().into_iter().collect();
+        for chunk in wanted.chunks(PUTS_PER_TXN) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|(p, state)| {
+                    let claim = Claim {
+                        instance: self.instance.clone(),
+                        state: *state,
+                    };
+                    TxnOp::put(
+                        self.keys.claim(p, &self.site),
+                        claim.to_json(),
+                        Some(PutOptions::new().with_lease(lease)),
+                    )
+                })
+                .collect();
+            etcd.txn(Txn::new().and_then(ops)).await?;
+        }
+        if !wanted.is_empty() {
+            info!(site = %self.site, claims = wanted.len(), "fleet: claims put under the lease");
+        }
+        Ok(())
+    }
+
+    /// The fleet task: every `lease_ttl / 3`, and at once when whether a router sees this
+    /// site changes, one [`Inner::tick`].
+    async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, mut sight: Sight) {
+        let every = self.lease_ttl / 3;
+        let mut last_error: Option<String> = None;
+        let mut sight_open = true;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let r = self.bounded(self.tick()).await;
+            self.reached(&r);
+            let error = r.err().map(|e| e.to_string());
+            match (&error, &last_error) {
+                (Some(e), None) => {
+                    warn!(site = %self.site, error = %e, "fleet: etcd cannot be reached")
+                }
+                // The cause changed (issue 20: the first error was said for good).
+                (Some(e), Some(last)) if e != last => {
+                    warn!(site = %self.site, error = %e, "fleet: etcd still cannot be reached")
+                }
+                (None, Some(_)) => info!(site = %self.site, "fleet: etcd reachable again"),
+                _ => {}
+            }
+            self.view.send_if_modified(|v| {
+                let changed = v.error != error;
+                v.error = error.clone();
+                changed
+            });
+            last_error = error;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                changed = shutdown.changed() => if changed.is_err() {
+                    break; // the daemon is gone
+                },
+                changed = sight.changed(), if sight_open => {
+                    sight_open = changed.is_ok();
+                    let unseen = sight.borrow_and_update().clone();
+                    self.seen_by_routers(unseen);
+                }
+            }
+        }
+        // Shutdown is not guarded: every claim goes at once with the lease.
+        let revoked = self
+            .bounded(async {
+                let mut s = self.session.lock().await;
+                if let Some(lease) = s.lease {
+                    s.etcd.revoke(lease).await?;
+                    s.lease = None;
+                    s.owns_site = false;
+                }
+                Ok(())
+            })
+            .await;
+        match revoked {
+            Ok(()) => info!(site = %self.site, "fleet: lease revoked, claims gone"),
+            Err(e) => {
+                warn!(site = %self.site, error = %e, "fleet: could not revoke the lease; the claims expire with it")
+            }
+        }
+    }
+
+    /// Keeps the lease alive (re-establishing a lost one), makes our claims in etcd match
+    /// what the announcer said, and refreshes the view and the metrics.
+    async fn tick(&self) -> Result<(), FleetError> {
+        let mut s = self.session.lock().await;
+        let mut lease = self.ensure(&mut s).await?;
+        if !s.etcd.keep_alive(lease).await? {
+            // Expired (we were cut off for longer than lease_ttl) or revoked.
+            warn!(site = %self.site, lease = format!("{lease:x}"), "fleet: etcd lease lost; taking a new one and claiming again");
+            s.lease = None;
+            s.owns_site = false;
+            lease = self.ensure(&mut s).await?;
+        }
+        let kvs = s.etcd.range(&self.keys.routes()).await?;
+        let mut seen: BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>> = BTreeMap::new();
+        let mut ours: BTreeMap<IpNet, Option<ClaimState>> = BTreeMap::new();
+        for kv in &kvs {
+            if let Some((p, site)) = self.keys.parse_claim(&kv.key) {
+                let state = Claim::parse(&kv.value).map(|c| c.state);
+                if site == self.site {
+                    ours.insert(p, state);
+                }
+                seen.entry(p).or_default().insert(site, state);
+            }
+        }
+        if s.owns_site {
+            self.repair(&mut s.etcd, lease, &ours, &mut seen).await?;
+        }
+        drop(s);
+        self.publish(seen);
+        Ok(())
+    }
+
+    /// Records whether a router sees this site's routes (`None`) or why not; the next tick
+    /// takes the claims out of etcd or puts them back.
+    fn seen_by_routers(&self, unseen: Option<String>) {
+        let Ok(mut u) = self.unseen.lock() else {
+            return;
+        };
+        if *u == unseen {
+            return;
+        }
+        match &unseen {
+            Some(why) => warn!(
+                site = %self.site,
+                reason = why.as_str(),
+                "fleet: this site's routes reach no router; its claims leave etcd, so that other sites do not count it"
+            ),
+            None => {
+                warn!(site = %self.site, "fleet: this site's routes reach a router again; claiming again")
+            }
+        }
+        *u = unseen.clone();
+        drop(u);
+        self.view.send_modify(|v| v.unseen = unseen);
+    }
+
+    /// Puts the wanted claims that etcd lacks (or that say another state) and deletes
+    /// those nobody wants any more; `seen` is corrected to match.
+    async fn repair(
+        &self,
+        etcd: &mut Etcd,
+        lease: i64,
+        ours: &BTreeMap<IpNet, Option<ClaimState>>,
+        seen: &mut BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>,
+    ) -> Result<(), FleetError> {
+        let wanted = self.effective();
+        for (p, state) in &wanted {
+            if ours.get(p) != Some(&Some(*state)) {
+                if ours.contains_key(p) {
+                    debug!(site = %self.site, prefix = %p, state = ?state, "fleet: claim updated");
+                } else {
+                    warn!(site = %self.site, prefix = %p, "fleet: claim missing in etcd; put again");
+                }
+                self.put_claim(etcd, lease, *p, *state).await?;
+                seen.entry(*p)
+                    .or_default()
+                    .insert(self.site.clone(), Some(*state));
+            }
+        }
+        for p in ours.keys().filter(|p| !wanted.contains_key(*p)) {
+            info!(site = %self.site, prefix = %p, "fleet: stale claim deleted");
+            etcd.delete(&self.keys.claim(p, &self.site)).await?;
+            if let Some(sites) = seen.get_mut(p) {
+                sites.remove(&self.site);
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes what etcd said about our prefixes.
+    fn publish(&self, mut seen: BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>) {
+        let wanted = self.wanted();
+        self.view.send_modify(|v| {
+            for p in wanted.keys() {
+                v.prefixes.entry(*p).or_default();
+            }
+            for (p, pv) in v.prefixes.iter_mut() {
+                pv.sites = seen.remove(p).unwrap_or_default();
+                pv.held = wanted.get(p) == Some(&ClaimState::Held);
+                self.set_gauges(*p, pv);
+            }
+        });
+    }
+}
