@@ -3,7 +3,8 @@
 //! code; the binary needs only what distroless/cc ships; compose.yaml passes a real compose
 //! implementation's validation; the Kubernetes pod in deploy/kubernetes.md is wired as it
 //! says; the sample configs are valid; and gobgpd-bound, the gobgpd container's entrypoint,
-//! really restarts gobgpd when anycastd's /healthz goes away.
+//! really restarts gobgpd when anycastd's /healthz goes away, and on SIGTERM keeps gobgpd
+//! until anycastd is gone.
 
 mod common;
 
@@ -504,4 +505,70 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
     wait_until("gobgpd to be gone", deadline, || {
         cli_at(api, &["global"]).is_none()
     });
+}
+
+#[test]
+fn gobgpd_bound_keeps_gobgpd_until_anycastd_has_stopped() {
+    require_gobgpd();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("bound.log");
+    let api = free_tcp_port();
+    // As the Kubernetes DaemonSet runs it: its own restarts off (the liveness probe's job).
+    let mut healthz = HttpTarget::start();
+    let bound = Command::new("sh")
+        .arg(repo("deploy/gobgpd-bound.sh"))
+        .args([
+            "--api-hosts",
+            &format!("127.0.0.1:{api}"),
+            "--pprof-disable",
+        ])
+        .env("ANYCASTD_HEALTHZ", healthz.addr().to_string())
+        .env("ANYCASTD_GRACE", "off")
+        .env("ANYCASTD_PROBE_EVERY", "0.2")
+        .env("ANYCASTD_STOP_WAIT", "20")
+        .env("GOBGPD", "gobgpd")
+        .env("ANYCASTD", env!("CARGO_BIN_EXE_anycastd"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run deploy/gobgpd-bound.sh");
+    let mut bound = Bound(bound);
+    let deadline = Duration::from_secs(20);
+    wait_until("gobgpd's API", deadline, || {
+        cli_at(api, &["neighbor"]).is_some()
+    });
+
+    // SIGTERM while "anycastd" withdraws: /healthz answers, unhealthy (its loops end one by
+    // one). gobgpd stays, and nothing restarts it meanwhile.
+    healthz.set_status(503);
+    let term = Command::new("kill")
+        .args(["-TERM", &bound.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    wait_until("gobgpd-bound to start waiting", deadline, || {
+        log_of(&log).contains("waiting for anycastd to finish first")
+    });
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(2) {
+        assert!(
+            bound.0.try_wait().expect("try_wait").is_none() && cli_at(api, &["neighbor"]).is_some(),
+            "gobgpd went while anycastd still answered:\n{}",
+            log_of(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // "anycastd" exits: gobgpd goes at once, and gobgpd-bound exits 0.
+    healthz.stop();
+    let took = wait_until("gobgpd-bound to exit", deadline, || {
+        bound.0.try_wait().expect("try_wait").is_some()
+    });
+    let status = bound.0.wait().expect("wait");
+    assert!(status.success(), "{status}:\n{}", log_of(&log));
+    assert!(cli_at(api, &["neighbor"]).is_none(), "gobgpd still answers");
+    let text = log_of(&log);
+    assert!(!text.contains("restarting gobgpd"), "{text}");
+    assert!(text.contains("stopping gobgpd ("), "{text}");
+    eprintln!("anycastd gone -> gobgpd-bound and gobgpd stopped {took:?}");
 }
