@@ -30,11 +30,36 @@ command -v podman >/dev/null || need+=(podman)
 command -v catatonit >/dev/null || need+=(catatonit)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+# The Kubernetes manifests' tools (below) need a Python venv.
+/usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The Kubernetes manifests (deploy/kubernetes/; tests/delivery.rs, tests/containers/kube.rs):
+# kustomize renders them as `kubectl apply -k` does; kubernetes-validate checks them against
+# the Kubernetes OpenAPI schemas, which its package ships (no network needed once installed).
+# Both go to ANYCASTD_TOOLS (default ~/.local/share/anycastd-tools), kept between runs.
+tools=${ANYCASTD_TOOLS:-$HOME/.local/share/anycastd-tools}
+mkdir -p "$tools/bin"
+if [ ! -x "$tools/bin/kustomize" ]; then
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  if [ ! -x "$go" ]; then
+    echo "setup: kustomize is built with Go (1.22 or later), which is not installed: install Go, then run this again" >&2
+    exit 1
+  fi
+  echo "setup: installing kustomize into $tools/bin (go install, about 2 minutes once)" >&2
+  GOBIN="$tools/bin" "$go" install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+fi
+if [ ! -x "$tools/bin/kubernetes-validate" ]; then
+  echo "setup: installing kubernetes-validate into $tools (a Python venv)" >&2
+  rm -rf "$tools/kubernetes-validate"
+  /usr/bin/python3 -m venv "$tools/kubernetes-validate"
+  "$tools/kubernetes-validate/bin/pip" install -q --disable-pip-version-check 'kubernetes-validate==1.37.0'
+  ln -sf ../kubernetes-validate/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -33,9 +33,9 @@ artifacts=$!
 # On a failure below: stop the background build too (cargo under nice, then its subshell).
 trap 'pkill -P $artifacts 2>/dev/null || true; kill $artifacts 2>/dev/null || true' EXIT
 
-# Everything but the container tests (the modules images and package of tests/containers/,
-# whose binary runs here with no test selected), then those.
-cargo test --all-targets --locked -- --skip images:: --skip package::
+# Everything but the container tests (the modules images, kube and package of
+# tests/containers/, whose binary runs here with no test selected), then those.
+cargo test --all-targets --locked -- --skip images:: --skip kube:: --skip package::
 if ! wait $artifacts; then
   cat "$artifacts_log"
   echo "test.sh: building the release binary or installing cargo-deb failed (above)" >&2

@@ -1,9 +1,10 @@
 //! The container side of delivery, checked without a container engine (there is none on the
 //! build machines): the Containerfile's stages, users, ports and defaults agree with the
 //! code; the binary needs only what distroless/cc ships; compose.yaml passes a real compose
-//! implementation's validation; the Kubernetes pod in deploy/kubernetes.md is wired as it
-//! says; the sample configs are valid; and gobgpd-bound, the gobgpd container's entrypoint,
-//! really restarts gobgpd when anycastd's /healthz goes away.
+//! implementation's validation; the Kubernetes manifests of deploy/kubernetes/ are wired as
+//! the compose stack and pass the Kubernetes OpenAPI schema and kustomize; the sample configs
+//! are valid; and gobgpd-bound, the gobgpd container's entrypoint, really restarts gobgpd
+//! when anycastd's /healthz goes away, and on SIGTERM keeps gobgpd until anycastd is gone.
 
 mod common;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use anycastd::config::{self, Format, MetricsConfig};
 use common::gobgpd::{cli_at, require_gobgpd};
+use common::kube;
 use common::lab::{HttpTarget, free_tcp_port, wait_until};
 use serde_json::Value;
 
@@ -323,72 +325,242 @@ fn compose_file_is_valid_and_wired() {
     );
 }
 
-#[test]
-fn kubernetes_pod_is_wired_as_documented() {
-    let doc = read("deploy/kubernetes.md");
-    let blocks: Vec<&str> = doc
-        .split("```yaml\n")
-        .skip(1)
-        .map(|b| b.split("```").next().expect("closed block"))
-        .collect();
-    assert_eq!(blocks.len(), 2, "a ConfigMap and a Pod");
-    let cm = yaml(blocks[0], "the ConfigMap");
-    let pod = yaml(blocks[1], "the Pod");
-    assert_eq!(cm["kind"], "ConfigMap");
-    assert_eq!(pod["kind"], "Pod");
+/// The objects of deploy/kubernetes/: (the DaemonSet, the ConfigMap, the kustomization).
+fn kubernetes_files() -> (Value, Value, Value) {
+    let one = |file: &str| {
+        let docs = kube::documents(&read(&format!("deploy/kubernetes/{file}")));
+        assert_eq!(docs.len(), 1, "one object in deploy/kubernetes/{file}");
+        docs.into_iter().next().expect("one")
+    };
+    (
+        one("daemonset.yaml"),
+        one("configmap.yaml"),
+        one("kustomization.yaml"),
+    )
+}
 
-    // The embedded config is valid for anycastd.
+#[test]
+fn kubernetes_manifests_are_wired_as_the_compose_stack() {
+    let (ds, cm, kustomization) = kubernetes_files();
+    assert_eq!(ds["kind"], "DaemonSet");
+    assert_eq!(cm["kind"], "ConfigMap");
+    assert_eq!(
+        kustomization["resources"],
+        serde_json::json!(["configmap.yaml", "daemonset.yaml"])
+    );
+
+    // The config: valid for anycastd, and the sample of deploy/config.yaml (comments aside).
     let text = cm["data"]["config.yaml"].as_str().expect("config.yaml");
     let cfg = config::parse(text, Format::Yaml).expect("the ConfigMap's config parses");
     cfg.validate().expect("the ConfigMap's config is valid");
-    let metrics_port = cfg.metrics.address.port();
-    assert!(
-        cfg.metrics.address.ip().is_unspecified(),
-        "probes come from the pod's address"
-    );
-
-    let containers = pod["spec"]["containers"].as_array().expect("containers");
-    let c = |n: &str| {
-        containers
-            .iter()
-            .find(|c| c["name"] == n)
-            .unwrap_or_else(|| panic!("no container {n}"))
-    };
-    let (gobgpd, daemon) = (c("gobgpd"), c("anycastd"));
-    // gobgpd's liveness is anycastd's health.
-    let probe = &gobgpd["livenessProbe"]["httpGet"];
-    assert_eq!(probe["path"], "/healthz");
-    assert_eq!(probe["port"], metrics_port);
+    let as_value = |t: &str| -> Value { serde_saphyr::from_str(t).expect("YAML") };
     assert_eq!(
-        daemon["livenessProbe"]["exec"]["command"],
-        serde_json::json!(["/usr/local/bin/anycastd", "healthcheck"])
+        as_value(text),
+        as_value(&read("deploy/config.yaml")),
+        "the ConfigMap's config.yaml and deploy/config.yaml differ"
     );
-    // gobgpd's API where the config expects it.
+    let probe = anycastd::healthcheck::probe_address(cfg.metrics.address).to_string();
+
+    let spec = &ds["spec"]["template"]["spec"];
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(
+        ds["spec"]["selector"]["matchLabels"],
+        ds["spec"]["template"]["metadata"]["labels"]
+    );
+    let (gobgpd, daemon) = (
+        kube::container(spec, "gobgpd"),
+        kube::container(spec, "anycastd"),
+    );
+    // The images compose.yaml builds, and the ones kustomization.yaml lets an operator set.
+    let compose = yaml(&read("compose.yaml"), "compose.yaml");
+    let image_name = |service: &str| {
+        let i = compose["services"][service]["image"]
+            .as_str()
+            .expect("image");
+        i.split(':').next().expect("name").to_string()
+    };
+    assert_eq!(gobgpd["image"], image_name("gobgpd").as_str());
+    assert_eq!(daemon["image"], image_name("anycastd").as_str());
+    let images: Vec<&str> = kustomization["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert_eq!(images, ["anycastd", "anycastd-gobgpd"]);
+
+    // The config, read-only, where CONFIG_PATH points; the whole directory (a subPath mount
+    // would not follow a changed ConfigMap).
+    let config_path = kube::env(daemon, "CONFIG_PATH").expect("CONFIG_PATH");
+    let mounts = daemon["volumeMounts"].as_array().expect("volumeMounts");
+    let mount = mounts
+        .iter()
+        .find(|m| m["name"] == "config")
+        .expect("the config mount");
+    assert_eq!(mount["readOnly"], true);
+    assert!(mount["subPath"].is_null(), "{mount}");
+    assert_eq!(
+        Path::new(config_path).parent(),
+        Some(Path::new(mount["mountPath"].as_str().expect("mountPath")))
+    );
+    let volume = spec["volumes"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "config"))
+        .expect("the config volume");
+    assert_eq!(volume["configMap"]["name"], cm["metadata"]["name"]);
+    // Writable where the root file system is not: the control socket, the drain state.
+    for dir in [
+        cfg.control.socket.parent().expect("socket dir"),
+        cfg.announcer.state_directory.as_path(),
+    ] {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["mountPath"] == dir.to_str().expect("utf-8") && m["readOnly"] != true),
+            "nothing writable is mounted at {} in the read-only anycastd container",
+            dir.display()
+        );
+    }
+
+    // gobgpd's liveness is anycastd's health; anycastd has its own probes.
+    let liveness = &gobgpd["livenessProbe"]["exec"]["command"];
+    assert_eq!(
+        liveness,
+        &serde_json::json!([
+            "/usr/local/bin/anycastd",
+            "healthcheck",
+            "--address",
+            probe,
+            "--timeout",
+            "2s"
+        ])
+    );
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(
+            daemon[probe]["exec"]["command"],
+            serde_json::json!(["/usr/local/bin/anycastd", "healthcheck"]),
+            "{probe}"
+        );
+    }
+    // gobgpd's API where the config expects it; gobgpd-bound's watchdog off (the probe does
+    // that job), its graceful stop probing where anycastd listens.
     let args = gobgpd["args"].as_array().expect("gobgpd args");
     assert!(
         args.windows(2)
             .any(|w| w[0] == "--api-hosts" && w[1] == cfg.announcer.gobgp.address.as_str()),
         "{args:?}"
     );
-    // Non-root, every capability dropped, NET_RAW only for anycastd.
-    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
-    let caps = &daemon["securityContext"]["capabilities"];
-    assert_eq!(caps["drop"], serde_json::json!(["ALL"]));
-    assert_eq!(caps["add"], serde_json::json!(["NET_RAW"]));
-    assert_eq!(
-        gobgpd["securityContext"]["capabilities"]["drop"],
-        serde_json::json!(["ALL"])
+    assert_eq!(kube::env(gobgpd, "ANYCASTD_HEALTHZ"), Some(probe.as_str()));
+    assert_eq!(kube::env(gobgpd, "ANYCASTD_GRACE"), Some("off"));
+
+    // A deleted pod leaves gracefully: anycastd's stop (drain_linger, then at most 5 s more)
+    // fits in gobgpd-bound's wait, which fits in the grace period.
+    let grace = spec["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds");
+    let stop_wait: u64 = kube::env(gobgpd, "ANYCASTD_STOP_WAIT")
+        .expect("ANYCASTD_STOP_WAIT")
+        .parse()
+        .expect("seconds");
+    let anycastd_stop = cfg.announcer.drain_linger.0.as_secs() + 5;
+    assert!(
+        anycastd_stop <= stop_wait && stop_wait < grace,
+        "drain_linger + 5 s ({anycastd_stop}) <= ANYCASTD_STOP_WAIT ({stop_wait}) < \
+         terminationGracePeriodSeconds ({grace})"
     );
-    // The config is mounted where CONFIG_PATH points.
-    let env_path = daemon["env"]
-        .as_array()
-        .and_then(|e| e.iter().find(|v| v["name"] == "CONFIG_PATH"))
-        .and_then(|v| v["value"].as_str())
-        .expect("CONFIG_PATH");
-    let mount = daemon["volumeMounts"][0]["mountPath"]
-        .as_str()
-        .expect("mount");
-    assert_eq!(Path::new(env_path).parent(), Some(Path::new(mount)));
+
+    // The hardening of compose.yaml, service by service; the users of the images.
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    let (_, stages) = containerfile();
+    for (name, c) in [("gobgpd", gobgpd), ("anycastd", daemon)] {
+        let service = &compose["services"][name];
+        let sc = &c["securityContext"];
+        assert_eq!(sc["capabilities"]["drop"], service["cap_drop"], "{name}");
+        let added = if service["cap_add"].is_null() {
+            serde_json::json!([])
+        } else {
+            service["cap_add"].clone()
+        };
+        let k8s_added = if sc["capabilities"]["add"].is_null() {
+            serde_json::json!([])
+        } else {
+            sc["capabilities"]["add"].clone()
+        };
+        assert_eq!(k8s_added, added, "{name}: capabilities added");
+        assert_eq!(sc["readOnlyRootFilesystem"], service["read_only"], "{name}");
+        assert_eq!(
+            service["security_opt"],
+            serde_json::json!(["no-new-privileges:true"])
+        );
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+        let user = stages
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.last("USER"))
+            .expect("the stage's USER");
+        assert_eq!(
+            format!("{}:{}", sc["runAsUser"], sc["runAsGroup"]),
+            user,
+            "{name}: the image's user"
+        );
+    }
+}
+
+/// Kubernetes versions whose OpenAPI schemas the manifests are checked against: the oldest
+/// and the newest that kubernetes-validate 1.37 ships.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.25", "1.37"];
+
+#[test]
+fn kubernetes_manifests_pass_the_openapi_schema_and_kustomize() {
+    let files = [
+        repo("deploy/kubernetes/daemonset.yaml"),
+        repo("deploy/kubernetes/configmap.yaml"),
+    ];
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    // What `kubectl apply -k deploy/kubernetes` would send.
+    let rendered = kube::kustomize_build(&repo("deploy/kubernetes"));
+    let kinds: Vec<&str> = rendered.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ConfigMap", "DaemonSet"]);
+    let spec = &kube::object(&rendered, "DaemonSet")["spec"]["template"]["spec"];
+    assert_eq!(
+        kube::container(spec, "anycastd")["image"],
+        "anycastd:latest",
+        "kustomization.yaml's images"
+    );
+    let rendered_text: String = rendered
+        .iter()
+        .map(|o| format!("---\n{}\n", serde_json::to_string(o).expect("JSON")))
+        .collect();
+    for version in KUBERNETES_VERSIONS {
+        let (ok, said) = kube::validate(version, &files, None);
+        assert!(
+            ok,
+            "deploy/kubernetes/ against Kubernetes {version}:\n{said}"
+        );
+        assert_eq!(said.matches("passed").count(), 2, "{said}");
+        let (ok, said) = kube::validate(version, &[], Some(&rendered_text));
+        assert!(
+            ok,
+            "kustomize's output against Kubernetes {version}:\n{said}"
+        );
+    }
+
+    // The validator rejects what Kubernetes would: an unknown field, a wrong type.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = read("deploy/kubernetes/daemonset.yaml");
+    for (from, to) in [
+        ("      hostNetwork: true", "      hostNetwrk: true"),
+        (
+            "terminationGracePeriodSeconds: 30",
+            "terminationGracePeriodSeconds: 30s",
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let bad = dir.path().join("daemonset.yaml");
+        std::fs::write(&bad, text.replacen(from, to, 1)).expect("write");
+        let (ok, said) = kube::validate(KUBERNETES_VERSIONS[1], &[&bad], None);
+        assert!(!ok, "kubernetes-validate accepted `{to}`:\n{said}");
+    }
 }
 
 /// gobgpd-bound as a child; a test that fails midway still stops it (TERM: it stops its
@@ -504,4 +676,70 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
     wait_until("gobgpd to be gone", deadline, || {
         cli_at(api, &["global"]).is_none()
     });
+}
+
+#[test]
+fn gobgpd_bound_keeps_gobgpd_until_anycastd_has_stopped() {
+    require_gobgpd();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("bound.log");
+    let api = free_tcp_port();
+    // As the Kubernetes DaemonSet runs it: its own restarts off (the liveness probe's job).
+    let mut healthz = HttpTarget::start();
+    let bound = Command::new("sh")
+        .arg(repo("deploy/gobgpd-bound.sh"))
+        .args([
+            "--api-hosts",
+            &format!("127.0.0.1:{api}"),
+            "--pprof-disable",
+        ])
+        .env("ANYCASTD_HEALTHZ", healthz.addr().to_string())
+        .env("ANYCASTD_GRACE", "off")
+        .env("ANYCASTD_PROBE_EVERY", "0.2")
+        .env("ANYCASTD_STOP_WAIT", "20")
+        .env("GOBGPD", "gobgpd")
+        .env("ANYCASTD", env!("CARGO_BIN_EXE_anycastd"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run deploy/gobgpd-bound.sh");
+    let mut bound = Bound(bound);
+    let deadline = Duration::from_secs(20);
+    wait_until("gobgpd's API", deadline, || {
+        cli_at(api, &["neighbor"]).is_some()
+    });
+
+    // SIGTERM while "anycastd" withdraws: /healthz answers, unhealthy (its loops end one by
+    // one). gobgpd stays, and nothing restarts it meanwhile.
+    healthz.set_status(503);
+    let term = Command::new("kill")
+        .args(["-TERM", &bound.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    wait_until("gobgpd-bound to start waiting", deadline, || {
+        log_of(&log).contains("waiting for anycastd to finish first")
+    });
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(2) {
+        assert!(
+            bound.0.try_wait().expect("try_wait").is_none() && cli_at(api, &["neighbor"]).is_some(),
+            "gobgpd went while anycastd still answered:\n{}",
+            log_of(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // "anycastd" exits: gobgpd goes at once, and gobgpd-bound exits 0.
+    healthz.stop();
+    let took = wait_until("gobgpd-bound to exit", deadline, || {
+        bound.0.try_wait().expect("try_wait").is_some()
+    });
+    let status = bound.0.wait().expect("wait");
+    assert!(status.success(), "{status}:\n{}", log_of(&log));
+    assert!(cli_at(api, &["neighbor"]).is_none(), "gobgpd still answers");
+    let text = log_of(&log);
+    assert!(!text.contains("restarting gobgpd"), "{text}");
+    assert!(text.contains("stopping gobgpd ("), "{text}");
+    eprintln!("anycastd gone -> gobgpd-bound and gobgpd stopped {took:?}");
 }

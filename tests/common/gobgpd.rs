@@ -316,10 +316,16 @@ pub struct Monitor {
 
 impl Monitor {
     fn start(api: u16) -> Monitor {
+        let mut cmd = Command::new("gobgp");
+        cmd.args(["-u", "127.0.0.1", "-p", &api.to_string()])
+            .args(["monitor", "global", "rib", "-j"]);
+        Monitor::spawn(cmd)
+    }
+
+    /// Follows what `cmd` (a `gobgp monitor global rib -j`, e.g. run in a namespace) prints.
+    pub fn spawn(mut cmd: Command) -> Monitor {
         use std::io::BufRead;
-        let mut child = Command::new("gobgp")
-            .args(["-u", "127.0.0.1", "-p", &api.to_string()])
-            .args(["monitor", "global", "rib", "-j"])
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod e2e;
 pub mod etcd;
 pub mod gobgpd;
+pub mod kube;
 pub mod lab;
 pub mod netns;
 pub mod podman;

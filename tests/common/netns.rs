@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::gobgpd::{RouterOpts, rib_json_prefixes, router_toml};
+use super::gobgpd::{Monitor, RouterOpts, rib_json_prefixes, router_toml};
 use super::lab::{tail, unique, wait_until_or};
 
 /// A named network namespace (`ip netns`), deleted on drop.
@@ -152,6 +152,15 @@ impl NsRouter {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Follows the router's RIB changes (`gobgp monitor global rib -j`, with `--current`: the
+    /// routes already there come first, which shows that it follows).
+    pub fn monitor(&self) -> Monitor {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, "gobgp", "-p", "50051"])
+            .args(["monitor", "global", "rib", "-j", "--current"]);
+        Monitor::spawn(c)
     }
 
     /// The IPv4 prefixes in the router's RIB.

@@ -34,9 +34,9 @@ pub fn require_engine() {
     SWEPT.get_or_init(sweep_leftovers);
 }
 
-/// Pods, containers and network namespaces named `anycastd-test-<pid>-...` whose process is
-/// gone (killed mid-test: a CI timeout, ^C) are removed, and so are the untagged images that
-/// earlier runs' builds left behind (each run re-tags `anycastd-test/anycastd` and
+/// Pods, containers, volumes and network namespaces named `anycastd-test-<pid>-...` whose
+/// process is gone (killed mid-test: a CI timeout, ^C) are removed, and so are the untagged
+/// images that earlier runs' builds left behind (each run re-tags `anycastd-test/anycastd` and
 /// `anycastd-test/gobgpd`: without this, 53 of them held 4 GB after a day's runs).
 fn sweep_leftovers() {
     let dead = |name: &str| {
@@ -57,6 +57,10 @@ fn sweep_leftovers() {
     }
     for c in names(&["ps", "--all", "--format", "{{.Names}}"]) {
         let _ = run(&["rm", "--force", "--time", "0", &c]);
+    }
+    // The volumes that `podman kube play` made of a ConfigMap (named after it).
+    for v in names(&["volume", "ls", "--format", "{{.Name}}"]) {
+        let _ = run(&["volume", "rm", "--force", &v]);
     }
     let _ = run(&["image", "prune", "--force"]);
     let netns = Command::new("ip").args(["netns", "list"]).output();
@@ -121,14 +125,44 @@ pub fn podman() -> Command {
     c
 }
 
+/// [`podman`] run inside the network namespace `netns` (`nsenter --net`, nothing else
+/// changed). A host-network container has no network namespace of its own: the one it runs
+/// in, and the one of what podman execs in it (a healthcheck), is podman's own. So every
+/// call that starts one (kube play, start, a restart by a healthcheck) or execs in one runs
+/// here, in the namespace that stands for the node.
+pub fn podman_within(netns: &str) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{netns}"))
+        .arg("podman")
+        .env("CONTAINERS_CONF", containers_conf())
+        .args(["--runtime", "runc"]);
+    c
+}
+
 /// Runs `podman ARGS` to the end.
 pub fn run(args: &[&str]) -> Output {
     podman().args(args).output().expect("run podman")
 }
 
+/// Runs `podman ARGS` to the end inside `netns` ([`podman_within`]).
+pub fn run_within(netns: &str, args: &[&str]) -> Output {
+    podman_within(netns)
+        .args(args)
+        .output()
+        .expect("run nsenter podman")
+}
+
 /// Runs `podman ARGS`; its stdout, or a panic naming `what` with everything it printed.
 pub fn ok(what: &str, args: &[&str]) -> String {
-    let out = run(args);
+    checked(what, args, run(args))
+}
+
+/// Like [`ok`], inside `netns` ([`podman_within`]).
+pub fn ok_within(netns: &str, what: &str, args: &[&str]) -> String {
+    checked(what, args, run_within(netns, args))
+}
+
+fn checked(what: &str, args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "{what}: podman {} failed:\n{}",
@@ -280,12 +314,22 @@ pub fn base_image(base: &Base) -> String {
 /// A container, removed (with its anonymous volumes) on drop.
 pub struct Container {
     pub name: String,
+    /// The network namespace that `exec` runs podman in (a host-network container's node).
+    pub netns: Option<String>,
 }
 
 impl Container {
     /// The container called `name` (already created by the caller).
     pub fn named(name: String) -> Container {
-        Container { name }
+        Container { name, netns: None }
+    }
+
+    /// The container called `name` of a host-network pod playing in `netns`.
+    pub fn within(netns: &str, name: String) -> Container {
+        Container {
+            name,
+            netns: Some(netns.to_string()),
+        }
     }
 
     /// Its logs (stdout and stderr), the last 60 lines.
@@ -302,7 +346,10 @@ impl Container {
     pub fn exec(&self, args: &[&str]) -> Output {
         let mut all = vec!["exec", self.name.as_str()];
         all.extend_from_slice(args);
-        run(&all)
+        match &self.netns {
+            Some(ns) => run_within(ns, &all),
+            None => run(&all),
+        }
     }
 
     /// `podman exec` in it; stdout, or a panic with the output and the container's logs.
@@ -346,6 +393,32 @@ impl Drop for Pod {
     fn drop(&mut self) {
         let _ = run(&["pod", "rm", "--force", "--time", "0", &self.name]);
     }
+}
+
+/// CapEff of a process with CAP_NET_RAW only, as /proc/PID/status shows it.
+pub const CAP_NET_RAW: &str = "0000000000002000";
+/// CapEff of a process without capabilities.
+pub const NO_CAPS: &str = "0000000000000000";
+
+/// Process `pid` (a container's, seen from the host) runs as `uid`, with exactly the
+/// effective capabilities `cap_eff`, and cannot gain privileges (no_new_privs).
+pub fn assert_confined(pid: u32, uid: &str, cap_eff: &str) {
+    let s = proc_status(pid);
+    let real_uid = s
+        .get("Uid")
+        .and_then(|u| u.split_whitespace().next())
+        .unwrap_or_default();
+    assert_eq!(real_uid, uid, "process {pid}: {s:?}");
+    assert_eq!(
+        s.get("CapEff").map(String::as_str),
+        Some(cap_eff),
+        "process {pid}: {s:?}"
+    );
+    assert_eq!(
+        s.get("NoNewPrivs").map(String::as_str),
+        Some("1"),
+        "process {pid}: {s:?}"
+    );
 }
 
 /// `Uid:` and the capability sets of process `pid`, from /proc/PID/status.

@@ -1,91 +1,25 @@
 //! The container images, built and run for real (rootful podman, offline): both targets of
-//! the Containerfile, built from the release binary (`--build-context build=DIR` stands in
-//! for the `build` stage) on local stand-ins of their base images (tests/common/podman.rs);
-//! the anycastd image's size, user, and lack of a shell; and the pod: gobgpd and anycastd in
-//! one network namespace, run as compose.yaml runs them, with deploy/config.yaml mounted
-//! read-only, announcing to a router gobgpd in a namespace of its own, through a target
-//! stopping and starting, anycastd's healthcheck, and a killed anycastd whose routes
-//! gobgpd-bound takes away.
+//! the Containerfile (built.rs); the anycastd image's size, user, and lack of a shell; and
+//! the pod: gobgpd and anycastd in one network namespace, run as compose.yaml runs them,
+//! with deploy/config.yaml mounted read-only, announcing to a router gobgpd in a namespace of
+//! its own, through a target stopping and starting, anycastd's healthcheck, and a killed
+//! anycastd whose routes gobgpd-bound takes away.
 //!
 //! Nothing here can reach another machine: the pod's namespace and the router's are made by
 //! the test and linked only to each other, and the sample config's documentation addresses
-//! (the DNS server, the web service, the peer) are served inside them by the test.
+//! (the DNS server, the web service, the peer) are served inside them by the test (site.rs).
 
-use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::built::{Images, images};
 use crate::common::artifacts::{output_text, release_binary, repo};
-use crate::common::dns::{Mode, answer};
-use crate::common::gobgpd::{RouterOpts, withdrawn_prefixes};
-use crate::common::lab::{HttpTarget, listen, unique, wait_until_or};
-use crate::common::netns::{NetNs, NsRouter, link, run_in};
+use crate::common::lab::{unique, wait_until_or};
+use crate::common::netns::NetNs;
 use crate::common::podman::{
-    self, Container, DEBIAN, Pod, RUNTIME, ULIMITS, base_image, ok, proc_status, require_engine,
+    self, CAP_NET_RAW, Container, NO_CAPS, Pod, ULIMITS, assert_confined, ok,
 };
+use crate::site::{Site, str_of};
 use serde_json::Value;
-
-/// The image ids of the two targets.
-struct Images {
-    anycastd: String,
-    gobgpd: String,
-}
-
-/// Both targets, built once per test process from the release binary.
-fn images() -> &'static Images {
-    static IMAGES: OnceLock<Images> = OnceLock::new();
-    IMAGES.get_or_init(|| {
-        require_engine();
-        // The bases (when not cached yet) side by side with the release build: mmdebstrap
-        // waits mostly on the mirror and the disk, cargo on the CPU.
-        let runtime = std::thread::spawn(|| base_image(&RUNTIME));
-        let debian = std::thread::spawn(|| base_image(&DEBIAN));
-        // What the `build` stage leaves behind (/out/anycastd), from the binary built here.
-        let context = tempfile::tempdir().expect("tempdir");
-        let out = context.path().join("out");
-        std::fs::create_dir(&out).expect("mkdir out");
-        std::fs::copy(release_binary(), out.join("anycastd")).expect("copy the release binary");
-        let joined = |t: std::thread::JoinHandle<String>| t.join().expect("making a base panicked");
-        let runtime = format!("RUNTIME_IMAGE={}", joined(runtime));
-        let debian = format!("DEBIAN_IMAGE={}", joined(debian));
-        Images {
-            anycastd: build("anycastd", &runtime, context.path()),
-            gobgpd: build("gobgpd", &debian, context.path()),
-        }
-    })
-}
-
-/// `podman build --target TARGET`, the `build` stage replaced by `context`; the image id.
-/// Docker format: OCI images cannot hold a HEALTHCHECK. Host network for the RUN steps
-/// (apt-get install gobgpd, from Debian's mirror; podman caches that layer).
-fn build(target: &str, base_arg: &str, context: &Path) -> String {
-    let start = Instant::now();
-    let iid = context.join(format!("{target}.iid"));
-    let mut args: Vec<String> = ["build", "--format", "docker", "--network", "host"]
-        .into_iter()
-        .chain(ULIMITS)
-        .map(String::from)
-        .collect();
-    args.extend([
-        format!("--build-context=build={}", context.display()),
-        format!("--build-arg={base_arg}"),
-        format!("--target={target}"),
-        format!("--tag=localhost/anycastd-test/{target}:latest"),
-        format!("--iidfile={}", iid.display()),
-        format!("--file={}", repo().join("Containerfile").display()),
-        repo().display().to_string(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&format!("building the {target} image"), &args);
-    eprintln!("built the {target} image in {:.1?}", start.elapsed());
-    std::fs::read_to_string(&iid)
-        .expect("the image id")
-        .trim()
-        .to_string()
-}
 
 fn inspect_image(id: &str) -> Value {
     let json = ok("image inspect", &["image", "inspect", id]);
@@ -190,53 +124,9 @@ fn anycastd_image_is_small_non_root_and_has_no_shell() {
     );
 }
 
-/// A DNS server on a UDP socket (bound by the caller, e.g. in a namespace) answering every
-/// A query with 192.0.2.10, until dropped.
-struct DnsServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DnsServer {
-    fn serve(sock: UdpSocket) -> DnsServer {
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("read timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !stopping.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf)
-                    && let Some(reply) = answer(&buf[..n], Mode::A)
-                {
-                    let _ = sock.send_to(&reply, from);
-                }
-            }
-        });
-        DnsServer {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path} is not valid YAML: {e}"))
-}
-
-fn str_of<'a>(v: &'a Value, what: &str) -> &'a str {
-    v.as_str()
-        .unwrap_or_else(|| panic!("{what} is not a string: {v}"))
 }
 
 /// `podman create` of the container `name` in `pod` from `image`, with what compose.yaml
@@ -286,57 +176,18 @@ fn create_in_pod(pod: &Pod, name: &str, service: &Value, extra: &[&str], image: 
     Container::named(name.to_string())
 }
 
-/// The pod of compose.yaml and its surroundings: the pod's network namespace (linked to the
-/// router's) with the services deploy/config.yaml checks, a router gobgpd in a namespace of
-/// its own, and the two containers, created but not started. Dropped in reverse: containers,
-/// pod, servers, router, namespaces.
+/// The pod of compose.yaml and its surroundings: the pod's network namespace with what
+/// deploy/config.yaml checks and its router (site.rs), and the two containers, created but
+/// not started. Dropped in reverse: containers, pod, the site.
 struct PodLab {
-    router: NsRouter,
-    web: HttpTarget,
-    _dns: DnsServer,
     gobgpd: Container,
     anycastd: Container,
     pod: Pod,
-    _namespaces: (NetNs, NetNs),
-    /// deploy/config.yaml's routes, global and per service.
-    wanted: BTreeSet<String>,
-    /// anycastd's address (the router's neighbor).
-    local: String,
+    site: Site,
 }
 
 impl PodLab {
     fn create(images: &Images) -> PodLab {
-        // What deploy/config.yaml expects around it, made real in the pod's namespace.
-        let sample = yaml("deploy/config.yaml");
-        let text = std::fs::read_to_string(repo().join("deploy/config.yaml")).expect("read");
-        for needle in [
-            "resolver: 192.0.2.53:53",
-            "host: 192.0.2.53",
-            "url: http://192.0.2.80:8080/healthz",
-        ] {
-            assert!(
-                text.contains(needle),
-                "deploy/config.yaml no longer has `{needle}`: serve what it checks in this test"
-            );
-        }
-        let announcer = &sample["announcer"];
-        let local = str_of(&announcer["local_address"], "local_address");
-        let peer = &announcer["peers"][0];
-        let peer_addr = str_of(&peer["remote_address"], "the peer's remote_address");
-        let service_routes = sample["services"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["routes"].as_array().into_iter().flatten());
-        let wanted: BTreeSet<String> = announcer["routes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(service_routes)
-            .map(|r| str_of(r, "a route").to_string())
-            .collect();
-        assert_eq!(wanted.len(), 2, "deploy/config.yaml's routes: {wanted:?}");
-
         // The pod; its namespace exists once its infra container is initialised.
         let pod = Pod {
             name: unique("pod"),
@@ -361,38 +212,8 @@ impl PodLab {
             &["inspect", "--format", "{{.State.Pid}}", &infra],
         );
         let pod_ns = NetNs::attach("pod", infra_pid.parse().expect("a pid"));
-        let router_ns = NetNs::create("router");
-        link(
-            &pod_ns,
-            "to-router",
-            &format!("{local}/24"),
-            &router_ns,
-            "to-pod",
-            &format!("{peer_addr}/24"),
-        );
-        pod_ns.ip(&["addr", "add", "192.0.2.53/32", "dev", "lo"]);
-        pod_ns.ip(&["addr", "add", "192.0.2.80/32", "dev", "lo"]);
-
-        // The checked services, served from this process inside the pod's namespace.
-        let dns = DnsServer::serve(
-            pod_ns.run(|| UdpSocket::bind("192.0.2.53:53").expect("bind the DNS server")),
-        );
-        let ns_name = pod_ns.name.clone();
-        let web = HttpTarget::start_with(
-            "192.0.2.80:8080".parse().expect("addr"),
-            Arc::new(move |addr: SocketAddr| run_in(&ns_name, move || listen(addr))),
-        );
-        let router = NsRouter::start(
-            &router_ns,
-            &RouterOpts {
-                asn: peer["remote_asn"].as_u64().expect("remote_asn") as u32,
-                router_id: peer_addr.parse().expect("IPv4 peer"),
-                listen_addr: peer_addr.parse().expect("IPv4 peer"),
-                neighbor_addr: local.parse().expect("local_address"),
-                neighbor_asn: announcer["local_asn"].as_u64().expect("local_asn") as u32,
-            },
-            peer["remote_port"].as_u64().unwrap_or(179) as u16,
-        );
+        let text = std::fs::read_to_string(repo().join("deploy/config.yaml")).expect("read");
+        let site = Site::around("pod", pod_ns, &text);
 
         // gobgpd and anycastd as compose.yaml runs them; gobgpd-bound's grace cut from 30 s
         // to 3 s and its probe from every 5 s to every 0.5 s, to keep the test short.
@@ -418,39 +239,34 @@ impl PodLab {
             &images.anycastd,
         );
         PodLab {
-            router,
-            web,
-            _dns: dns,
             gobgpd,
             anycastd,
             pod,
-            _namespaces: (router_ns, pod_ns),
-            wanted,
-            local: local.to_string(),
+            site,
         }
     }
 
     /// Every route of deploy/config.yaml is at the router.
     fn all_at_router(&self) -> bool {
-        self.router.prefixes().is_superset(&self.wanted)
+        self.site.all_at_router()
     }
 
     /// None is.
     fn none_at_router(&self) -> bool {
-        self.router.prefixes().is_disjoint(&self.wanted)
+        self.site.none_at_router()
     }
 
     /// Prefixes the router saw withdrawn in UPDATEs (a closed session withdraws none).
     fn withdrawn(&self) -> Option<u64> {
-        withdrawn_prefixes(&self.router.cli(&["neighbor", &self.local, "-j"])?)
+        self.site.withdrawn()
     }
 
     /// The router's RIB and log, and both containers' logs: for failure messages.
     fn context(&self) -> String {
         format!(
             "router RIB: {:?}\n{}\n{}\n{}",
-            self.router.prefixes(),
-            self.router.log_tail(),
+            self.site.router.prefixes(),
+            self.site.router.log_tail(),
             self.gobgpd.logs(),
             self.anycastd.logs()
         )
@@ -485,25 +301,8 @@ fn pod_announces_to_a_router_and_gobgpd_bound_takes_a_dead_anycastds_routes() {
     );
 
     // Unprivileged: anycastd as 65532 with only CAP_NET_RAW; gobgpd-bound as 65534 with none.
-    let a = proc_status(lab.anycastd.pid());
-    let uid = |s: &std::collections::BTreeMap<String, String>| {
-        s.get("Uid")
-            .and_then(|u| u.split_whitespace().next().map(str::to_string))
-    };
-    assert_eq!(uid(&a).as_deref(), Some("65532"), "{a:?}");
-    assert_eq!(
-        a.get("CapEff").map(String::as_str),
-        Some("0000000000002000"),
-        "{a:?}"
-    );
-    assert_eq!(a.get("NoNewPrivs").map(String::as_str), Some("1"), "{a:?}");
-    let g = proc_status(lab.gobgpd.pid());
-    assert_eq!(uid(&g).as_deref(), Some("65534"), "{g:?}");
-    assert_eq!(
-        g.get("CapEff").map(String::as_str),
-        Some("0000000000000000"),
-        "{g:?}"
-    );
+    assert_confined(lab.anycastd.pid(), "65532", CAP_NET_RAW);
+    assert_confined(lab.gobgpd.pid(), "65534", NO_CAPS);
 
     // `anycastd healthcheck` inside the container, and the image's HEALTHCHECK.
     let said = lab
@@ -519,13 +318,13 @@ fn pod_announces_to_a_router_and_gobgpd_bound_takes_a_dead_anycastds_routes() {
 
     // The web service stops: its route, and the global one (every service), leave; it
     // comes back: so do they.
-    lab.web.stop();
+    lab.site.web.stop();
     let gone = lab.wait(
         "the routes to leave after the web service stopped",
         30,
         PodLab::none_at_router,
     );
-    lab.web.restart();
+    lab.site.web.restart();
     let back = lab.wait(
         "the routes back after the web service started",
         30,
@@ -564,7 +363,7 @@ fn pod_announces_to_a_router_and_gobgpd_bound_takes_a_dead_anycastds_routes() {
     // A stopped anycastd (SIGTERM) withdraws its routes itself (UPDATEs at the router, not a
     // closed session) and exits 0.
     let before = lab.withdrawn().expect("the router's counters");
-    let wanted = lab.wanted.len() as u64;
+    let wanted = lab.site.wanted.len() as u64;
     ok("stop anycastd", &["stop", "--time", "30", &anycastd]);
     lab.wait("the routes withdrawn by the stopped anycastd", 10, |l| {
         l.withdrawn().is_some_and(|w| w >= before + wanted)
