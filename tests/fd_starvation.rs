@@ -28,10 +28,13 @@ fn thousands_of_idle_connections_to_the_metrics_endpoint_withdraw_nothing() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let prefix = "192.0.2.80/32";
-    let config = lab.config(&[prefix], &http_service("web", &target.url(), &[]));
+    let config = lab
+        .config()
+        .routes(&[prefix])
+        .service(http_service("web", &target.url()));
     let d = Anycastd::launch(
         lab.dir.path(),
-        &config,
+        &config.to_string(),
         lab.metrics,
         &[],
         &["prlimit", "--nofile=1024:1024", "--"],

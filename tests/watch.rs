@@ -6,32 +6,16 @@ mod common;
 
 use std::time::Duration;
 
+use common::config::{ServiceBuilder, check, config, service};
 use common::e2e::{CHANGE, Lab, SESSION};
 use common::lab::{Anycastd, status, try_status, wait_until};
 
-/// One service checking `url` every `interval` with the extra YAML lines `extra` (watch,
-/// fall, fast_interval, ...), its own route `route`.
-fn watched_service(url: &str, interval: &str, timeout: &str, route: &str, extra: &str) -> String {
-    format!(
-        r#"  - name: web
-    check_interval: {interval}
-    routes: [{route}]
-{extra}    checks:
-      - kind: http_2xx
-        spec:
-          url: {url}
-          timeout: {timeout}
-"#
-    )
-}
-
-/// One watch of `kind` on `value`: its label (as in metrics and status) and the YAML lines
-/// that configure it, for [`watched_service`]'s `extra`.
-fn watch_item(kind: &str, value: impl std::fmt::Display) -> (String, String) {
-    (
-        format!("{kind}:{value}"),
-        format!("    watch:\n      - {kind}: {value}\n"),
-    )
+/// The service `web` checking `url` every `interval`, its own route `route`; watches,
+/// fall, fast_interval and the like are added by the test.
+fn web(url: &str, interval: &str, timeout: &str, route: &str) -> ServiceBuilder {
+    service("web", interval)
+        .routes(&[route])
+        .check(check("http_2xx").spec("url", url).spec("timeout", timeout))
 }
 
 /// Runs `anycastd check-config` on `path`.
@@ -77,11 +61,11 @@ fn watch_events(d: &Anycastd, watch: &str, event: &str) -> f64 {
 fn tcp_watch_withdraws_a_killed_target_before_the_next_tick() {
     let lab = Lab::new();
     let mut target = common::targets::ProcessTarget::start();
-    let (watch, extra) = watch_item("tcp", target.addr());
-    let d = lab.start(&lab.config(
-        &[],
-        &watched_service(&target.url(), "10s", "500ms", "192.0.2.80/32", &extra),
-    ));
+    let watch = format!("tcp:{}", target.addr());
+    let d =
+        lab.start(&lab.config().service(
+            web(&target.url(), "10s", "500ms", "192.0.2.80/32").watch("tcp", target.addr()),
+        ));
     lab.wait("192.0.2.80/32", true, SESSION);
     wait_until("the watch connected", CHANGE, || {
         watch_state(&lab) == "connected"
@@ -120,10 +104,9 @@ fn pid_file_watch_withdraws_a_killed_target_before_the_next_tick() {
     let mut target = common::targets::ProcessTarget::start();
     let pid_file = lab.dir.path().join("web.pid");
     std::fs::write(&pid_file, "not a pid\n").expect("write the pid file");
-    let (watch, extra) = watch_item("pid_file", pid_file.display());
-    let d = lab.start(&lab.config(
-        &[],
-        &watched_service(&target.url(), "10s", "500ms", "192.0.2.81/32", &extra),
+    let watch = format!("pid_file:{}", pid_file.display());
+    let d = lab.start(&lab.config().service(
+        web(&target.url(), "10s", "500ms", "192.0.2.81/32").watch("pid_file", pid_file.display()),
     ));
     wait_until("pid_file_garbage in status", CHANGE, || {
         watch_state(&lab) == "pid_file_garbage"
@@ -174,11 +157,13 @@ fn pid_file_watch_withdraws_a_killed_target_before_the_next_tick() {
 fn a_hung_target_falls_at_fast_interval() {
     let lab = Lab::new();
     let target = common::targets::ProcessTarget::start();
-    let extra = "    fall: 3\n    fast_interval: 300ms\n";
-    let d = lab.start(&lab.config(
-        &[],
-        &watched_service(&target.url(), "5s", "300ms", "192.0.2.82/32", extra),
-    ));
+    let d = lab.start(
+        &lab.config().service(
+            web(&target.url(), "5s", "300ms", "192.0.2.82/32")
+                .set("fall", 3)
+                .set("fast_interval", "300ms"),
+        ),
+    );
     lab.wait("192.0.2.82/32", true, SESSION);
 
     after_a_fresh_round(&lab);
@@ -218,11 +203,11 @@ fn a_hung_target_falls_at_fast_interval() {
 fn an_idle_closing_server_causes_no_flap() {
     let lab = Lab::new();
     let server = common::targets::IdleClosingServer::start(Duration::from_millis(1200));
-    let (watch, extra) = watch_item("tcp", server.addr());
-    let d = lab.start(&lab.config(
-        &[],
-        &watched_service(&server.url(), "1s", "500ms", "192.0.2.83/32", &extra),
-    ));
+    let watch = format!("tcp:{}", server.addr());
+    let d =
+        lab.start(&lab.config().service(
+            web(&server.url(), "1s", "500ms", "192.0.2.83/32").watch("tcp", server.addr()),
+        ));
     lab.wait("192.0.2.83/32", true, SESSION);
     let closes = watch_events(&d, &watch, "closed");
     wait_until("three more idle closes", Duration::from_secs(30), || {
@@ -306,21 +291,23 @@ fn a_reload_replaces_a_services_watches() {
     let pid_file = lab.dir.path().join("web.pid");
     target.write_pid(&pid_file);
     let route = "192.0.2.84/32";
-    let with = |extra: &str| {
-        lab.config(
-            &[],
-            &watched_service(&target.url(), "10s", "500ms", route, extra),
-        )
-    };
-    let (tcp_watch, tcp_yaml) = watch_item("tcp", target.addr());
-    let (pid_watch, pid_yaml) = watch_item("pid_file", pid_file.display());
-    let d = lab.start(&with(&tcp_yaml));
+    let web = web(&target.url(), "10s", "500ms", route);
+    let tcp_watch = format!("tcp:{}", target.addr());
+    let pid_watch = format!("pid_file:{}", pid_file.display());
+    let d = lab.start(
+        &lab.config()
+            .service(web.clone().watch("tcp", target.addr())),
+    );
     lab.wait(route, true, SESSION);
     wait_until("the tcp watch connected", CHANGE, || {
         watch_state(&lab) == "connected"
     });
 
-    d.rewrite_config(&with(&pid_yaml));
+    d.rewrite_config(
+        &lab.config()
+            .service(web.watch("pid_file", pid_file.display()))
+            .to_string(),
+    );
     let out = d.cli(&["reload"]);
     assert!(out.status.success(), "{out:?}");
     wait_until("only the pid_file watch, alive", CHANGE, || {
@@ -345,19 +332,20 @@ fn a_tcp_watch_that_cannot_connect_is_a_warning() {
     let target = common::lab::HttpTarget::start();
     let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], common::lab::free_tcp_port()));
     let closed = common::lab::free_tcp_port();
-    let config = format!(
-        "announcer:\n  router_id: 10.255.0.1\n  local_address: 127.0.0.1\n  local_asn: 65001\n  state_directory: {dir}/state\n  gobgp:\n    address: 127.0.0.1:{gobgp}\nservices:\n{service}metrics:\n  address: {metrics}\ncontrol:\n  socket: {dir}/control.sock\n",
-        dir = dir.path().display(),
-        gobgp = common::lab::free_tcp_port(),
-        service = watched_service(
-            &target.url(),
-            "1s",
-            "500ms",
-            "192.0.2.89/32",
-            &watch_item("tcp", format!("127.0.0.1:{closed}")).1
-        ),
-    );
-    let d = Anycastd::start(dir.path(), &config, metrics);
+    let dir_path = dir.path().display();
+    let config = config("10.255.0.1", "127.0.0.1", 65001)
+        .announcer("state_directory", format!("{dir_path}/state"))
+        .gobgp(
+            "address",
+            format!("127.0.0.1:{}", common::lab::free_tcp_port()),
+        )
+        .service(
+            web(&target.url(), "1s", "500ms", "192.0.2.89/32")
+                .watch("tcp", format!("127.0.0.1:{closed}")),
+        )
+        .metrics("address", metrics)
+        .control("socket", format!("{dir_path}/control.sock"));
+    let d = Anycastd::start(dir.path(), &config.to_string(), metrics);
     let warned = |d: &Anycastd| {
         d.log()
             .lines()

@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod checks;
+pub mod config;
 pub mod dns;
 pub mod e2e;
 pub mod etcd;
