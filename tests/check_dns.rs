@@ -2,7 +2,10 @@
 //! tells it to: an A record, an AAAA record, NXDOMAIN, SERVFAIL, an empty answer, garbage,
 //! or nothing at all.
 
-mod common;
+pub mod common {
+    pub mod checks;
+    pub mod dns;
+}
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,12 @@
 //! `tls_certificate` against PEM files and a TLS server on loopback, with certificates made
 //! by rcgen at test time: a CA "Test Issuer" and leaves signed by it.
 
-mod common;
+pub mod common {
+    pub mod checks;
+    pub mod lab;
+    pub mod prom;
+    pub mod tls;
+}
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,11 @@
 //! says; the sample configs are valid; and gobgpd-bound, the gobgpd container's entrypoint,
 //! really restarts gobgpd when anycastd's /healthz goes away.
 
-mod common;
+pub mod common {
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

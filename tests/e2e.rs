@@ -1,7 +1,17 @@
 //! End-to-end: the real `anycastd` binary drives a real gobgpd ("speaker"), which peers with
 //! a second real gobgpd ("router"); every assertion is on the router's RIB.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod dns;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+    pub mod seed;
+    pub mod tftpd;
+    pub mod tls;
+}
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -809,6 +819,35 @@ metrics:
     cfg.validate().unwrap_or_else(|p| panic!("{p:?}:\n{yaml}"));
     assert_eq!(cfg.services.len(), 2);
     assert_eq!(cfg.services[1].checks[0].name, "lo-address");
+}
+
+/// No test binary includes tests/common/mod.rs, the whole harness with dead code allowed
+/// (for the benchmarks): each names the modules it uses, and dead code in them is reported.
+#[test]
+fn test_binaries_name_the_harness_modules_they_use() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut roots = Vec::new();
+    for entry in std::fs::read_dir(&tests).expect("read tests/") {
+        let path = entry.expect("an entry of tests/").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            roots.push(path);
+        } else if path.join("main.rs").is_file() {
+            roots.push(path.join("main.rs"));
+        }
+    }
+    assert!(roots.len() > 20, "{roots:?}");
+    for root in roots {
+        let text = std::fs::read_to_string(&root).expect("read a test binary's root");
+        for line in text.lines().map(str::trim) {
+            assert!(
+                !(line.starts_with("mod common") || line.starts_with("pub mod common"))
+                    || line.ends_with('{'),
+                "{}: `{line}` includes the whole harness; name the modules instead: \
+                 `pub mod common {{ pub mod lab; ... }}` (see tests/common/mod.rs)",
+                root.display()
+            );
+        }
+    }
 }
 
 #[test]

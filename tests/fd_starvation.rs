@@ -4,7 +4,14 @@
 //! `--ulimit nofile=1024:1024`) against a real speaker and router gobgpd, and the test
 //! asserts on the router's RIB and on the daemon's metrics.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod procfs;
+    pub mod prom;
+}
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -2,7 +2,13 @@
 //! gobgpd and an anycastd each, each with its own target) announcing one prefix to one
 //! router gobgpd. Every assertion is on the router's RIB: how many sites' paths it has.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod etcd;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -3,7 +3,13 @@
 //! log must survive it), and a gobgpd set up with another listen port. Each runs the real
 //! binary and measures what an operator would see: CPU, log lines, metrics and `/status`.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};

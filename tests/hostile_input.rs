@@ -6,7 +6,13 @@
 //! Runs that could hang or eat the machine on a broken build run under a deadline and a
 //! memory ceiling ([`procfs::run_bounded`]), so that they fail with a figure instead.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod lab;
+    pub mod procfs;
+    pub mod prom;
+    pub mod tls;
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,13 @@
 //! change nothing), signals, the control socket under abuse, and the daemon driven
 //! in-process through its `Handle`.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -3,7 +3,13 @@
 //! absent, reconcile repairing attributes changed by hand, per-service attributes, the
 //! negotiated hold time, and the bad inputs.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::time::Instant;
 

@@ -3,7 +3,9 @@
 //! runs its real loop with a real check (`assigned_address` on 127.0.0.1) on tokio's paused
 //! clock, so the times are exact.
 
-mod common;
+pub mod common {
+    pub mod config;
+}
 
 use std::time::Duration;
 

@@ -2,7 +2,12 @@
 //! are tied the way README.md says, and the real binary speaks sd_notify (READY=1 after the
 //! first attempt to reach gobgpd, WATCHDOG=1 pings, STOPPING=1 on SIGTERM).
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;

@@ -5,7 +5,12 @@
 //! check fails with a message that names it (where ping_group_range does not allow
 //! unprivileged ICMP sockets, as on the build machines).
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,14 @@
 //! target processes (python3's http.server, killed with SIGKILL or stopped with SIGSTOP),
 //! with the real anycastd, speaker and router gobgpd; assertions on the router's RIB.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+    pub mod targets;
+}
 
 use std::time::{Duration, SystemTime};
 

@@ -25,6 +25,8 @@ pub struct Lab {
 }
 
 impl Lab {
+    // Not `Default`: a lab is two running gobgpd, not a default value.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Lab {
         require_gobgpd();
         let speaker = Gobgpd::speaker();

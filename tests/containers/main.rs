@@ -4,7 +4,16 @@
 //! thread builds the release binary, others make the base images (once per machine) and
 //! boot systemd containers; as two binaries, cargo would run them one after the other.
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../common"]
+pub mod common {
+    pub mod artifacts;
+    pub mod config;
+    pub mod dns;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod netns;
+    pub mod podman;
+    pub mod prom;
+}
 mod images;
 mod package;
