@@ -9,8 +9,19 @@
 //! `BENCH_SECONDS` (footprint window, default 60), `BENCH_WATCH_CYCLES` (default 20). The
 //! watch section (killed and hung target processes, 1,000 watches) is in `anycast/watch.rs`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/common"]
+pub mod common {
+    pub mod artifacts;
+    pub mod config;
+    pub mod dns;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+    pub mod seed;
+    pub mod targets;
+    pub mod tftpd;
+    pub mod tls;
+}
 #[path = "anycast/watch.rs"]
 mod watch;
 

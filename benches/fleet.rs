@@ -5,8 +5,12 @@
 //! `cargo bench --bench fleet` (needs etcd: `./scripts/setup.sh` installs it). Environment:
 //! `BENCH_FLEET_RUNS` (default 500).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "../tests/common"]
+pub mod common {
+    pub mod etcd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

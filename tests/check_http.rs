@@ -1,6 +1,8 @@
 //! `http_2xx` against real HTTP servers on loopback.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anycastd::check::probe::CheckContext;
@@ -16,6 +18,8 @@ use tokio::net::TcpListener;
 enum Mode {
     /// Reads the request, answers with this status; the body echoes the Host header.
     Status(u16),
+    /// Reads the request, answers 301 with a Location header pointing at this address.
+    Redirect(SocketAddr),
     /// Accepts and never sends a byte.
     Silent,
     /// Sends 200 headers, then a body that never ends.
@@ -23,13 +27,21 @@ enum Mode {
 }
 
 async fn server(mode: Mode) -> SocketAddr {
+    counting_server(mode).await.0
+}
+
+/// [`server`], and the number of requests it has read so far.
+async fn counting_server(mode: Mode) -> (SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
                 return;
             };
+            let counted = counted.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let mut req = Vec::new();
@@ -39,6 +51,7 @@ async fn server(mode: Mode) -> SocketAddr {
                         Ok(n) => req.extend_from_slice(&buf[..n]),
                     }
                 }
+                counted.fetch_add(1, Ordering::SeqCst);
                 let text = String::from_utf8_lossy(&req).to_string();
                 let host = text
                     .lines()
@@ -55,6 +68,12 @@ async fn server(mode: Mode) -> SocketAddr {
                         let resp = format!(
                             "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                             body.len()
+                        );
+                        let _ = s.write_all(resp.as_bytes()).await;
+                    }
+                    Mode::Redirect(to) => {
+                        let resp = format!(
+                            "HTTP/1.1 301 X\r\nLocation: http://{to}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                         );
                         let _ = s.write_all(resp.as_bytes()).await;
                     }
@@ -76,7 +95,7 @@ async fn server(mode: Mode) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, requests)
 }
 
 fn runner(spec: serde_json::Value) -> Runner {
@@ -97,11 +116,14 @@ fn runner(spec: serde_json::Value) -> Runner {
 
 #[tokio::test]
 async fn status_200_passes() {
-    let addr = server(Mode::Status(200)).await;
+    let (addr, asked) = counting_server(Mode::Status(200)).await;
     let o = runner(serde_json::json!({ "url": format!("http://{addr}/health") }))
         .run()
         .await;
     assert_eq!(o.result, Ok(()));
+    // Passed on one request, the one it sent.
+    assert_eq!(o.attempts, 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -111,16 +133,29 @@ async fn status_500_fails_and_says_so() {
         .run()
         .await;
     let e = o.result.expect_err("500 is not healthy");
-    assert!(e.0.contains("500"), "{e}");
+    // The status with its reason phrase, not a "500" that a port number could hold.
+    assert_eq!(
+        e.0,
+        format!("GET http://{addr}/ answered 500 Internal Server Error, not 2xx")
+    );
 }
 
+/// A 301 to a healthy server is a failure that names the 3xx, and the healthy server never
+/// hears from the check: a client that followed redirects would pass here, and ask it.
 #[tokio::test]
 async fn redirect_is_not_followed_and_fails() {
-    let addr = server(Mode::Status(301)).await;
+    let (healthy, asked) = counting_server(Mode::Status(200)).await;
+    let addr = server(Mode::Redirect(healthy)).await;
     let o = runner(serde_json::json!({ "url": format!("http://{addr}/") }))
         .run()
         .await;
-    assert!(o.result.is_err());
+    let e = o.result.expect_err("a redirect is not healthy");
+    assert_eq!(
+        e.0,
+        format!("GET http://{addr}/ answered 301 Moved Permanently, not 2xx")
+    );
+    assert_eq!(o.attempts, 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the redirect was followed");
 }
 
 #[tokio::test]
@@ -159,10 +194,11 @@ async fn endless_body_is_cut_by_the_timeout() {
     let o = runner(serde_json::json!({ "url": format!("http://{addr}/"), "timeout": "400ms" }))
         .run()
         .await;
-    assert!(
-        o.result.is_err(),
-        "a body that never ends within the limit is not healthy"
-    );
+    // 1 KiB every 50 ms: the 64 KiB the check reads would take 3.2 s; the timeout cuts it.
+    let e = o
+        .result
+        .expect_err("a body that never ends within the limit is not healthy");
+    assert_eq!(e.0, "timed out after 400ms");
     assert!(
         o.duration < Duration::from_millis(400 + 500),
         "took {:?}",

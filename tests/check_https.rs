@@ -4,7 +4,10 @@
 //! One test in its own binary: the trust store is read once per process, and the variable
 //! must be set before anything reads it.
 
-mod common;
+pub mod common {
+    pub mod checks;
+    pub mod tls;
+}
 
 use std::sync::Arc;
 

@@ -1,7 +1,10 @@
 //! `icmp_ping` against the loopback addresses, IPv4, IPv6 and by name, with its metrics.
 //! (Loss is tested in the module, which can bind its socket to `lo`.)
 
-mod common;
+pub mod common {
+    pub mod checks;
+    pub mod prom;
+}
 
 use common::checks::{SERVICE, failure, runner};
 

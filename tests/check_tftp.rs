@@ -2,7 +2,9 @@
 //! DATA/ACK in 512-byte blocks from a fresh port, ERROR for a missing file) that can also
 //! stall after the first block or send every block twice, and against a silent port.
 
-mod common;
+pub mod common {
+    pub mod checks;
+}
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,9 +1,19 @@
 //! `tls_certificate` against PEM files and a TLS server on loopback, with certificates made
 //! by rcgen at test time: a CA "Test Issuer" and leaves signed by it.
 
-mod common;
+pub mod common {
+    pub mod checks;
+    pub mod lab;
+    pub mod prom;
+    pub mod tls;
+}
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anycastd::check::runner::{Outcome, Runner};
+use anycastd::metrics::Metrics;
 
 use common::checks::{assert_within_worst_case, failure, runner};
 use common::tls::{Validity, pki, tls_server};
@@ -35,6 +45,42 @@ fn expires_in(text: &str, path: &str) -> f64 {
     .unwrap_or_else(|| panic!("no expiry metric for {path} in:\n{text}"))
 }
 
+/// Seconds since the epoch, as the check counts them.
+fn now() -> i64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(t.as_secs()).expect("seconds since the epoch fit an i64")
+}
+
+/// Runs `r` once: its outcome, and the clock (seconds since the epoch) before and after.
+async fn run(r: &Runner) -> (Outcome, RangeInclusive<i64>) {
+    let before = now();
+    let o = r.run().await;
+    (o, before..=now())
+}
+
+/// Asserts that the expiry in `m` for `path`, under both of its names, is `validity`'s
+/// notAfter less the time of the run: the leaf's date to the second (the CA's is a year
+/// later), read in this run.
+fn assert_expiry(m: &Metrics, path: &str, validity: Validity, during: &RangeInclusive<i64>) {
+    let text = m.render();
+    let secs = expires_in(&text, path);
+    let want = validity.not_after() - during.end()..=validity.not_after() - during.start();
+    assert!(
+        want.contains(&(secs as i64)),
+        "{path} expires in {secs} s, not in {want:?} (notAfter {} less the time of the run)",
+        validity.not_after()
+    );
+    // The Go daemon's name for the same figure.
+    let legacy = common::prom::value(
+        &common::prom::parse(&text),
+        "certificate_expires_in_seconds",
+        &[("path", path)],
+    );
+    assert_eq!(legacy, Some(secs), "{text}");
+}
+
 #[tokio::test]
 async fn a_leaf_first_chain_passes_on_every_field() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -45,12 +91,11 @@ async fn a_leaf_first_chain_passes_on_every_field() {
         &format!("{}{}", k.leaf_pem, k.ca_pem),
     );
     let (r, m) = runner(&local(&path, ALL_FIELDS));
-    let o = r.run().await;
-    assert!(o.result.is_ok(), "{o:?}");
-    let secs = expires_in(&m.render(), &path.display().to_string());
-    assert!(secs > 365.0 * 86400.0, "expires in {secs}");
-    // The Go daemon's name for the same figure.
-    assert!(m.render().contains("\ncertificate_expires_in_seconds{"));
+    let (o, during) = run(&r).await;
+    assert_eq!(o.result, Ok(()));
+    assert_eq!(o.attempts, 1);
+    // What was checked: the leaf, read in this run.
+    assert_expiry(&m, &path.display().to_string(), Validity::Current, &during);
 }
 
 #[tokio::test]
@@ -62,9 +107,16 @@ async fn the_leaf_is_checked_not_the_ca_whatever_the_order() {
         "ca-first.pem",
         &format!("{}{}", k.ca_pem, k.leaf_pem),
     );
-    let (r, _) = runner(&local(&ca_first, ALL_FIELDS));
-    let o = r.run().await;
-    assert!(o.result.is_ok(), "{o:?}");
+    let (r, m) = runner(&local(&ca_first, ALL_FIELDS));
+    let (o, during) = run(&r).await;
+    assert_eq!(o.result, Ok(()));
+    // The leaf's notAfter (2099), not the CA's (2100), though the CA comes first.
+    assert_expiry(
+        &m,
+        &ca_first.display().to_string(),
+        Validity::Current,
+        &during,
+    );
 
     // A file holding only the CA: its name is not the leaf's.
     let ca_only = write(dir.path(), "ca.pem", &k.ca_pem);
@@ -82,8 +134,11 @@ async fn a_single_certificate_with_its_key_in_the_same_file_passes() {
     let k = pki(Validity::Current);
     let key_pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
     let path = write(dir.path(), "both.pem", &format!("{key_pem}{}", k.leaf_pem));
-    let (r, _) = runner(&local(&path, "  common_name: Test certificate\n"));
-    assert!(r.run().await.result.is_ok());
+    let (r, m) = runner(&local(&path, "  common_name: Test certificate\n"));
+    let (o, during) = run(&r).await;
+    assert_eq!(o.result, Ok(()));
+    // The certificate was found behind the key, and read.
+    assert_expiry(&m, &path.display().to_string(), Validity::Current, &during);
 }
 
 #[tokio::test]
@@ -103,11 +158,12 @@ async fn each_mismatching_field_is_named() {
         ("  min_valid_for: 1000000h\n", "min_valid_for", "expires in"),
     ] {
         let (r, m) = runner(&local(&path, extra));
-        let msg = failure(&r.run().await);
+        let (o, during) = run(&r).await;
+        let msg = failure(&o);
         assert!(msg.contains(field) && msg.contains(shows), "{field}: {msg}");
         assert!(msg.starts_with(&path.display().to_string()), "{msg}");
-        // Still valid: the metric stays positive when another field fails.
-        assert!(expires_in(&m.render(), &path.display().to_string()) > 0.0);
+        // Still valid: the metric is set when another field fails.
+        assert_expiry(&m, &path.display().to_string(), Validity::Current, &during);
     }
     // Every failing field is reported, not only the first.
     let (r, _) = runner(&local(&path, "  common_name: x\n  issuer: y\n"));
@@ -124,9 +180,10 @@ async fn an_expired_certificate_fails_and_its_metric_is_negative() {
     let k = pki(Validity::Expired);
     let path = write(dir.path(), "old.pem", &k.leaf_pem);
     let (r, m) = runner(&local(&path, ""));
-    let msg = failure(&r.run().await);
+    let (o, during) = run(&r).await;
+    let msg = failure(&o);
     assert!(msg.contains("expired"), "{msg}");
-    assert!(expires_in(&m.render(), &path.display().to_string()) < 0.0);
+    assert_expiry(&m, &path.display().to_string(), Validity::Expired, &during);
 }
 
 #[tokio::test]
@@ -170,12 +227,14 @@ async fn a_remote_server_passes_insecure_and_sends_the_server_name() {
         &format!("    insecure: true\n    server_name: site.example.org\n{ALL_FIELDS}"),
     );
     let (r, m) = runner(&yaml);
-    let o = r.run().await;
-    assert!(o.result.is_ok(), "{o:?}");
-    assert!(expires_in(&m.render(), &host) > 0.0);
+    let (o, during) = run(&r).await;
+    assert_eq!(o.result, Ok(()));
+    assert_eq!(o.attempts, 1);
+    assert_expiry(&m, &host, Validity::Current, &during);
+    // One handshake, with the configured name.
     assert_eq!(
-        srv.sni.lock().expect("sni").last(),
-        Some(&Some("site.example.org".to_string()))
+        *srv.sni.lock().expect("sni"),
+        [Some("site.example.org".to_string())]
     );
 }
 
@@ -187,10 +246,11 @@ async fn an_untrusted_chain_fails_unless_insecure() {
         &srv.addr.to_string(),
         "  common_name: Test certificate\n",
     ));
-    let msg = failure(&r.run().await);
+    let (o, during) = run(&r).await;
+    let msg = failure(&o);
     assert!(msg.contains("not trusted"), "{msg}");
     // The certificate was read all the same.
-    assert!(expires_in(&m.render(), &srv.addr.to_string()) > 0.0);
+    assert_expiry(&m, &srv.addr.to_string(), Validity::Current, &during);
 }
 
 #[tokio::test]
@@ -199,9 +259,10 @@ async fn an_expired_remote_certificate_fails_with_its_dates() {
     let srv = tls_server(vec![k.leaf_der.clone()], k.leaf_key).await;
     let host = srv.addr.to_string();
     let (r, m) = runner(&remote(&host, "    insecure: true\n"));
-    let msg = failure(&r.run().await);
+    let (o, during) = run(&r).await;
+    let msg = failure(&o);
     assert!(msg.contains("expired: notAfter was"), "{msg}");
-    assert!(expires_in(&m.render(), &host) < 0.0);
+    assert_expiry(&m, &host, Validity::Expired, &during);
 }
 
 #[tokio::test]

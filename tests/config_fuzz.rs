@@ -14,7 +14,9 @@
 //! runs more (or fewer) in-process inputs. A failing input is written to
 //! `target/config-fuzz-failure.*` and named in the message.
 
-mod common;
+pub mod common {
+    pub mod procfs;
+}
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -6,7 +6,13 @@
 //! are valid; and gobgpd-bound, the gobgpd container's entrypoint, really restarts gobgpd
 //! when anycastd's /healthz goes away, and on SIGTERM keeps gobgpd until anycastd is gone.
 
-mod common;
+pub mod common {
+    pub mod artifacts;
+    pub mod gobgpd;
+    pub mod kube;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,22 @@
 //! End-to-end: the real `anycastd` binary drives a real gobgpd ("speaker"), which peers with
 //! a second real gobgpd ("router"); every assertion is on the router's RIB.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod dns;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+    pub mod seed;
+    pub mod tftpd;
+    pub mod tls;
+}
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::config::{check, config, peer, service};
 use common::e2e::{CHANGE, Lab, ROUTER_ASN, SESSION, SPEAKER_ASN, http_service};
 use common::lab::{
     Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until, wait_until_or,
@@ -16,7 +27,11 @@ use common::prom;
 fn route_follows_the_http_target() {
     let lab = Lab::new();
     let mut target = HttpTarget::start();
-    let d = lab.start(&lab.config(&["192.0.2.10/32"], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.10/32"])
+            .service(http_service("web", &target.url())),
+    );
 
     lab.wait("192.0.2.10/32", true, SESSION);
 
@@ -57,7 +72,10 @@ fn route_follows_the_http_target() {
 fn a_500_withdraws_the_route() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config(&[], &http_service("web", &target.url(), &["192.0.2.11/32"])));
+    let d = lab.start(
+        &lab.config()
+            .service(http_service("web", &target.url()).routes(&["192.0.2.11/32"])),
+    );
     lab.wait("192.0.2.11/32", true, SESSION);
     target.set_status(500);
     lab.wait("192.0.2.11/32", false, CHANGE);
@@ -71,7 +89,11 @@ fn a_500_withdraws_the_route() {
 fn speaker_restart_is_repaired() {
     let mut lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config(&["192.0.2.20/32"], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.20/32"])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.20/32", true, SESSION);
 
     lab.speaker.kill9();
@@ -113,7 +135,11 @@ fn waits_for_gobgpd_to_appear() {
     let mut lab = Lab::new();
     lab.speaker.stop();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config(&["192.0.2.30/32"], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.30/32"])
+            .service(http_service("web", &target.url())),
+    );
     wait_until("anycastd to report gobgpd unreachable", CHANGE, || {
         d.log().contains("gobgpd is not reachable")
     });
@@ -129,8 +155,11 @@ fn waits_for_gobgpd_to_appear() {
 fn sigterm_withdraws_and_exits_zero() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let mut d =
-        lab.start(&lab.config(&["192.0.2.40/32"], &http_service("web", &target.url(), &[])));
+    let mut d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.40/32"])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.40/32", true, SESSION);
     let status = d.signal_and_wait("TERM", Duration::from_secs(10));
     assert_eq!(
@@ -148,10 +177,11 @@ fn sigterm_withdraws_and_exits_zero() {
 fn ipv6_prefix_is_announced_and_withdrawn() {
     let lab = Lab::new();
     let mut target = HttpTarget::start();
-    let _d = lab.start(&lab.config(
-        &["2001:db8:100::/48"],
-        &http_service("web", &target.url(), &[]),
-    ));
+    let _d = lab.start(
+        &lab.config()
+            .routes(&["2001:db8:100::/48"])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("2001:db8:100::/48", true, SESSION);
     target.stop();
     lab.wait("2001:db8:100::/48", false, CHANGE);
@@ -162,12 +192,12 @@ fn global_route_needs_every_service_and_service_routes_follow_their_own() {
     let lab = Lab::new();
     let mut a = HttpTarget::start();
     let mut b = HttpTarget::start();
-    let services = format!(
-        "{}{}",
-        http_service("a", &a.url(), &["192.0.2.51/32"]),
-        http_service("b", &b.url(), &["192.0.2.52/32"])
+    let _d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.50/32"])
+            .service(http_service("a", &a.url()).routes(&["192.0.2.51/32"]))
+            .service(http_service("b", &b.url()).routes(&["192.0.2.52/32"])),
     );
-    let _d = lab.start(&lab.config(&["192.0.2.50/32"], &services));
     for p in ["192.0.2.50/32", "192.0.2.51/32", "192.0.2.52/32"] {
         lab.wait(p, true, SESSION);
     }
@@ -247,8 +277,11 @@ fn gobgpd_with_another_global_config_is_exit_2() {
     lab.speaker
         .run_cli(&["global", "as", "65123", "router-id", "10.9.9.9"]);
     let target = HttpTarget::start();
-    let mut d =
-        lab.start(&lab.config(&["192.0.2.60/32"], &http_service("web", &target.url(), &[])));
+    let mut d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.60/32"])
+            .service(http_service("web", &target.url())),
+    );
     let status = d.wait(Duration::from_secs(20));
     assert_eq!(status.code(), Some(2), "{}", d.log());
     assert!(
@@ -263,26 +296,13 @@ fn metrics_disabled_means_no_listener() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dead_api = free_tcp_port();
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  routes: [192.0.2.70/32]
-  gobgp:
-    address: 127.0.0.1:{dead_api}
-services:
-  - name: web
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-        spec: {{ ipv4: 127.0.0.1 }}
-metrics:
-  enabled: false
-  address: {metrics}
-"#
-    );
-    let d = Anycastd::start(dir.path(), &config, metrics);
+    let config = config("10.255.0.1", "127.0.0.1", SPEAKER_ASN)
+        .routes(&["192.0.2.70/32"])
+        .gobgp("address", format!("127.0.0.1:{dead_api}"))
+        .service(service("web", "1s").check(check("assigned_address").spec("ipv4", "127.0.0.1")))
+        .metrics("enabled", false)
+        .metrics("address", metrics);
+    let d = Anycastd::start(dir.path(), &config.to_string(), metrics);
     // Running (it reports the missing gobgpd), and yet nothing listens on the metrics address.
     wait_until("anycastd to report gobgpd unreachable", CHANGE, || {
         d.log().contains("gobgpd is not reachable")
@@ -301,7 +321,10 @@ fn the_seed_example_runs_every_kind_of_check() {
     let ca_file = seed.ca_file.display().to_string();
     let d = Anycastd::start_with_env(
         lab.dir.path(),
-        &lab.config(&["10.0.0.128/32"], &seed.service("http", "1s")),
+        &lab.config()
+            .routes(&["10.0.0.128/32"])
+            .service(seed.service_builder("http", "1s"))
+            .to_string(),
         lab.metrics,
         &[("SSL_CERT_FILE", ca_file.as_str())],
     );
@@ -354,13 +377,12 @@ fn the_seed_example_runs_every_kind_of_check() {
 fn peer_metrics_status_and_status_command() {
     let mut lab = Lab::new();
     let mut target = HttpTarget::start();
-    let config = lab
-        .config(&["192.0.2.60/32"], &http_service("web", &target.url(), &[]))
-        .replace(
-            "    reconcile_interval: 1s\n",
-            "    reconcile_interval: 1s\n    peer_poll_interval: 200ms\n",
-        );
-    let d = lab.start(&config);
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.60/32"])
+            .gobgp("peer_poll_interval", "200ms")
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.60/32", true, SESSION);
 
     let peer = [("router_id", "10.255.0.1"), ("peer", "router")];
@@ -658,40 +680,23 @@ fn json_logs_and_no_secrets() {
     let secret = "s3cr3t-Pa55word";
     let pw = lab.dir.path().join("bgp-password");
     std::fs::write(&pw, format!("{secret}\n")).expect("write the password file");
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: {SPEAKER_ASN}
-  next_hop: 198.51.100.1
-  routes: [192.0.2.70/32]
-  peers:
-    - name: router
-      remote_address: 127.0.0.1
-      remote_asn: {ROUTER_ASN}
-      remote_port: {port}
-      password_file: {pw}
-  gobgp:
-    address: 127.0.0.1:{api}
-services:
-  - name: web
-    check_interval: 200ms
-    checks:
-      - kind: http_2xx
-        spec:
-          url: http://127.0.0.1:{closed}/
-metrics:
-  address: {metrics}
-"#,
-        port = lab.router.bgp_port(),
-        pw = pw.display(),
-        api = lab.speaker.api_port(),
-        closed = free_tcp_port(),
-        metrics = lab.metrics,
-    );
+    let config =
+        config("10.255.0.1", "127.0.0.1", SPEAKER_ASN)
+            .announcer("next_hop", "198.51.100.1")
+            .routes(&["192.0.2.70/32"])
+            .peer(
+                peer("router", "127.0.0.1", ROUTER_ASN)
+                    .set("remote_port", lab.router.bgp_port())
+                    .set("password_file", pw.display()),
+            )
+            .gobgp("address", format!("127.0.0.1:{}", lab.speaker.api_port()))
+            .service(service("web", "200ms").check(
+                check("http_2xx").spec("url", format!("http://127.0.0.1:{}/", free_tcp_port())),
+            ))
+            .metrics("address", lab.metrics);
     let mut d = Anycastd::start_with_env(
         lab.dir.path(),
-        &config,
+        &config.to_string(),
         lab.metrics,
         &[("LOG_FORMAT", "json")],
     );
@@ -743,6 +748,114 @@ metrics:
     );
 }
 
+/// The config builder of tests/common/config.rs writes what a user would: the keys where
+/// they belong, a value set twice replaced in place, lists of scalars on one line and lists
+/// of mappings as blocks; and the daemon reads the file as meant.
+#[test]
+fn the_config_builder_writes_the_yaml_a_user_would() {
+    let yaml = config("10.255.0.1", "127.0.0.1", 65001)
+        .routes(&[])
+        .announcer("state_directory", "/var/lib/anycastd")
+        .peer(peer("router", "127.0.0.2", 65000).set("remote_port", 179))
+        .gobgp("address", "127.0.0.1:50051")
+        .service(
+            http_service("web", "http://127.0.0.1:8080/health")
+                .routes(&["192.0.2.1/32"])
+                .set("rise", 2)
+                .watch("tcp", "127.0.0.1:8080"),
+        )
+        .service(
+            service("lo", "1s").check(
+                check("assigned_address")
+                    .set("name", "lo-address")
+                    .spec("ipv4", "127.0.0.1"),
+            ),
+        )
+        .routes(&["192.0.2.10/32", "192.0.2.12/32"])
+        .peer_set("router", "hold_time", "9s")
+        .metrics("address", "127.0.0.1:9000")
+        .to_string();
+    assert_eq!(
+        yaml,
+        "announcer:
+  router_id: 10.255.0.1
+  local_address: 127.0.0.1
+  local_asn: 65001
+  routes: [192.0.2.10/32, 192.0.2.12/32]
+  state_directory: /var/lib/anycastd
+  peers:
+    - name: router
+      remote_address: 127.0.0.2
+      remote_asn: 65000
+      remote_port: 179
+      hold_time: 9s
+  gobgp:
+    address: 127.0.0.1:50051
+services:
+  - name: web
+    check_interval: 200ms
+    routes: [192.0.2.1/32]
+    rise: 2
+    watch:
+      - tcp: 127.0.0.1:8080
+    checks:
+      - kind: http_2xx
+        spec:
+          url: http://127.0.0.1:8080/health
+          timeout: 500ms
+  - name: lo
+    check_interval: 1s
+    checks:
+      - kind: assigned_address
+        name: lo-address
+        spec:
+          ipv4: 127.0.0.1
+metrics:
+  address: 127.0.0.1:9000
+"
+    );
+    let cfg = anycastd::config::parse(&yaml, anycastd::config::Format::Yaml)
+        .unwrap_or_else(|e| panic!("{e}:\n{yaml}"));
+    cfg.validate().unwrap_or_else(|p| panic!("{p:?}:\n{yaml}"));
+    assert_eq!(cfg.services.len(), 2);
+    assert_eq!(cfg.services[1].checks[0].name, "lo-address");
+}
+
+/// Each test binary and benchmark names the harness modules it uses, as public modules
+/// (`pub mod common { pub mod lab; ... }` with `#[path = "common"]`): public, because the
+/// harness is an API shared by many binaries, as a library's is, so that an item one binary
+/// does not use is not reported in it, while private items nothing uses still are; and no
+/// binary includes the whole harness with dead code allowed (there is no tests/common/mod.rs).
+#[test]
+fn test_binaries_name_the_harness_modules_they_use() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(!root.join("tests/common/mod.rs").exists());
+    let mut roots = Vec::new();
+    for dir in ["tests", "benches"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("read tests/ or benches/") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                roots.push(path);
+            } else if path.join("main.rs").is_file() {
+                roots.push(path.join("main.rs"));
+            }
+        }
+    }
+    assert!(roots.len() > 20, "{roots:?}");
+    for root in roots {
+        let text = std::fs::read_to_string(&root).expect("read a test binary's root");
+        for line in text.lines().map(str::trim) {
+            assert!(
+                !(line.starts_with("mod common") || line.starts_with("pub mod common"))
+                    || line.ends_with('{'),
+                "{}: `{line}` includes the whole harness; name the modules instead: \
+                 `pub mod common {{ pub mod lab; ... }}`",
+                root.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn the_exposition_validator_rejects_broken_text() {
     let ok = "# HELP a x\n# TYPE a gauge\na{b=\"c\"} 1\na{b=\"d\"} 2\n";
@@ -773,7 +886,11 @@ fn promtool_finds_nothing_but_the_seeds_count_names() {
     );
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config(&["192.0.2.80/32"], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.80/32"])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.80/32", true, SESSION);
     wait_until("the peer series in the scrape", CHANGE, || {
         d.metrics_text()

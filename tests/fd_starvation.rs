@@ -4,7 +4,14 @@
 //! `--ulimit nofile=1024:1024`) against a real speaker and router gobgpd, and the test
 //! asserts on the router's RIB and on the daemon's metrics.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod procfs;
+    pub mod prom;
+}
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,10 +35,13 @@ fn thousands_of_idle_connections_to_the_metrics_endpoint_withdraw_nothing() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let prefix = "192.0.2.80/32";
-    let config = lab.config(&[prefix], &http_service("web", &target.url(), &[]));
+    let config = lab
+        .config()
+        .routes(&[prefix])
+        .service(http_service("web", &target.url()));
     let d = Anycastd::launch(
         lab.dir.path(),
-        &config,
+        &config.to_string(),
         lab.metrics,
         &[],
         &["prlimit", "--nofile=1024:1024", "--"],

@@ -5,7 +5,11 @@
 //!
 //! `FLEET_REPEAT` sets the repetitions of the simultaneous-failure test (default 200).
 
-mod common;
+pub mod common {
+    pub mod etcd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

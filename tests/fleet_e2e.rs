@@ -2,13 +2,20 @@
 //! gobgpd and an anycastd each, each with its own target) announcing one prefix to one
 //! router gobgpd. Every assertion is on the router's RIB: how many sites' paths it has.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod etcd;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::config::{check, config, map, peer, service};
 use common::etcd::EtcdCluster;
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, try_status, wait_until};
@@ -42,43 +49,33 @@ fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable:
     let target = HttpTarget::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.{i}
-  local_address: 127.0.0.{i}
-  local_asn: 65001
-  next_hop: 198.51.100.{i}
-  state_directory: {dir}/state
-  drain_linger: 1s
-  attributes:
-    degraded: {{ med: 500 }}
-  peers:
-    - {{ name: router, remote_address: 127.0.0.1, remote_asn: 65000, remote_port: {port} }}
-  gobgp: {{ address: "127.0.0.1:{api}", reconcile_interval: 1s }}
-services:
-  - name: web
-    check_interval: 200ms
-    routes: [{PREFIX}]
-    checks:
-      - kind: http_2xx
-        spec: {{ url: "{url}", timeout: 300ms }}
-metrics: {{ address: "{metrics}" }}
-control: {{ socket: {dir}/control.sock }}
-fleet:
-  etcd:
-    endpoints: [{endpoints}]
-    timeout: 1s
-  site: site{i}
-  min_sites: {min_sites}
-  lease_ttl: 3s
-  on_unreachable: {on_unreachable}
-"#,
-        dir = dir.path().display(),
-        port = router.bgp_port(),
-        api = speaker.api_port(),
-        url = target.url(),
-        endpoints = etcd.join(", "),
-    );
+    let dir_path = dir.path().display();
+    let config = config(&format!("10.255.0.{i}"), &format!("127.0.0.{i}"), 65001)
+        .announcer("next_hop", format!("198.51.100.{i}"))
+        .announcer("state_directory", format!("{dir_path}/state"))
+        .announcer("drain_linger", "1s")
+        .announcer("attributes", map().set("degraded", "{ med: 500 }"))
+        .peer(peer("router", "127.0.0.1", 65000).set("remote_port", router.bgp_port()))
+        .gobgp("address", format!("127.0.0.1:{}", speaker.api_port()))
+        .gobgp("reconcile_interval", "1s")
+        .service(
+            service("web", "200ms").routes(&[PREFIX]).check(
+                check("http_2xx")
+                    .spec("url", target.url())
+                    .spec("timeout", "300ms"),
+            ),
+        )
+        .metrics("address", metrics)
+        .control("socket", format!("{dir_path}/control.sock"))
+        .fleet(
+            "etcd",
+            map().set("endpoints", etcd.to_vec()).set("timeout", "1s"),
+        )
+        .fleet("site", format!("site{i}"))
+        .fleet("min_sites", min_sites)
+        .fleet("lease_ttl", "3s")
+        .fleet("on_unreachable", on_unreachable)
+        .to_string();
     let daemon = Anycastd::start(dir.path(), &config, metrics);
     Site {
         _speaker: speaker,

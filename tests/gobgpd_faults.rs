@@ -3,7 +3,13 @@
 //! log must survive it), and a gobgpd set up with another listen port. Each runs the real
 //! binary and measures what an operator would see: CPU, log lines, metrics and `/status`.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
@@ -26,25 +32,16 @@ fn cpu_time(pid: u32) -> Duration {
 
 /// A config for anycastd alone (no peers) on the gobgpd API at `api`.
 fn config(api: &str, listen_port: i32, target: &HttpTarget, metrics: SocketAddr) -> String {
-    format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  listen_port: {listen_port}
-  next_hop: 198.51.100.1
-  routes: [192.0.2.90/32]
-  gobgp:
-    address: {api}
-    reconcile_interval: 1s
-    timeout: 1s
-services:
-{service}
-metrics:
-  address: {metrics}
-"#,
-        service = http_service("web", &target.url(), &[]),
-    )
+    common::config::config("10.255.0.1", "127.0.0.1", 65001)
+        .announcer("listen_port", listen_port)
+        .announcer("next_hop", "198.51.100.1")
+        .routes(&["192.0.2.90/32"])
+        .gobgp("address", api)
+        .gobgp("reconcile_interval", "1s")
+        .gobgp("timeout", "1s")
+        .service(http_service("web", &target.url()))
+        .metrics("address", metrics)
+        .to_string()
 }
 
 /// Runs anycastd for `window` after `failing` appears in its log, and returns the share of a
@@ -147,7 +144,11 @@ fn something_that_is_not_gobgpd_backs_off() {
 fn session_changes_are_logged_after_gobgpd_restarts() {
     let mut lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config(&["192.0.2.91/32"], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.91/32"])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.91/32", true, SESSION);
     wait_until("the first session in the log", CHANGE, || {
         d.log().matches("BGP session established").count() == 1
@@ -200,7 +201,11 @@ fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.92/32";
-    let mut first = lab.start(&lab.config(&[p], &http_service("web", &target.url(), &[])));
+    let mut first = lab.start(
+        &lab.config()
+            .routes(&[p])
+            .service(http_service("web", &target.url())),
+    );
     monitor.wait_for(p, "the first daemon's announcement", SESSION, |e| {
         !e.withdrawal
     });
@@ -209,19 +214,15 @@ fn a_second_anycastd_leaves_an_owned_gobgpd_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let second_cfg = lab
-        .config_with(
-            &[p],
-            &http_service("web", &target.url(), &[]),
-            "",
-            "      hold_time: 30s\n",
-        )
-        .replace("next_hop: 198.51.100.1", "next_hop: 198.51.100.2")
-        .replace(&lab.metrics.to_string(), &metrics.to_string())
-        .replace(
-            &lab.dir.path().display().to_string(),
-            &dir.path().display().to_string(),
-        );
-    let second = Anycastd::start(dir.path(), &second_cfg, metrics);
+        .config()
+        .routes(&[p])
+        .service(http_service("web", &target.url()))
+        .announcer("next_hop", "198.51.100.2")
+        .peer_set("router", "hold_time", "30s")
+        .announcer("state_directory", format!("{}/state", dir.path().display()))
+        .control("socket", format!("{}/control.sock", dir.path().display()))
+        .metrics("address", metrics);
+    let second = Anycastd::start(dir.path(), &second_cfg.to_string(), metrics);
     wait_until("the second daemon to see the owner", CHANGE, || {
         second
             .log()
@@ -285,7 +286,11 @@ fn a_forged_ownership_mark_does_not_stop_the_withdraws() {
     let lab = Lab::new();
     let mut target = HttpTarget::start();
     let p = "192.0.2.93/32";
-    let d = lab.start(&lab.config(&[p], &http_service("web", &target.url(), &[])));
+    let d = lab.start(
+        &lab.config()
+            .routes(&[p])
+            .service(http_service("web", &target.url())),
+    );
     lab.wait(p, true, SESSION);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

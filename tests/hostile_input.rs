@@ -6,7 +6,13 @@
 //! Runs that could hang or eat the machine on a broken build run under a deadline and a
 //! memory ceiling ([`procfs::run_bounded`]), so that they fail with a figure instead.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod lab;
+    pub mod procfs;
+    pub mod prom;
+    pub mod tls;
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anycastd::config::{self, Format};
+use common::config::{ConfigBuilder, ServiceBuilder, check, map, peer, service};
 use common::lab::{Anycastd, free_tcp_port, try_status, wait_until};
 use common::procfs;
 use common::tls::{Validity, pki};
@@ -24,46 +31,32 @@ const QUICK: Duration = Duration::from_secs(5);
 /// anycastd in a debug build uses about 10–20 MiB; a read of /dev/zero passes this at once.
 const MEMORY_CEILING_MIB: u64 = 200;
 
-/// A config whose gobgpd is a closed port, with `services` as YAML list items and `peer`
-/// as extra lines of a peer (e.g. its password_file); its state directory and control
-/// socket are in `dir`.
-fn config(dir: &Path, metrics: SocketAddr, services: &str, peer: &str) -> String {
-    format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  next_hop: 198.51.100.1
-  routes: [192.0.2.90/32]
-  state_directory: {dir}/state
-  peers:
-    - name: router
-      remote_address: 127.0.0.1
-      remote_asn: 65000
-{peer}  gobgp:
-    address: 127.0.0.1:{dead}
-services:
-{services}
-metrics:
-  address: {metrics}
-control:
-  socket: {dir}/control.sock
-"#,
-        dead = free_tcp_port(),
-        dir = dir.display(),
-    )
+/// A config whose gobgpd is a closed port, with `services`; its state directory and
+/// control socket are in `dir`. More (a peer's password_file) with the builder.
+fn config(dir: &Path, metrics: SocketAddr, services: Vec<ServiceBuilder>) -> ConfigBuilder {
+    let c = common::config::config("10.255.0.1", "127.0.0.1", 65001)
+        .announcer("next_hop", "198.51.100.1")
+        .routes(&["192.0.2.90/32"])
+        .announcer("state_directory", format!("{}/state", dir.display()))
+        .peer(peer("router", "127.0.0.1", 65000))
+        .gobgp("address", format!("127.0.0.1:{}", free_tcp_port()))
+        .metrics("address", metrics)
+        .control("socket", format!("{}/control.sock", dir.display()));
+    services.into_iter().fold(c, ConfigBuilder::service)
 }
 
 /// A service with one `tls_certificate` check per path, named `c0`, `c1`, ...
-fn cert_service(name: &str, every: &str, paths: &[&Path]) -> String {
-    let mut s = format!("  - name: {name}\n    check_interval: {every}\n    checks:\n");
-    for (i, p) in paths.iter().enumerate() {
-        s.push_str(&format!(
-            "      - kind: tls_certificate\n        name: c{i}\n        spec:\n          local:\n            path: {}\n",
-            p.display()
-        ));
-    }
-    s
+fn cert_service(name: &str, every: &str, paths: &[&Path]) -> ServiceBuilder {
+    paths
+        .iter()
+        .enumerate()
+        .fold(service(name, every), |s, (i, p)| {
+            s.check(
+                check("tls_certificate")
+                    .set("name", format!("c{i}"))
+                    .spec("local", map().set("path", p.display())),
+            )
+        })
 }
 
 fn mkfifo(path: &Path) {
@@ -80,9 +73,9 @@ fn metrics_addr() -> SocketAddr {
 
 /// The daemon on `services` (behind the command `prefix`, if any), its files in `dir`;
 /// and its metrics address.
-fn start(dir: &Path, services: &str, prefix: &[&str]) -> (Anycastd, SocketAddr) {
+fn start(dir: &Path, services: Vec<ServiceBuilder>, prefix: &[&str]) -> (Anycastd, SocketAddr) {
     let metrics = metrics_addr();
-    let config = config(dir, metrics, services, "");
+    let config = config(dir, metrics, services).to_string();
     let d = Anycastd::launch(dir, &config, metrics, &[], prefix, Path::new(BIN));
     (d, metrics)
 }
@@ -111,12 +104,11 @@ fn a_fifo_as_certificate_fails_fast_and_leaves_no_thread_behind() {
     let good = dir.path().join("good.pem");
     std::fs::write(&good, pki(Validity::Current).leaf_pem).expect("write a certificate");
     let fifos: Vec<&Path> = (0..10).map(|_| fifo.as_path()).collect();
-    let services = format!(
-        "{}{}",
+    let services = vec![
         cert_service("fifo", "50ms", &fifos),
-        cert_service("good", "200ms", &[good.as_path()])
-    );
-    let (d, metrics) = start(dir.path(), &services, &[]);
+        cert_service("good", "200ms", &[good.as_path()]),
+    ];
+    let (d, metrics) = start(dir.path(), services, &[]);
     let pid = d.pid().expect("running");
     wait_until("the first rounds", Duration::from_secs(10), || {
         checks(&try_status(metrics).unwrap_or_default(), "fifo")
@@ -176,8 +168,12 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("cert.fifo");
     mkfifo(&fifo);
-    let services = cert_service("fifo", "100ms", &[fifo.as_path(), fifo.as_path()]);
-    let (mut d, metrics) = start(dir.path(), &services, &[]);
+    let services = vec![cert_service(
+        "fifo",
+        "100ms",
+        &[fifo.as_path(), fifo.as_path()],
+    )];
+    let (mut d, metrics) = start(dir.path(), services, &[]);
     wait_until("a failed FIFO check", Duration::from_secs(10), || {
         checks(&try_status(metrics).unwrap_or_default(), "fifo")
             .first()
@@ -197,8 +193,8 @@ fn sigterm_exits_in_time_with_a_fifo_check() {
 #[test]
 fn dev_zero_as_certificate_is_refused_with_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let services = cert_service("zero", "100ms", &[Path::new("/dev/zero")]);
-    let (d, metrics) = start(dir.path(), &services, &[]);
+    let services = vec![cert_service("zero", "100ms", &[Path::new("/dev/zero")])];
+    let (d, metrics) = start(dir.path(), services, &[]);
     let pid = d.pid().expect("running");
     let start = Instant::now();
     let mut peak = 0;
@@ -268,9 +264,13 @@ fn special_password_files_are_refused_by_check_config_and_the_daemon() {
         (fifo, "FIFO"),
     ] {
         let path = dir.path().join("anycastd.yaml");
-        let services = cert_service("s", "1s", &[Path::new("/etc/hostname")]);
-        let peer = format!("      password_file: {}\n", file.display());
-        std::fs::write(&path, config(dir.path(), metrics_addr(), &services, &peer)).expect("write");
+        let services = vec![cert_service("s", "1s", &[Path::new("/etc/hostname")])];
+        let config = config(dir.path(), metrics_addr(), services).peer_set(
+            "router",
+            "password_file",
+            file.display(),
+        );
+        std::fs::write(&path, config.to_string()).expect("write");
         let shown = file.display().to_string();
         let want = ["announcer.peers[0].password_file", shown.as_str(), what];
         assert_refused(&run(&path, &["check-config"]), &want);
@@ -445,10 +445,10 @@ fn durations_below_their_minimum_are_refused() {
 #[test]
 fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let services = cert_service("s", "1s", &[Path::new("/etc/hostname")]);
+    let services = vec![cert_service("s", "1s", &[Path::new("/etc/hostname")])];
     let (d, _) = start(
         dir.path(),
-        &services,
+        services,
         &["prlimit", "--nofile=256:4096", "--"],
     );
     let pid = d.pid().expect("running");

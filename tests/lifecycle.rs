@@ -4,13 +4,20 @@
 //! change nothing), signals, the control socket under abuse, and the daemon driven
 //! in-process through its `Handle`.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::e2e::{CHANGE, Lab, SESSION, http_service};
+use common::config::{ConfigBuilder, ServiceBuilder, service};
+use common::e2e::{CHANGE, Lab, SESSION, http_check, http_service};
 use common::gobgpd::RibEvent;
 use common::lab::{HttpTarget, status, try_status, wait_until};
 use common::prom;
@@ -37,9 +44,9 @@ fn wait_rounds(lab: &Lab, n: usize) {
     });
 }
 
-/// `services` with a drain linger.
-fn config(lab: &Lab, routes: &[&str], services: &str, linger: &str) -> String {
-    lab.config_with(routes, services, &format!("  drain_linger: {linger}\n"), "")
+/// The lab's config with a drain linger.
+fn config(lab: &Lab, linger: &str) -> ConfigBuilder {
+    lab.config().announcer("drain_linger", linger)
 }
 
 fn ok(out: &std::process::Output) -> String {
@@ -54,11 +61,8 @@ fn ok(out: &std::process::Output) -> String {
 
 /// A service whose rise of 10 rounds of 200 ms takes 2 s: an undrain that waited for rise
 /// again would show.
-fn slow_rising(name: &str, url: &str, routes: &[&str]) -> String {
-    http_service(name, url, routes).replace(
-        "    check_interval: 200ms\n",
-        "    check_interval: 200ms\n    rise: 10\n",
-    )
+fn slow_rising(name: &str, url: &str) -> ServiceBuilder {
+    http_service(name, url).set("rise", 10)
 }
 
 #[test]
@@ -67,12 +71,7 @@ fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.110/32";
-    let d = lab.start(&config(
-        &lab,
-        &[],
-        &slow_rising("web", &target.url(), &[p]),
-        "2s",
-    ));
+    let d = lab.start(&config(&lab, "2s").service(slow_rising("web", &target.url()).routes(&[p])));
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
 
     let asked = Instant::now();
@@ -137,12 +136,13 @@ fn a_drain_file_drains_while_it_exists() {
     let target = HttpTarget::start();
     let p = "192.0.2.111/32";
     let file = lab.dir.path().join("maintenance");
-    let service = format!(
-        "{}    drain_file: {}\n",
-        http_service("web", &target.url(), &[p]),
-        file.display()
+    let d = lab.start(
+        &config(&lab, "1s").service(
+            http_service("web", &target.url())
+                .routes(&[p])
+                .set("drain_file", file.display()),
+        ),
     );
-    let d = lab.start(&config(&lab, &[], &service, "1s"));
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     std::fs::write(&file, "").expect("touch the drain file");
     let touched = Instant::now();
@@ -173,7 +173,7 @@ fn a_drain_survives_a_restart() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let p = "192.0.2.112/32";
-    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let cfg = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
     let mut d = lab.start(&cfg);
     lab.wait(p, true, SESSION);
     ok(&d.cli(&["drain", "web"]));
@@ -215,7 +215,7 @@ fn an_unreadable_drain_state_drains_everything_until_undrain_all() {
     std::fs::create_dir_all(&state).expect("mkdir state");
     // Half a file, as a crash of an older writer or a full disk leaves it.
     std::fs::write(state.join("drained.json"), "{\"all\": 17").expect("truncated file");
-    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let cfg = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
     let monitor = lab.router.monitor();
     let d = lab.start(&cfg);
     wait_until(
@@ -263,7 +263,7 @@ fn a_drain_that_cannot_be_saved_fails_the_command_and_is_retried() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let p = "192.0.2.114/32";
-    let cfg = config(&lab, &[], &http_service("web", &target.url(), &[p]), "0s");
+    let cfg = config(&lab, "0s").service(http_service("web", &target.url()).routes(&[p]));
     let d = lab.start(&cfg);
     lab.wait(p, true, SESSION);
     // A directory where the file goes: the rename over it fails.
@@ -291,12 +291,8 @@ fn a_failing_service_is_withdrawn_at_once_even_while_draining() {
     let monitor = lab.router.monitor();
     let mut target = HttpTarget::start();
     let p = "192.0.2.113/32";
-    let d = lab.start(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[p]),
-        "30s",
-    ));
+    let d =
+        lab.start(&config(&lab, "30s").service(http_service("web", &target.url()).routes(&[p])));
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     ok(&d.cli(&["drain", "web"]));
     monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
@@ -313,21 +309,20 @@ fn sighup_reload_adds_and_changes_services_without_touching_other_routes() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let (p1, p2) = ("192.0.2.114/32", "192.0.2.115/32");
-    let d = lab.start(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[p1]),
-        "1s",
-    ));
+    let d =
+        lab.start(&config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p1])));
     let first = monitor.wait_for(p1, "the announcement", SESSION, |e| !e.withdrawal);
 
     // web changed (another timeout): it keeps its state; dns added: it starts down.
-    let services = format!(
-        "{}{}",
-        http_service("web", &target.url(), &[p1]).replace("timeout: 500ms", "timeout: 600ms"),
-        http_service("dns", &target.url(), &[p2])
+    let web = service("web", "200ms")
+        .routes(&[p1])
+        .check(http_check(&target.url()).spec("timeout", "600ms"));
+    d.rewrite_config(
+        &config(&lab, "1s")
+            .service(web.clone())
+            .service(http_service("dns", &target.url()).routes(&[p2]))
+            .to_string(),
     );
-    d.rewrite_config(&config(&lab, &[], &services, "1s"));
     let reloaded = Instant::now();
     d.signal("HUP");
     let added = monitor.wait_for(p2, "the added service's route", CHANGE, |e| !e.withdrawal);
@@ -357,12 +352,7 @@ fn sighup_reload_adds_and_changes_services_without_touching_other_routes() {
     assert!(d.log().contains("config reloaded"), "{}", d.log());
 
     // Removed again: its route drains (GRACEFUL_SHUTDOWN), then goes.
-    d.rewrite_config(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[p1]).replace("timeout: 500ms", "timeout: 600ms"),
-        "1s",
-    ));
+    d.rewrite_config(&config(&lab, "1s").service(web).to_string());
     ok(&d.cli(&["reload"]));
     let drained = monitor.wait_for(
         p2,
@@ -383,7 +373,8 @@ fn an_invalid_reload_changes_nothing() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.116/32";
-    let good = config(&lab, &[p], &http_service("web", &target.url(), &[]), "1s");
+    let base = config(&lab, "1s").routes(&[p]);
+    let good = base.clone().service(http_service("web", &target.url()));
     let d = lab.start(&good);
     let first = monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     let socket = lab.socket();
@@ -392,11 +383,13 @@ fn an_invalid_reload_changes_nothing() {
     // Not YAML at all; then a valid file that changes the router id.
     for (bad, wants) in [
         (
-            good.replace("services:", "services: [[[").to_string(),
+            good.to_string().replace("services:", "services: [[["),
             "is not valid",
         ),
         (
-            good.replace("router_id: 10.255.0.1", "router_id: 10.255.0.9"),
+            good.clone()
+                .announcer("router_id", "10.255.0.9")
+                .to_string(),
             "announcer.router_id changed: that needs a restart",
         ),
     ] {
@@ -424,7 +417,11 @@ fn an_invalid_reload_changes_nothing() {
     // A file that parses but is not valid still says where the daemon is: `status` and
     // `drain` reach it (it runs the config it loaded before), with a warning, and without
     // --socket. An emergency drain must not wait for the file to be fixed.
-    d.rewrite_config(&good.replace("check_interval: 200ms", "check_interval: 1ms"));
+    d.rewrite_config(
+        &base
+            .service(http_service("web", &target.url()).set("check_interval", "1ms"))
+            .to_string(),
+    );
     for args in [&["status"][..], &["drain", "web"], &["undrain", "web"]] {
         let out = d.cli(args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -445,12 +442,11 @@ fn signals_that_must_not_kill_and_sigquit_that_stops_gracefully() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.117/32";
-    let mut d = lab.start(&config(
-        &lab,
-        &[p],
-        &http_service("web", &target.url(), &[]),
-        "1s",
-    ));
+    let mut d = lab.start(
+        &config(&lab, "1s")
+            .routes(&[p])
+            .service(http_service("web", &target.url())),
+    );
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     for sig in [
         "USR1", "USR2", "PIPE", "ALRM", "PROF", "VTALRM", "PWR", "RTMIN+3",
@@ -477,12 +473,11 @@ fn a_second_sigterm_withdraws_at_once() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.118/32";
-    let mut d = lab.start(&config(
-        &lab,
-        &[p],
-        &http_service("web", &target.url(), &[]),
-        "30s",
-    ));
+    let mut d = lab.start(
+        &config(&lab, "30s")
+            .routes(&[p])
+            .service(http_service("web", &target.url())),
+    );
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     d.signal("TERM");
     monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
@@ -498,12 +493,7 @@ fn the_control_socket_survives_garbage_and_silence() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let p = "192.0.2.119/32";
-    let d = lab.start(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[p]),
-        "1s",
-    ));
+    let d = lab.start(&config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p])));
     lab.wait(p, true, SESSION);
     let socket = lab.socket();
     use std::os::unix::fs::PermissionsExt;
@@ -559,9 +549,9 @@ fn the_daemon_runs_in_process_and_obeys_its_handle() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let p = "192.0.2.120/32";
-    let text = config(&lab, &[], &http_service("web", &target.url(), &[p]), "1s");
+    let text = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
     let path = lab.dir.path().join("in-process.yaml");
-    std::fs::write(&path, &text).expect("write config");
+    std::fs::write(&path, text.to_string()).expect("write config");
     let cfg = anycastd::config::load(&path).expect("valid").config;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (handle, commands) = Handle::new();
@@ -604,17 +594,11 @@ fn a_reload_during_a_slow_write_waits_for_the_whole_file() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let (p1, p2) = ("192.0.2.123/32", "192.0.2.124/32");
-    let whole = config(
-        &lab,
-        &[],
-        &format!(
-            "{}{}",
-            http_service("web", &target.url(), &[p1]),
-            http_service("dns", &target.url(), &[p2])
-        ),
-        "1s",
-    );
+    let whole = config(&lab, "1s")
+        .service(http_service("web", &target.url()).routes(&[p1]))
+        .service(http_service("dns", &target.url()).routes(&[p2]));
     let d = lab.start(&whole);
+    let whole = whole.to_string();
     monitor.wait_for(p2, "the announcement", SESSION, |e| !e.withdrawal);
     // The same file written again in two parts, 150 ms apart; the first part alone is a
     // valid config without dns. The reload comes between them.
@@ -647,24 +631,16 @@ fn a_route_removed_and_added_back_is_restored_in_place() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let (p1, p2) = ("192.0.2.125/32", "192.0.2.126/32");
-    let both = config(
-        &lab,
-        &[],
-        &format!(
-            "{}{}",
-            http_service("web", &target.url(), &[p1]),
-            http_service("dns", &target.url(), &[p2])
-        ),
-        "5s",
-    );
+    let both = config(&lab, "5s")
+        .service(http_service("web", &target.url()).routes(&[p1]))
+        .service(http_service("dns", &target.url()).routes(&[p2]));
     let d = lab.start(&both);
     monitor.wait_for(p2, "the announcement", SESSION, |e| !e.withdrawal);
-    d.rewrite_config(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[p1]),
-        "5s",
-    ));
+    d.rewrite_config(
+        &config(&lab, "5s")
+            .service(http_service("web", &target.url()).routes(&[p1]))
+            .to_string(),
+    );
     ok(&d.cli(&["reload"]));
     monitor.wait_for(
         p2,
@@ -672,7 +648,7 @@ fn a_route_removed_and_added_back_is_restored_in_place() {
         CHANGE,
         has_gshut,
     );
-    d.rewrite_config(&both);
+    d.rewrite_config(&both.to_string());
     ok(&d.cli(&["reload"]));
     let back = monitor.wait_for(
         p2,
@@ -696,19 +672,14 @@ fn a_reload_that_moves_a_route_drains_the_old_one() {
     let monitor = lab.router.monitor();
     let target = HttpTarget::start();
     let (old, new) = ("192.0.2.121/32", "192.0.2.122/32");
-    let d = lab.start(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[old]),
-        "1s",
-    ));
+    let d =
+        lab.start(&config(&lab, "1s").service(http_service("web", &target.url()).routes(&[old])));
     monitor.wait_for(old, "the announcement", SESSION, |e| !e.withdrawal);
-    d.rewrite_config(&config(
-        &lab,
-        &[],
-        &http_service("web", &target.url(), &[new]),
-        "1s",
-    ));
+    d.rewrite_config(
+        &config(&lab, "1s")
+            .service(http_service("web", &target.url()).routes(&[new]))
+            .to_string(),
+    );
     ok(&d.cli(&["reload"]));
     monitor.wait_for(new, "the new route", CHANGE, |e| !e.withdrawal);
     let drained = monitor.wait_for(old, "GRACEFUL_SHUTDOWN on the old route", CHANGE, has_gshut);

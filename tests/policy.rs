@@ -3,11 +3,18 @@
 //! absent, reconcile repairing attributes changed by hand, per-service attributes, the
 //! negotiated hold time, and the bad inputs.
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod e2e;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::time::Instant;
 
-use common::e2e::{CHANGE, Lab, SESSION, http_service};
+use common::config::{CheckBuilder, ConfigBuilder, Map, check, config, map, peer, service};
+use common::e2e::{CHANGE, Lab, SESSION, http_check, http_service};
 use common::gobgpd::{Gobgpd, RouterOpts, attr_of};
 use common::lab::{HttpTarget, status, wait_until};
 use common::prom;
@@ -60,21 +67,26 @@ fn large_communities(attrs: &serde_json::Value) -> Vec<(u64, u64, u64)> {
         .unwrap_or_default()
 }
 
-const ATTRIBUTES: &str = r#"  attributes:
-    up: { med: 100, communities: ["65000:100", no_export], large_communities: ["65000:1:1"], as_path_prepend: 2 }
-    degraded: { med: 500, as_path_prepend: 3 }
-"#;
+/// `announcer.attributes` for the up and degraded states.
+fn attributes() -> Map {
+    map()
+        .set(
+            "up",
+            r#"{ med: 100, communities: ["65000:100", no_export], large_communities: ["65000:1:1"], as_path_prepend: 2 }"#,
+        )
+        .set("degraded", "{ med: 500, as_path_prepend: 3 }")
+}
 
 #[test]
 fn each_attribute_reaches_the_router_for_both_families() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let _d = lab.start(&lab.config_with(
-        &["192.0.2.100/32", "2001:db8:100::/48"],
-        &http_service("web", &target.url(), &[]),
-        ATTRIBUTES,
-        "",
-    ));
+    let _d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.100/32", "2001:db8:100::/48"])
+            .announcer("attributes", attributes())
+            .service(http_service("web", &target.url())),
+    );
     for prefix in ["192.0.2.100/32", "2001:db8:100::/48"] {
         lab.wait(prefix, true, SESSION);
         let a = attrs_at(&lab.router, prefix);
@@ -96,23 +108,19 @@ fn a_failing_degrade_check_changes_the_attributes_without_a_withdraw() {
     let monitor = lab.router.monitor();
     let core = HttpTarget::start();
     let latency = HttpTarget::start();
-    let service = format!(
-        r#"  - name: web
-    check_interval: 200ms
-    routes: [192.0.2.101/32]
-    checks:
-      - kind: http_2xx
-        name: core
-        spec: {{ url: "{core}", timeout: 500ms }}
-      - kind: http_2xx
-        name: latency
-        on_failure: degrade
-        spec: {{ url: "{latency}", timeout: 500ms }}
-"#,
-        core = core.url(),
-        latency = latency.url()
+    let service = service("web", "200ms")
+        .routes(&["192.0.2.101/32"])
+        .check(http_check(&core.url()).set("name", "core"))
+        .check(
+            http_check(&latency.url())
+                .set("name", "latency")
+                .set("on_failure", "degrade"),
+        );
+    let d = lab.start(
+        &lab.config()
+            .announcer("attributes", attributes())
+            .service(service),
     );
-    let d = lab.start(&lab.config_with(&[], &service, ATTRIBUTES, ""));
     let p = "192.0.2.101/32";
     monitor.wait_for(p, "announce with MED 100", SESSION, |e| {
         !e.withdrawal && e.attr(4).and_then(|m| m["metric"].as_u64()) == Some(100)
@@ -178,12 +186,12 @@ fn a_failing_degrade_check_changes_the_attributes_without_a_withdraw() {
 fn reconcile_repairs_attributes_changed_by_hand() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config_with(
-        &["192.0.2.102/32"],
-        &http_service("web", &target.url(), &[]),
-        ATTRIBUTES,
-        "",
-    ));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.102/32"])
+            .announcer("attributes", attributes())
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.102/32", true, SESSION);
     let monitor = lab.router.monitor();
     lab.speaker.run_cli(&[
@@ -228,16 +236,16 @@ fn reconcile_repairs_attributes_changed_by_hand() {
 fn a_service_s_own_attributes_replace_the_announcer_s() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let own = format!(
-        "{}    attributes:\n      up: {{ med: 10 }}\n",
-        http_service("own", &target.url(), &["192.0.2.104/32"])
+    let _d = lab.start(
+        &lab.config()
+            .announcer("attributes", attributes())
+            .service(http_service("web", &target.url()).routes(&["192.0.2.103/32"]))
+            .service(
+                http_service("own", &target.url())
+                    .routes(&["192.0.2.104/32"])
+                    .set("attributes", map().set("up", "{ med: 10 }")),
+            ),
     );
-    let services = format!(
-        "{}{}",
-        http_service("web", &target.url(), &["192.0.2.103/32"]),
-        own
-    );
-    let _d = lab.start(&lab.config_with(&[], &services, ATTRIBUTES, ""));
     lab.wait("192.0.2.103/32", true, SESSION);
     lab.wait("192.0.2.104/32", true, CHANGE);
     assert_eq!(med(&attrs_at(&lab.router, "192.0.2.103/32")), Some(100));
@@ -263,29 +271,17 @@ fn local_pref_reaches_an_ibgp_router() {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = HttpTarget::start();
     let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], common::lab::free_tcp_port()));
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  next_hop: 198.51.100.1
-  routes: [192.0.2.105/32]
-  attributes:
-    up: {{ local_pref: 200 }}
-  peers:
-    - {{ name: ibgp, remote_address: 127.0.0.1, remote_asn: 65001, remote_port: {port} }}
-  gobgp: {{ address: "127.0.0.1:{api}", reconcile_interval: 1s }}
-services:
-{service}
-metrics: {{ address: "{metrics}" }}
-control: {{ socket: {dir}/control.sock }}
-"#,
-        port = router.bgp_port(),
-        api = speaker.api_port(),
-        service = http_service("web", &target.url(), &[]),
-        dir = dir.path().display(),
-    );
-    let _d = common::lab::Anycastd::start(dir.path(), &config, metrics);
+    let config = config("10.255.0.1", "127.0.0.1", 65001)
+        .announcer("next_hop", "198.51.100.1")
+        .routes(&["192.0.2.105/32"])
+        .announcer("attributes", map().set("up", "{ local_pref: 200 }"))
+        .peer(peer("ibgp", "127.0.0.1", 65001).set("remote_port", router.bgp_port()))
+        .gobgp("address", format!("127.0.0.1:{}", speaker.api_port()))
+        .gobgp("reconcile_interval", "1s")
+        .service(http_service("web", &target.url()))
+        .metrics("address", metrics)
+        .control("socket", format!("{}/control.sock", dir.path().display()));
+    let _d = common::lab::Anycastd::start(dir.path(), &config.to_string(), metrics);
     router.wait_for_prefix("192.0.2.105/32", true, SESSION);
     let a = attrs_at(&router, "192.0.2.105/32");
     assert_eq!(
@@ -300,12 +296,14 @@ control: {{ socket: {dir}/control.sock }}
 fn the_negotiated_hold_time_is_in_status() {
     let lab = Lab::new();
     let target = HttpTarget::start();
-    let d = lab.start(&lab.config_with(
-        &["192.0.2.106/32"],
-        &http_service("web", &target.url(), &[]),
-        "",
-        "      hold_time: 9s\n      keepalive_interval: 3s\n      connect_retry: 2s\n",
-    ));
+    let d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.106/32"])
+            .peer_set("router", "hold_time", "9s")
+            .peer_set("router", "keepalive_interval", "3s")
+            .peer_set("router", "connect_retry", "2s")
+            .service(http_service("web", &target.url())),
+    );
     lab.wait("192.0.2.106/32", true, SESSION);
     wait_until("the negotiated hold time in /status", CHANGE, || {
         status(lab.metrics)["peers"][0]["hold_time_seconds"] == 9
@@ -324,39 +322,30 @@ fn the_negotiated_hold_time_is_in_status() {
 #[test]
 fn bad_route_policy_input_is_named_and_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = |announcer: &str, check: &str, peer: &str| {
-        format!(
-            r#"announcer:
-  router_id: 10.0.0.1
-  local_address: 10.0.0.1
-  local_asn: 65001
-  routes: [192.0.2.1/32]
-{announcer}  peers:
-    - name: r
-      remote_address: 10.0.0.2
-      remote_asn: 65000
-{peer}services:
-  - name: web
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-{check}        spec: {{ ipv4: 127.0.0.1 }}
-"#
-        )
+    // A valid config, with the service's one check; each case breaks it in one place.
+    let base = |check: CheckBuilder| {
+        config("10.0.0.1", "10.0.0.1", 65001)
+            .routes(&["192.0.2.1/32"])
+            .peer(peer("r", "10.0.0.2", 65000))
+            .service(service("web", "1s").check(check))
     };
-    let cases: &[(&str, &str, &str, &str, &[&str])] = &[
+    let lo = || check("assigned_address").spec("ipv4", "127.0.0.1");
+    let attributes = |state: &str, value: &str| map().set(state, value);
+    let cases: Vec<(&str, ConfigBuilder, &[&str])> = vec![
         (
             "community out of range",
-            "  attributes:\n    up: { communities: [\"70000:1\"] }\n",
-            "",
-            "",
+            base(lo()).announcer(
+                "attributes",
+                attributes("up", r#"{ communities: ["70000:1"] }"#),
+            ),
             &["announcer.attributes.up.communities[0]", "0..65535"],
         ),
         (
             "unknown well-known name",
-            "  attributes:\n    draining: { communities: [graceful] }\n",
-            "",
-            "",
+            base(lo()).announcer(
+                "attributes",
+                attributes("draining", "{ communities: [graceful] }"),
+            ),
             &[
                 "announcer.attributes.draining.communities[0]",
                 "graceful_shutdown",
@@ -364,9 +353,10 @@ fn bad_route_policy_input_is_named_and_refused() {
         ),
         (
             "malformed large community",
-            "  attributes:\n    up: { large_communities: [\"1:2\"] }\n",
-            "",
-            "",
+            base(lo()).announcer(
+                "attributes",
+                attributes("up", r#"{ large_communities: ["1:2"] }"#),
+            ),
             &[
                 "announcer.attributes.up.large_communities[0]",
                 "GLOBAL:LOCAL1:LOCAL2",
@@ -374,9 +364,10 @@ fn bad_route_policy_input_is_named_and_refused() {
         ),
         (
             "prepend over 16",
-            "  attributes:\n    degraded: { as_path_prepend: 17 }\n",
-            "",
-            "",
+            base(lo()).announcer(
+                "attributes",
+                attributes("degraded", "{ as_path_prepend: 17 }"),
+            ),
             &[
                 "announcer.attributes.degraded.as_path_prepend",
                 "at most 16",
@@ -384,32 +375,28 @@ fn bad_route_policy_input_is_named_and_refused() {
         ),
         (
             "on_failure: maybe",
-            "",
-            "        on_failure: maybe\n",
-            "",
+            base(lo().set("on_failure", "maybe")),
             &["services[0].checks[0]", "withdraw", "degrade"],
         ),
         (
             "hold time of 2s",
-            "",
-            "",
-            "      hold_time: 2s\n",
+            base(lo()).peer_set("r", "hold_time", "2s"),
             &["announcer.peers[0].hold_time", "at least 3s"],
         ),
         (
             "keepalive not shorter than hold",
-            "",
-            "",
-            "      hold_time: 9s\n      keepalive_interval: 9s\n",
+            base(lo())
+                .peer_set("r", "hold_time", "9s")
+                .peer_set("r", "keepalive_interval", "9s"),
             &[
                 "announcer.peers[0].keepalive_interval",
                 "shorter than hold_time",
             ],
         ),
     ];
-    for (what, announcer, check, peer, wants) in cases {
+    for (what, config, wants) in cases {
         let path = dir.path().join("bad.yaml");
-        std::fs::write(&path, base(announcer, check, peer)).expect("write");
+        std::fs::write(&path, config.to_string()).expect("write");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
             .arg("--config")
             .arg(&path)
@@ -418,7 +405,7 @@ fn bad_route_policy_input_is_named_and_refused() {
             .expect("run anycastd");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
-        for w in *wants {
+        for w in wants {
             assert!(err.contains(w), "{what}: no {w:?} in:\n{err}");
         }
     }
@@ -426,7 +413,9 @@ fn bad_route_policy_input_is_named_and_refused() {
     let path = dir.path().join("warn.yaml");
     std::fs::write(
         &path,
-        base("  attributes:\n    up: { local_pref: 200 }\n", "", ""),
+        base(lo())
+            .announcer("attributes", attributes("up", "{ local_pref: 200 }"))
+            .to_string(),
     )
     .expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))

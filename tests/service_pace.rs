@@ -3,6 +3,10 @@
 //! runs its real loop with a real check (`assigned_address` on 127.0.0.1) on tokio's paused
 //! clock, so the times are exact.
 
+pub mod common {
+    pub mod config;
+}
+
 use std::time::Duration;
 
 use anycastd::config::{self, Format};
@@ -10,6 +14,7 @@ use anycastd::metrics::{Liveness, Metrics};
 use anycastd::service::gate::Gate;
 use anycastd::service::health::Health;
 use anycastd::service::rounds::{RoundReport, Service, Trigger};
+use common::config::{ServiceBuilder, check, service};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -19,10 +24,12 @@ const UP: Health = Health::Up {
     unclean: 0,
 };
 
-fn config(service: &str) -> anycastd::config::Config {
-    let text = format!(
-        "announcer:\n  router_id: 10.0.0.1\n  local_address: 10.0.0.1\n  local_asn: 65001\n  routes: [192.0.2.1/32]\nservices:\n{service}"
-    );
+/// A config with `service` alone, parsed and validated.
+fn config(service: ServiceBuilder) -> anycastd::config::Config {
+    let text = common::config::config("10.0.0.1", "10.0.0.1", 65001)
+        .routes(&["192.0.2.1/32"])
+        .service(service)
+        .to_string();
     let c = config::parse(&text, Format::Yaml).expect("the test config parses");
     c.validate().expect("the test config is valid");
     c
@@ -55,14 +62,14 @@ async fn rounds(
     out
 }
 
-const PASSING: &str =
-    "    checks:\n      - kind: assigned_address\n        spec: { ipv4: 127.0.0.1 }\n";
+/// `web` every 10 s with a check that passes: 127.0.0.1 is assigned.
+fn web() -> ServiceBuilder {
+    service("web", "10s").check(check("assigned_address").spec("ipv4", "127.0.0.1"))
+}
 
 #[tokio::test(start_paused = true)]
 async fn rounds_run_at_fast_interval_while_the_state_is_in_doubt() {
-    let cfg = config(&format!(
-        "  - name: web\n    check_interval: 10s\n    fast_interval: 100ms\n    rise: 3\n{PASSING}"
-    ));
+    let cfg = config(web().set("fast_interval", "100ms").set("rise", 3));
     let t0 = Instant::now();
     let (_trigger, mut rx) = start(&cfg);
     let ms = Duration::from_millis;
@@ -81,9 +88,7 @@ async fn rounds_run_at_fast_interval_while_the_state_is_in_doubt() {
 
 #[tokio::test(start_paused = true)]
 async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one_now() {
-    let cfg = config(&format!(
-        "  - name: web\n    check_interval: 10s\n    rise: 3\n{PASSING}"
-    ));
+    let cfg = config(web().set("rise", 3));
     let t0 = Instant::now();
     let (trigger, mut rx) = start(&cfg);
     let s = Duration::from_secs;
@@ -105,9 +110,7 @@ async fn without_fast_interval_rounds_keep_check_interval_and_a_trigger_runs_one
 /// would count one crash twice toward `fall`.
 #[tokio::test(start_paused = true)]
 async fn events_that_come_together_run_one_round_now() {
-    let cfg = config(&format!(
-        "  - name: web\n    check_interval: 10s\n    fast_interval: 1s\n{PASSING}"
-    ));
+    let cfg = config(web().set("fast_interval", "1s"));
     let t0 = Instant::now();
     let (trigger, mut rx) = start(&cfg);
     let s = Duration::from_secs;
@@ -124,8 +127,12 @@ async fn events_that_come_together_run_one_round_now() {
 /// scripted check in `service::rounds`).
 #[tokio::test(start_paused = true)]
 async fn a_down_service_runs_a_triggered_round_at_once() {
+    // 192.0.2.254 is assigned nowhere: every round fails.
     let cfg = config(
-        "  - name: web\n    check_interval: 10s\n    fast_interval: 1s\n    fall: 2\n    checks:\n      - kind: assigned_address\n        spec: { ipv4: 192.0.2.254 }\n",
+        service("web", "10s")
+            .set("fast_interval", "1s")
+            .set("fall", 2)
+            .check(check("assigned_address").spec("ipv4", "192.0.2.254")),
     );
     let t0 = Instant::now();
     let (trigger, mut rx) = start(&cfg);

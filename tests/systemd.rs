@@ -2,7 +2,12 @@
 //! are tied the way README.md says, and the real binary speaks sd_notify (READY=1 after the
 //! first attempt to reach gobgpd, WATCHDOG=1 pings, STOPPING=1 on SIGTERM).
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
@@ -10,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::config::{check, config, service};
 use common::gobgpd::require_gobgpd;
 use common::lab::{Anycastd, free_tcp_port, wait_until};
 
@@ -159,7 +165,7 @@ fn binary_notifies_ready_watchdog_and_stopping() {
     // No gobgpd: the first attempt fails, and READY=1 still comes (the daemon is at work,
     // retrying).
     let dead_api = free_tcp_port();
-    let config = lo_config(dead_api, metrics, "[192.0.2.80/32]");
+    let config = lo_config(dead_api, metrics, &["192.0.2.80/32"]);
     let socket = socket_path.display().to_string();
     let mut d = Anycastd::start_with_env(
         dir.path(),
@@ -210,7 +216,7 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
     // the daemon either.
     let dir = tempfile::tempdir().expect("tempdir");
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-    let config = lo_config(free_tcp_port(), metrics, "[]");
+    let config = lo_config(free_tcp_port(), metrics, &[]);
     // A socket where the relative path would lead if it were used (anycastd runs in `dir`).
     let sock = UnixDatagram::bind(dir.path().join("relative.sock")).expect("bind");
     let d = Anycastd::start_with_env(
@@ -235,24 +241,12 @@ fn without_notify_socket_nothing_is_sent_and_it_runs() {
 }
 
 /// A config whose one service checks that 127.0.0.1 is assigned, with gobgpd's API on
-/// `api` (where nothing needs to listen) and `routes` (YAML) as the global routes.
-fn lo_config(api: u16, metrics: SocketAddr, routes: &str) -> String {
-    format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  routes: {routes}
-  gobgp:
-    address: 127.0.0.1:{api}
-services:
-  - name: lo
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-        spec: {{ ipv4: 127.0.0.1 }}
-metrics:
-  address: {metrics}
-"#
-    )
+/// `api` (where nothing needs to listen) and `routes` as the global routes.
+fn lo_config(api: u16, metrics: SocketAddr, routes: &[&str]) -> String {
+    config("10.255.0.1", "127.0.0.1", 65001)
+        .routes(routes)
+        .gobgp("address", format!("127.0.0.1:{api}"))
+        .service(service("lo", "1s").check(check("assigned_address").spec("ipv4", "127.0.0.1")))
+        .metrics("address", metrics)
+        .to_string()
 }

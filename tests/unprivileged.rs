@@ -5,13 +5,19 @@
 //! check fails with a message that names it (where ping_group_range does not allow
 //! unprivileged ICMP sockets, as on the build machines).
 
-mod common;
+pub mod common {
+    pub mod config;
+    pub mod gobgpd;
+    pub mod lab;
+    pub mod prom;
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::config::{CheckBuilder, check, config, map, peer, service};
 use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, wait_until_or};
 
@@ -86,6 +92,11 @@ fn assert_identity(pid: u32, caps: u64) {
     assert_eq!(eff, caps, "effective capabilities {eff:#x}");
 }
 
+/// An icmp_ping check of 127.0.0.1.
+fn ping_localhost() -> CheckBuilder {
+    check("icmp_ping").spec("static", map().set("host", "127.0.0.1"))
+}
+
 fn run_healthcheck(bin: &Path, metrics: SocketAddr, prefix: &[String]) -> Option<i32> {
     Command::new(&prefix[0])
         .args(&prefix[1..])
@@ -113,43 +124,28 @@ fn the_lab_runs_as_nobody_with_only_cap_net_raw() {
     let bin = binary_in(dir.path());
     let mut target = HttpTarget::start();
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  next_hop: 198.51.100.1
-  routes: [192.0.2.90/32]
-  peers:
-    - name: router
-      remote_address: 127.0.0.1
-      remote_asn: 65000
-      remote_port: {port}
-  gobgp:
-    address: 127.0.0.1:{api}
-    reconcile_interval: 1s
-services:
-  - name: web
-    check_interval: 300ms
-    checks:
-      - kind: http_2xx
-        spec:
-          url: {url}
-          timeout: 500ms
-      - kind: icmp_ping
-        spec:
-          static:
-            host: 127.0.0.1
-          tries: 2
-          interval: 50ms
-          timeout: 1s
-metrics:
-  address: {metrics}
-"#,
-        port = router.bgp_port(),
-        api = speaker.api_port(),
-        url = target.url(),
-    );
+    let config = config("10.255.0.1", "127.0.0.1", 65001)
+        .announcer("next_hop", "198.51.100.1")
+        .routes(&["192.0.2.90/32"])
+        .peer(peer("router", "127.0.0.1", 65000).set("remote_port", router.bgp_port()))
+        .gobgp("address", format!("127.0.0.1:{}", speaker.api_port()))
+        .gobgp("reconcile_interval", "1s")
+        .service(
+            service("web", "300ms")
+                .check(
+                    check("http_2xx")
+                        .spec("url", target.url())
+                        .spec("timeout", "500ms"),
+                )
+                .check(
+                    ping_localhost()
+                        .spec("tries", 2)
+                        .spec("interval", "50ms")
+                        .spec("timeout", "1s"),
+                ),
+        )
+        .metrics("address", metrics)
+        .to_string();
     let prefix = setpriv("+net_raw");
     let prefix_ref: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let mut d = Anycastd::launch(dir.path(), &config, metrics, &[], &prefix_ref, &bin);
@@ -214,29 +210,15 @@ fn without_cap_net_raw_icmp_fails_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = binary_in(dir.path());
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
-    let config = format!(
-        r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  routes: [192.0.2.91/32]
-  gobgp:
-    address: 127.0.0.1:{api}
-services:
-  - name: ping
-    check_interval: 300ms
-    checks:
-      - kind: icmp_ping
-        spec:
-          static:
-            host: 127.0.0.1
-          tries: 1
-          timeout: 500ms
-metrics:
-  address: {metrics}
-"#,
-        api = free_tcp_port(),
-    );
+    let config = config("10.255.0.1", "127.0.0.1", 65001)
+        .routes(&["192.0.2.91/32"])
+        .gobgp("address", format!("127.0.0.1:{}", free_tcp_port()))
+        .service(
+            service("ping", "300ms")
+                .check(ping_localhost().spec("tries", 1).spec("timeout", "500ms")),
+        )
+        .metrics("address", metrics)
+        .to_string();
     let prefix = setpriv("");
     let prefix_ref: Vec<&str> = prefix.iter().map(String::as_str).collect();
     let mut d = Anycastd::launch(dir.path(), &config, metrics, &[], &prefix_ref, &bin);

@@ -24,6 +24,7 @@ pub struct Responder {
     pub addr: SocketAddr,
     mode: Arc<Mutex<Mode>>,
     queries: Arc<AtomicUsize>,
+    questions: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,11 +36,15 @@ impl Responder {
         let addr = sock.local_addr().expect("responder address");
         let mode = Arc::new(Mutex::new(mode));
         let queries = Arc::new(AtomicUsize::new(0));
-        let (m, q) = (mode.clone(), queries.clone());
+        let questions = Arc::new(Mutex::new(Vec::new()));
+        let (m, q, asked) = (mode.clone(), queries.clone(), questions.clone());
         let task = tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             while let Ok((n, from)) = sock.recv_from(&mut buf).await {
                 q.fetch_add(1, Ordering::SeqCst);
+                if let Some(question) = question(&buf[..n]) {
+                    asked.lock().expect("questions lock").push(question);
+                }
                 let mode = *m.lock().expect("mode lock");
                 if let Some(reply) = answer(&buf[..n], mode) {
                     let _ = sock.send_to(&reply, from).await;
@@ -50,6 +55,7 @@ impl Responder {
             addr,
             mode,
             queries,
+            questions,
             task,
         }
     }
@@ -61,6 +67,32 @@ impl Responder {
     pub fn queries(&self) -> usize {
         self.queries.load(Ordering::SeqCst)
     }
+
+    /// The questions asked so far, in order, as `NAME TYPE` (`www.example.test AAAA`).
+    pub fn questions(&self) -> Vec<String> {
+        self.questions.lock().expect("questions lock").clone()
+    }
+}
+
+/// The question of `query` as `NAME TYPE`.
+fn question(query: &[u8]) -> Option<String> {
+    let mut labels = Vec::new();
+    let mut i = 12;
+    loop {
+        let len = usize::from(*query.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(i..i + len)?).into_owned());
+        i += len;
+    }
+    let qtype = match u16::from_be_bytes([*query.get(i)?, *query.get(i + 1)?]) {
+        1 => "A".to_string(),
+        28 => "AAAA".to_string(),
+        t => format!("TYPE{t}"),
+    };
+    Some(format!("{} {qtype}", labels.join(".")))
 }
 
 impl Drop for Responder {

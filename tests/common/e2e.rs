@@ -1,10 +1,11 @@
 //! The end-to-end lab: a speaker gobgpd that anycastd drives, a router gobgpd peering with
 //! it (whose RIB the tests read), a directory for files, and the metrics address; and
-//! config snippets for it.
+//! its config.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::config::{CheckBuilder, ConfigBuilder, ServiceBuilder, check, config, peer, service};
 use super::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use super::lab::{Anycastd, free_tcp_port};
 
@@ -24,6 +25,8 @@ pub struct Lab {
 }
 
 impl Lab {
+    // Not `Default`: a lab is two running gobgpd, not a default value.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Lab {
         require_gobgpd();
         let speaker = Gobgpd::speaker();
@@ -43,51 +46,23 @@ impl Lab {
         }
     }
 
-    /// A config with `routes` gated by all services, and `services` as YAML list items.
-    pub fn config(&self, routes: &[&str], services: &str) -> String {
-        self.config_with(routes, services, "", "")
-    }
-
-    /// Like [`Lab::config`], with more `announcer` keys (`announcer`, indented by two) and
-    /// more keys of the router peer (`peer`, indented by six). The state directory and the
-    /// control socket are in the lab's directory.
-    pub fn config_with(
-        &self,
-        routes: &[&str],
-        services: &str,
-        announcer: &str,
-        peer: &str,
-    ) -> String {
-        format!(
-            r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: {SPEAKER_ASN}
-  next_hop: 198.51.100.1
-  next_hop_ipv6: 2001:db8::1
-  routes: [{routes}]
-  state_directory: {dir}/state
-{announcer}  peers:
-    - name: router
-      remote_address: 127.0.0.1
-      remote_asn: {ROUTER_ASN}
-      remote_port: {port}
-{peer}  gobgp:
-    address: 127.0.0.1:{api}
-    reconcile_interval: 1s
-services:
-{services}
-metrics:
-  address: {metrics}
-control:
-  socket: {dir}/control.sock
-"#,
-            routes = routes.join(", "),
-            dir = self.dir.path().display(),
-            port = self.router.bgp_port(),
-            api = self.speaker.api_port(),
-            metrics = self.metrics,
-        )
+    /// The lab's config: anycastd as `SPEAKER_ASN` on the speaker's API, peering with the
+    /// router; its state directory and control socket in the lab's directory, its metrics
+    /// on the lab's address. No routes and no services yet.
+    pub fn config(&self) -> ConfigBuilder {
+        let dir = self.dir.path().display();
+        config("10.255.0.1", "127.0.0.1", SPEAKER_ASN)
+            .announcer("next_hop", "198.51.100.1")
+            .announcer("next_hop_ipv6", "2001:db8::1")
+            .routes(&[])
+            .announcer("state_directory", format!("{dir}/state"))
+            .peer(
+                peer("router", "127.0.0.1", ROUTER_ASN).set("remote_port", self.router.bgp_port()),
+            )
+            .gobgp("address", format!("127.0.0.1:{}", self.speaker.api_port()))
+            .gobgp("reconcile_interval", "1s")
+            .metrics("address", self.metrics)
+            .control("socket", format!("{dir}/control.sock"))
     }
 
     /// The control socket of the lab's daemon.
@@ -95,8 +70,8 @@ control:
         self.dir.path().join("control.sock")
     }
 
-    pub fn start(&self, config: &str) -> Anycastd {
-        Anycastd::start(self.dir.path(), config, self.metrics)
+    pub fn start(&self, config: &ConfigBuilder) -> Anycastd {
+        Anycastd::start(self.dir.path(), &config.to_string(), self.metrics)
     }
 
     pub fn wait(&self, prefix: &str, present: bool, deadline: Duration) -> Duration {
@@ -104,18 +79,13 @@ control:
     }
 }
 
-/// One service with one http_2xx check on `url`, its own `routes`.
-pub fn http_service(name: &str, url: &str, routes: &[&str]) -> String {
-    format!(
-        r#"  - name: {name}
-    check_interval: 200ms
-    routes: [{routes}]
-    checks:
-      - kind: http_2xx
-        spec:
-          url: {url}
-          timeout: 500ms
-"#,
-        routes = routes.join(", ")
-    )
+/// A service checked every 200 ms by one http_2xx check on `url` (timeout 500ms), no
+/// routes of its own yet.
+pub fn http_service(name: &str, url: &str) -> ServiceBuilder {
+    service(name, "200ms").check(http_check(url))
+}
+
+/// An http_2xx check on `url` with a timeout of 500ms.
+pub fn http_check(url: &str) -> CheckBuilder {
+    check("http_2xx").spec("url", url).spec("timeout", "500ms")
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::config::{ServiceBuilder, check, map, service};
 use super::dns::{Mode, Responder};
 use super::lab::HttpTarget;
 use super::tftpd::Tftpd;
@@ -53,70 +54,71 @@ impl SeedTargets {
         }
     }
 
-    /// The seed's service `name` as a YAML list item, every check pointing at these servers.
+    /// The seed's service `name` as a YAML list item of `services`, for a config written
+    /// without the builder (benches/anycast.rs).
     pub fn service(&self, name: &str, check_interval: &str) -> String {
-        format!(
-            r#"  - name: {name}
-    check_interval: {check_interval}
-    checks:
-      - kind: dns_lookup
-        spec:
-          query: google.com
-          resolver: {dns}
-          tries: 3
-          interval: 100ms
-          timeout: 3s
-      - kind: http_2xx
-        spec:
-          url: {url}
-          method: GET
-          headers:
-            Host: example.com
-          payload: ping
-          path: /
-          tries: 3
-          interval: 100ms
-          timeout: 2s
-      - kind: tls_certificate
-        spec:
-          local:
-            path: {chain}
-          common_name: Test certificate
-          dns_names:
-            - site.example.org
-          ip_addresses:
-            - 127.0.0.1
-          issuer: Test Issuer
-      - kind: assigned_address
-        spec:
-          interface: lo
-          ipv4: 127.0.0.1
-      - kind: icmp_ping
-        spec:
-          static:
-            host: localhost
-          tries: 3
-          interval: 100ms
-          timeout: 5s
-      - kind: tftp_rrq
-        spec:
-          url: tftp://{tftp}/lpxelinux.0
-          tries: 3
-          interval: 100ms
-          timeout: 5s
-      - name: remote-cert
-        kind: tls_certificate
-        spec:
-          remote:
-            host: {tls}
-            server_name: site.example.org
-          issuer: Test Issuer
-"#,
-            dns = self.dns.addr,
-            url = self.http.url(),
-            chain = self.chain.display(),
-            tftp = self.tftpd.addr,
-            tls = self.tls.addr,
-        )
+        self.service_builder(name, check_interval).to_string()
+    }
+
+    /// The seed's service `name`, every check pointing at these servers.
+    pub fn service_builder(&self, name: &str, check_interval: &str) -> ServiceBuilder {
+        service(name, check_interval)
+            .check(
+                check("dns_lookup")
+                    .spec("query", "google.com")
+                    .spec("resolver", self.dns.addr)
+                    .spec("tries", 3)
+                    .spec("interval", "100ms")
+                    .spec("timeout", "3s"),
+            )
+            .check(
+                check("http_2xx")
+                    .spec("url", self.http.url())
+                    .spec("method", "GET")
+                    .spec("headers", map().set("Host", "example.com"))
+                    .spec("payload", "ping")
+                    .spec("path", "/")
+                    .spec("tries", 3)
+                    .spec("interval", "100ms")
+                    .spec("timeout", "2s"),
+            )
+            .check(
+                check("tls_certificate")
+                    .spec("local", map().set("path", self.chain.display()))
+                    .spec("common_name", "Test certificate")
+                    .spec("dns_names", ["site.example.org"])
+                    .spec("ip_addresses", ["127.0.0.1"])
+                    .spec("issuer", "Test Issuer"),
+            )
+            .check(
+                check("assigned_address")
+                    .spec("interface", "lo")
+                    .spec("ipv4", "127.0.0.1"),
+            )
+            .check(
+                check("icmp_ping")
+                    .spec("static", map().set("host", "localhost"))
+                    .spec("tries", 3)
+                    .spec("interval", "100ms")
+                    .spec("timeout", "5s"),
+            )
+            .check(
+                check("tftp_rrq")
+                    .spec("url", format!("tftp://{}/lpxelinux.0", self.tftpd.addr))
+                    .spec("tries", 3)
+                    .spec("interval", "100ms")
+                    .spec("timeout", "5s"),
+            )
+            .check(
+                check("tls_certificate")
+                    .set("name", "remote-cert")
+                    .spec(
+                        "remote",
+                        map()
+                            .set("host", self.tls.addr)
+                            .set("server_name", "site.example.org"),
+                    )
+                    .spec("issuer", "Test Issuer"),
+            )
     }
 }

@@ -25,6 +25,29 @@ pub enum Validity {
     NotYet,
 }
 
+impl Validity {
+    /// notBefore and notAfter, at midnight UTC, as (year, month, day).
+    fn dates(self) -> ((i32, u8, u8), (i32, u8, u8)) {
+        match self {
+            Validity::Current => ((2020, 1, 1), (2099, 1, 1)),
+            Validity::Expired => ((2000, 1, 1), (2001, 1, 1)),
+            Validity::NotYet => ((2090, 1, 1), (2099, 1, 1)),
+        }
+    }
+
+    /// The leaf's notAfter, in seconds since the epoch. (The CA's is 2100-01-01.)
+    pub fn not_after(self) -> i64 {
+        let (y, m, d) = self.dates().1;
+        let t =
+            humantime::parse_rfc3339(&format!("{y:04}-{m:02}-{d:02}T00:00:00Z")).expect("a date");
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        i64::try_from(secs).expect("seconds since the epoch fit an i64")
+    }
+}
+
 pub struct Pki {
     pub ca_pem: String,
     pub ca_der: CertificateDer<'static>,
@@ -52,11 +75,7 @@ pub fn pki(validity: Validity) -> Pki {
     ));
     leaf.distinguished_name
         .push(DnType::CommonName, "Test certificate");
-    let (from, to) = match validity {
-        Validity::Current => ((2020, 1, 1), (2099, 1, 1)),
-        Validity::Expired => ((2000, 1, 1), (2001, 1, 1)),
-        Validity::NotYet => ((2090, 1, 1), (2099, 1, 1)),
-    };
+    let (from, to) = validity.dates();
     leaf.not_before = date_time_ymd(from.0, from.1, from.2);
     leaf.not_after = date_time_ymd(to.0, to.1, to.2);
     let leaf_cert = leaf.signed_by(&key, &issuer).expect("leaf certificate");

@@ -7,8 +7,18 @@
 //! boot systemd containers; as two binaries, cargo would run them one after the other.
 
 mod built;
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../common"]
+pub mod common {
+    pub mod artifacts;
+    pub mod config;
+    pub mod dns;
+    pub mod gobgpd;
+    pub mod kube;
+    pub mod lab;
+    pub mod netns;
+    pub mod podman;
+    pub mod prom;
+}
 mod images;
 mod kube;
 mod package;

@@ -20,6 +20,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::artifacts::{debian_package, output_text, release_binary, repo};
+use crate::common::config::{check, peer, service};
 use crate::common::gobgpd::{RouterOpts, rib_json_prefixes, router_toml, withdrawn_prefixes};
 use crate::common::lab::{tail, unique, wait_until_or};
 use crate::common::podman::{
@@ -149,34 +150,33 @@ impl Machine {
     }
 }
 
-/// The router's BGP port and API port inside the machine, and the anycastd config that
-/// peers with it: one service with an assigned_address check and an icmp_ping check (which
-/// needs the unit's CAP_NET_RAW), gating PREFIX.
+/// The router's BGP port and API port inside the machine.
 const ROUTER_BGP: u16 = 10179;
 const ROUTER_API: u16 = 50052;
-const CONFIG: &str = r#"announcer:
-  router_id: 10.255.0.1
-  local_address: 127.0.0.1
-  local_asn: 65001
-  next_hop: 198.51.100.1   # gobgpd drops routes whose next hop is on loopback
-  routes: [192.0.2.1/32]
-  peers:
-    - name: router
-      remote_address: 127.0.0.2
-      remote_asn: 65000
-      remote_port: 10179
-services:
-  - name: local
-    check_interval: 1s
-    checks:
-      - kind: assigned_address
-        spec: {ipv4: 127.0.0.1}
-      - kind: icmp_ping
-        spec: {static: {host: 127.0.0.1}, tries: 1, timeout: 500ms}
-"#;
+
+/// The anycastd config that peers with the router: one service with an assigned_address
+/// check and an icmp_ping check (which needs the unit's CAP_NET_RAW), gating `routes`.
+fn config(routes: &[&str]) -> String {
+    crate::common::config::config("10.255.0.1", "127.0.0.1", 65001)
+        // gobgpd drops routes whose next hop is on loopback.
+        .announcer("next_hop", "198.51.100.1")
+        .routes(routes)
+        .peer(peer("router", "127.0.0.2", 65000).set("remote_port", ROUTER_BGP))
+        .service(
+            service("local", "1s")
+                .check(check("assigned_address").spec("ipv4", "127.0.0.1"))
+                .check(
+                    check("icmp_ping")
+                        .spec("static", "{host: 127.0.0.1}")
+                        .spec("tries", 1)
+                        .spec("timeout", "500ms"),
+                ),
+        )
+        .to_string()
+}
 
 /// A machine with the package installed, a router gobgpd (`router.service`, BGP on
-/// 127.0.0.2), anycastd restarted on CONFIG (plus `dropin`, a drop-in for anycastd.service,
+/// 127.0.0.2), anycastd restarted on `config(&[PREFIX])` (plus `dropin`, a drop-in for anycastd.service,
 /// if any), and PREFIX at the router.
 fn with_router(what: &str, dropin: Option<&str>) -> Machine {
     let m = Machine::boot(what);
@@ -193,7 +193,7 @@ fn with_router(what: &str, dropin: Option<&str>) -> Machine {
         "systemd-run --unit=router /usr/bin/gobgpd -f /etc/router.toml \
          --api-hosts 127.0.0.1:{ROUTER_API} --pprof-disable"
     ));
-    m.write("/etc/anycastd/config.yaml", CONFIG);
+    m.write("/etc/anycastd/config.yaml", &config(&[PREFIX]));
     if let Some(d) = dropin {
         m.write("/etc/systemd/system/anycastd.service.d/test.conf", d);
     }
@@ -550,10 +550,7 @@ fn systemctl_reload_applies_a_new_config_and_refuses_a_bad_one() {
     // A second route: it reaches the router; the first one is not touched.
     m.write(
         "/etc/anycastd/config.yaml",
-        &CONFIG.replace(
-            "routes: [192.0.2.1/32]",
-            "routes: [192.0.2.1/32, 192.0.2.2/32]",
-        ),
+        &config(&[PREFIX, "192.0.2.2/32"]),
     );
     m.sh_ok("systemctl reload anycastd.service");
     wait_until_or(
