@@ -1,29 +1,28 @@
 //! anycastd: announces anycast prefixes through a local gobgpd while the services behind
 //! them are healthy, and withdraws them as soon as they are not.
 //!
-//! The pieces, in the order data flows through them:
-//! - [`config`]: the config file, parsed and validated; [`diagnose`] words its errors, and
-//!   [`position`] finds the line and column of a field.
-//! - [`check`]: the health checks, one file per kind, and the attempt policy.
-//! - [`service`]: rounds of checks, rise/fall, and the gate from service states to prefixes.
-//! - [`announcer`]: makes gobgpd announce exactly the wanted prefixes.
-//! - [`fleet`]: the fleet guard: withdrawals coordinated through etcd (optional).
-//! - [`metrics`]: metric names, the registry and liveness; [`endpoint`] serves them over HTTP.
-//! - [`logging`]: `LOG_LEVEL` / `LOG_FORMAT`.
-//! - [`summary`]: the one-screen summary of `anycastd check-config`.
-//! - [`status`]: `/status` (the daemon's state as JSON) and `anycastd status`.
-//! - [`systemd`]: sd_notify (ready, watchdog, stopping) under systemd.
-//! - [`healthcheck`]: `anycastd healthcheck`, the probe of `/healthz` for containers.
-//! - [`small_file`]: bounded reads of the small files a config names (never a FIFO or device).
-//! - [`fdlimit`]: the open-files limit, raised at start.
-//! - [`backoff`]: doubling, capped waits between attempts (gobgpd, tcp watches).
-//! - [`watch`]: events (a held TCP connection closing, a watched process exiting) that
-//!   start a service's round at once.
+//! Data flows one way; each layer imports only the ones before it (`tests/structure.rs`
+//! holds that no file imports one that imports it back):
+//! - leaves: [`wording`], [`duration`], [`problem`], [`backoff`], [`small_file`], [`kinds`],
+//!   [`fdlimit`], and [`metrics`] (names, the registry, liveness);
+//! - [`config`]: the file, parsed and validated once into the values the runtime uses, every
+//!   spec (checks, watches, attributes, fleet) with it;
+//! - [`check`] and [`watch`]: the probers and the watch loops, one file per kind;
+//! - [`service`]: rounds, the rise/fall state machine, and the gate from the services'
+//!   states to the desired state of every prefix;
+//! - [`fleet`]: the fleet guard over etcd, the only owner of claims and holds;
+//! - [`announcer`]: desired routes and holds -> gobgpd, GoBGP behind one interface;
+//! - [`runtime`]: the daemon as a library function, the control socket, drains, reloads;
+//! - [`observe`]: logs, `/metrics`, `/healthz`, `/status`, check-config's summary: they read
+//!   the others' state, and nothing imports them back;
+//! - [`cli`], [`client`] and [`healthcheck`]: the command line, the client commands
+//!   (`drain`, `undrain`, `reload`, `status`), and the probe of `/healthz`.
 
 pub mod announcer;
 pub mod backoff;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod duration;
 pub mod fdlimit;

@@ -1,6 +1,5 @@
 //! The `anycastd` binary: command line, environment, signals and the wiring of the pieces.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,34 +8,23 @@ use tracing::warn;
 
 use anycastd::announcer::Stop;
 use anycastd::cli::{Cli, Command};
+use anycastd::client::{EXIT_CONFIG, control_command, status_command};
 use anycastd::config::{self, Config};
 use anycastd::observe::logging::{self, Reporter};
-use anycastd::observe::status;
 use anycastd::runtime::commands::Handle;
-use anycastd::runtime::control::{self, Request};
+use anycastd::runtime::control::Request;
 use anycastd::runtime::daemon;
 
-/// Exit code for a bad config or environment, and for a gobgpd set up differently.
-const EXIT_CONFIG: u8 = 2;
-
+/// The dispatch of the command line: one arm per command, each a call (it reads best whole).
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { address, timeout }) = &cli.command {
         return anycastd::healthcheck::run(address.address.as_deref(), &cli.config, *timeout);
     }
-    // The format first: every error after it, a bad LOG_LEVEL included, is reported in it.
-    let format = match logging::parse_format(&std::env::var("LOG_FORMAT").unwrap_or_default()) {
-        Ok(f) => f,
-        Err(e) => return fail(Reporter::new(logging::LogFormat::Text), &e),
+    let report = match init_logging() {
+        Ok(r) => r,
+        Err(code) => return code,
     };
-    let report = Reporter::new(format);
-    let level =
-        match logging::parse_level(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "WARN".into())) {
-            Ok(l) => l,
-            Err(e) => return fail(report, &e),
-        };
-    logging::init(level, format);
-
     match cli.command.unwrap_or(Command::Run) {
         Command::Status { address, json } => {
             status_command(&cli.config, address.address.as_deref(), json, report)
@@ -113,6 +101,18 @@ fn main() -> ExitCode {
             Err(e) => config_fail(report, &e),
         },
     }
+}
+
+/// Logging as `LOG_FORMAT` and `LOG_LEVEL` say. The format first: every error after it, a
+/// bad `LOG_LEVEL` included, is reported in it.
+fn init_logging() -> Result<Reporter, ExitCode> {
+    let format = logging::parse_format(&std::env::var("LOG_FORMAT").unwrap_or_default())
+        .map_err(|e| fail(Reporter::new(logging::LogFormat::Text), &e))?;
+    let report = Reporter::new(format);
+    let level = logging::parse_level(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "WARN".into()))
+        .map_err(|e| fail(report, &e))?;
+    logging::init(level, format);
+    Ok(report)
 }
 
 /// Reports an error that stops anycastd before it starts (bad config or environment) and
@@ -240,110 +240,4 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
         }
     });
     Ok(())
-}
-
-/// Warns that the config file is not valid, and that the command asks the daemon at `what`
-/// all the same.
-fn client_warning(report: Reporter, e: &config::ConfigError, what: &str) {
-    let text = anycastd::healthcheck::client_warning(e, what);
-    let mut fields = e.json_fields();
-    fields.insert("message".into(), text.clone().into());
-    report.warning(&text, fields);
-}
-
-/// `anycastd drain`, `undrain`, `reload`: one request on the control socket.
-fn control_command(
-    config_path: &std::path::Path,
-    socket: Option<PathBuf>,
-    report: Reporter,
-    req: Request,
-) -> ExitCode {
-    let socket = match socket {
-        Some(s) => s,
-        None => match config::load_for_client(config_path) {
-            Ok((c, invalid)) => {
-                if let Some(e) = invalid {
-                    let what = format!("control.socket {}", c.control.socket.display());
-                    client_warning(report, &e, &what);
-                }
-                c.control.socket
-            }
-            Err(e) => {
-                let hint =
-                    "the control socket is control.socket of the config; give it with --socket";
-                let mut fields = e.json_fields();
-                fields.insert("hint".into(), hint.into());
-                report.report(&format!("{e}\n({hint})"), fields);
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(report, &format!("cannot start the async runtime: {e}")),
-    };
-    let is_reload = req == Request::Reload;
-    // A reload builds every check of the new config: give it time.
-    let timeout = Duration::from_secs(30);
-    match rt.block_on(control::request(&socket, &req, timeout)) {
-        Ok(reply) if reply.ok => {
-            println!("{}", reply.message);
-            ExitCode::SUCCESS
-        }
-        Ok(reply) => {
-            report.error(&reply.message);
-            if is_reload {
-                ExitCode::from(EXIT_CONFIG)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            report.error(&e.to_string());
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `anycastd status`: fetches `/status` from a running daemon and prints it.
-fn status_command(
-    config_path: &std::path::Path,
-    address: Option<&str>,
-    json: bool,
-    report: Reporter,
-) -> ExitCode {
-    use anycastd::healthcheck::{endpoint, get};
-    let warn = |e: &config::ConfigError, what: &str| client_warning(report, e, what);
-    let got = endpoint(address, config_path, "/status", warn)
-        .and_then(|addr| get(addr, "/status", Duration::from_secs(5), 64 << 20));
-    let body = match got {
-        Ok((200, body)) => body,
-        Ok((code, body)) => {
-            report.error(&format!("/status answered {code}: {}", body.trim()));
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            report.error(&e);
-            return ExitCode::FAILURE;
-        }
-    };
-    if json {
-        println!("{}", body.trim());
-        return ExitCode::SUCCESS;
-    }
-    match serde_json::from_str::<status::Status>(&body) {
-        Ok(s) => {
-            print!("{}", status::render_table(&s));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            report.error(&format!(
-                "the answer of /status is not a status document: {e}"
-            ));
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -133,8 +133,16 @@ impl FleetConfig {
     /// Every problem, with paths relative to `fleet`.
     pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let e = &self.etcd;
+        let https = self.endpoint_problems(&mut problems);
+        self.timing_problems(&mut problems);
+        self.credential_problems(&mut problems, https);
+        self.site_problems(&mut problems);
+        problems
+    }
 
+    /// `etcd.endpoints`: at least one, each a URL once, one scheme. Whether it is https.
+    fn endpoint_problems(&self, problems: &mut Vec<Problem>) -> bool {
+        let e = &self.etcd;
         if e.endpoints.is_empty() {
             problems.push(Problem::new(
                 "etcd.endpoints",
@@ -164,8 +172,6 @@ impl FleetConfig {
                 "mixes http:// and https:// endpoints: a cluster is reached one way; use one scheme for all",
             ));
         }
-        let https = schemes.contains("https");
-
         if e.prefix.is_empty() || !e.prefix.ends_with('/') {
             problems.push(Problem::new(
                 "etcd.prefix",
@@ -175,6 +181,12 @@ impl FleetConfig {
                 ),
             ));
         }
+        schemes.contains("https")
+    }
+
+    /// `etcd.timeout` and `lease_ttl`: in range, and the timeout a third of the lease.
+    fn timing_problems(&self, problems: &mut Vec<Problem>) {
+        let e = &self.etcd;
         if e.timeout.0 < MIN_TIMEOUT || e.timeout.0 > MAX_TIMEOUT {
             problems.push(Problem::new(
                 "etcd.timeout",
@@ -193,68 +205,6 @@ impl FleetConfig {
                 format!(
                     "{} is more than a third of lease_ttl ({}): the lease is kept alive every lease_ttl/3, and a slow answer must not let it expire; shorten the timeout or lengthen lease_ttl",
                     e.timeout, self.lease_ttl
-                ),
-            ));
-        }
-
-        if let Some(tls) = &e.tls {
-            if !https && !e.endpoints.is_empty() {
-                problems.push(Problem::new(
-                    "etcd.tls",
-                    "TLS settings need https:// endpoints; write the endpoints as https://host:port, or remove tls",
-                ));
-            }
-            match (&tls.cert_file, &tls.key_file) {
-                (Some(_), None) => problems.push(Problem::new(
-                    "etcd.tls.key_file",
-                    "a client certificate needs its key: set key_file too",
-                )),
-                (None, Some(_)) => problems.push(Problem::new(
-                    "etcd.tls.cert_file",
-                    "a client key needs its certificate: set cert_file too",
-                )),
-                _ => {}
-            }
-            for (field, file) in [
-                ("ca_file", &tls.ca_file),
-                ("cert_file", &tls.cert_file),
-                ("key_file", &tls.key_file),
-            ] {
-                if let Some(f) = file {
-                    readable(&mut problems, &format!("etcd.tls.{field}"), f);
-                }
-            }
-        }
-
-        match (&e.user, &e.password_file) {
-            (Some(u), _) if u.trim().is_empty() => {
-                problems.push(Problem::new("etcd.user", "must not be empty"))
-            }
-            (Some(_), None) => problems.push(Problem::new(
-                "etcd.password_file",
-                "an etcd user needs its password: set password_file to a file holding it",
-            )),
-            (None, Some(_)) => problems.push(Problem::new(
-                "etcd.user",
-                "password_file is set but no user: set user too",
-            )),
-            _ => {}
-        }
-        if let Some(f) = &e.password_file {
-            readable(&mut problems, "etcd.password_file", f);
-        }
-
-        if let Some(site) = &self.site
-            && let Err(m) = site_name(site)
-        {
-            problems.push(Problem::new("site", m));
-        }
-        if self.min_sites == 0 || self.min_sites > MAX_MIN_SITES {
-            problems.push(Problem::new(
-                "min_sites",
-                format!(
-                    "must be 1..{MAX_MIN_SITES}, not {}: the number of other sites that must keep a prefix announced",
-                    self.min_sites
                 ),
             ));
         }
@@ -279,7 +229,75 @@ impl FleetConfig {
                 ),
             ));
         }
-        problems
+    }
+
+    /// `etcd.tls`, `etcd.user` and `etcd.password_file`: complete pairs, readable files, and
+    /// TLS only with `https` endpoints.
+    fn credential_problems(&self, problems: &mut Vec<Problem>, https: bool) {
+        let e = &self.etcd;
+        if let Some(tls) = &e.tls {
+            if !https && !e.endpoints.is_empty() {
+                problems.push(Problem::new(
+                    "etcd.tls",
+                    "TLS settings need https:// endpoints; write the endpoints as https://host:port, or remove tls",
+                ));
+            }
+            match (&tls.cert_file, &tls.key_file) {
+                (Some(_), None) => problems.push(Problem::new(
+                    "etcd.tls.key_file",
+                    "a client certificate needs its key: set key_file too",
+                )),
+                (None, Some(_)) => problems.push(Problem::new(
+                    "etcd.tls.cert_file",
+                    "a client key needs its certificate: set cert_file too",
+                )),
+                _ => {}
+            }
+            for (field, file) in [
+                ("ca_file", &tls.ca_file),
+                ("cert_file", &tls.cert_file),
+                ("key_file", &tls.key_file),
+            ] {
+                if let Some(f) = file {
+                    readable(problems, &format!("etcd.tls.{field}"), f);
+                }
+            }
+        }
+        match (&e.user, &e.password_file) {
+            (Some(u), _) if u.trim().is_empty() => {
+                problems.push(Problem::new("etcd.user", "must not be empty"))
+            }
+            (Some(_), None) => problems.push(Problem::new(
+                "etcd.password_file",
+                "an etcd user needs its password: set password_file to a file holding it",
+            )),
+            (None, Some(_)) => problems.push(Problem::new(
+                "etcd.user",
+                "password_file is set but no user: set user too",
+            )),
+            _ => {}
+        }
+        if let Some(f) = &e.password_file {
+            readable(problems, "etcd.password_file", f);
+        }
+    }
+
+    /// `site` and `min_sites`.
+    fn site_problems(&self, problems: &mut Vec<Problem>) {
+        if let Some(site) = &self.site
+            && let Err(m) = site_name(site)
+        {
+            problems.push(Problem::new("site", m));
+        }
+        if self.min_sites == 0 || self.min_sites > MAX_MIN_SITES {
+            problems.push(Problem::new(
+                "min_sites",
+                format!(
+                    "must be 1..{MAX_MIN_SITES}, not {}: the number of other sites that must keep a prefix announced",
+                    self.min_sites
+                ),
+            ));
+        }
     }
 }
 

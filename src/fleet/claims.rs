@@ -138,36 +138,7 @@ impl Claims {
     ) -> Result<(Claims, impl Future<Output = ()> + Send + 'static), FleetError> {
         let e = &cfg.etcd;
         let timeout = e.timeout.0;
-        // Keep-alive pings find a dead connection (a member that vanished without a RST)
-        // before the next call has to wait for it; a member without a leader answers at
-        // once instead of letting writes wait for the timeout.
-        let mut options = ConnectOptions::new()
-            .with_keep_alive(timeout.max(Duration::from_secs(1)), timeout)
-            .with_require_leader(true);
-        if let (Some(user), Some(file)) = (&e.user, &e.password_file) {
-            let password = read_file("password_file", file)?;
-            options = options.with_user(user.clone(), trim_newline(&password));
-        }
-        if let Some(tls) = &e.tls {
-            let mut t = etcd_client::TlsOptions::new();
-            t = match &tls.ca_file {
-                Some(ca) => t.ca_certificate(etcd_client::Certificate::from_pem(read_file(
-                    "tls.ca_file",
-                    ca,
-                )?)),
-                None => t.with_native_roots(),
-            };
-            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-                t = t.identity(etcd_client::Identity::from_pem(
-                    read_file("tls.cert_file", cert)?,
-                    read_file("tls.key_file", key)?,
-                ));
-            }
-            options = options.with_tls(t);
-        } else if e.endpoints.iter().any(|u| u.starts_with("https://")) {
-            options = options.with_tls(etcd_client::TlsOptions::new().with_native_roots());
-        }
-
+        let options = connect_options(e)?;
         let up = metrics.gauge(names::FLEET_UP, &[]);
         up.set(0.0);
         let duplicate = metrics.gauge(names::FLEET_DUPLICATE_SITE, &[]);
@@ -277,82 +248,9 @@ impl Claims {
     /// [`Fleet::claim`] when the services recover.
     pub async fn release_guarded(&self, prefix: IpNet) -> Decision {
         let inner = &self.inner;
-        let r = inner
-            .bounded(async {
-                let mut s = inner.session.lock().await;
-                let lease = inner.ensure(&mut s).await?;
-                let owns_site = s.owns_site;
-                let outcome = guard::release(
-                    &mut s.etcd,
-                    &inner.keys,
-                    prefix,
-                    &inner.site,
-                    &inner.instance,
-                    owns_site,
-                    inner.min_sites,
-                    MAX_TRIES,
-                )
-                .await?;
-                match &outcome {
-                    // Under the session lock: the fleet task cannot put the claim back.
-                    Outcome::Released { .. } => inner.want(prefix, None),
-                    Outcome::TooFew { snapshot, .. } | Outcome::Contended { snapshot, .. } => {
-                        inner.want(prefix, Some(ClaimState::Held));
-                        // Once per hold, not every round: the read showed what the claim says.
-                        let said_held =
-                            snapshot
-                                .own
-                                .as_ref()
-                                .and_then(Option::as_ref)
-                                .is_some_and(|c| {
-                                    c.state == ClaimState::Held && c.instance == inner.instance
-                                });
-                        if owns_site && !said_held && inner.counting() {
-                            inner
-                                .put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
-                                .await?;
-                        }
-                    }
-                }
-                Ok(outcome)
-            })
-            .await;
+        let r = inner.bounded(inner.release(prefix)).await;
         inner.reached(&r);
-        let decision = match r {
-            Ok(Outcome::Released { others, tries }) => {
-                Decision::Released(Release::Guarded { others, tries })
-            }
-            Ok(Outcome::TooFew { snapshot, .. }) => Decision::Held(Held {
-                prefix,
-                others: snapshot.other_sites(),
-                min_sites: inner.min_sites,
-                reason: HeldReason::TooFewSites,
-            }),
-            Ok(Outcome::Contended { snapshot, tries }) => Decision::Held(Held {
-                prefix,
-                others: snapshot.other_sites(),
-                min_sites: inner.min_sites,
-                reason: HeldReason::Contended { tries },
-            }),
-            Err(e) => {
-                let error = e.to_string();
-                match inner.on_unreachable {
-                    OnUnreachable::Hold => {
-                        inner.want(prefix, Some(ClaimState::Held));
-                        Decision::Held(Held {
-                            prefix,
-                            others: Vec::new(),
-                            min_sites: inner.min_sites,
-                            reason: HeldReason::Unreachable { error },
-                        })
-                    }
-                    OnUnreachable::Withdraw => {
-                        inner.want(prefix, None);
-                        Decision::Released(Release::Unreachable { error })
-                    }
-                }
-            }
-        };
+        let decision = inner.decide(prefix, r);
         match &decision {
             Decision::Released(_) => inner.local_view(prefix, None, false),
             Decision::Held(_) => inner.local_view(prefix, Some(ClaimState::Held), true),
@@ -384,6 +282,41 @@ impl Claims {
     }
 }
 
+/// How the etcd client connects: keep-alive pings find a dead connection (a member that
+/// vanished without a RST) before the next call has to wait for it; a member without a
+/// leader answers at once instead of letting writes wait for the timeout; the user and TLS
+/// of the config (the files read now).
+fn connect_options(e: &crate::config::fleet::EtcdConfig) -> Result<ConnectOptions, FleetError> {
+    let timeout = e.timeout.0;
+    let mut options = ConnectOptions::new()
+        .with_keep_alive(timeout.max(Duration::from_secs(1)), timeout)
+        .with_require_leader(true);
+    if let (Some(user), Some(file)) = (&e.user, &e.password_file) {
+        let password = read_file("password_file", file)?;
+        options = options.with_user(user.clone(), trim_newline(&password));
+    }
+    if let Some(tls) = &e.tls {
+        let mut t = etcd_client::TlsOptions::new();
+        t = match &tls.ca_file {
+            Some(ca) => t.ca_certificate(etcd_client::Certificate::from_pem(read_file(
+                "tls.ca_file",
+                ca,
+            )?)),
+            None => t.with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            t = t.identity(etcd_client::Identity::from_pem(
+                read_file("tls.cert_file", cert)?,
+                read_file("tls.key_file", key)?,
+            ));
+        }
+        options = options.with_tls(t);
+    } else if e.endpoints.iter().any(|u| u.starts_with("https://")) {
+        options = options.with_tls(etcd_client::TlsOptions::new().with_native_roots());
+    }
+    Ok(options)
+}
+
 fn read_file(field: &'static str, path: &Path) -> Result<Vec<u8>, FleetError> {
     std::fs::read(path).map_err(|source| FleetError::File {
         field,
@@ -407,6 +340,80 @@ impl Inner {
         tokio::time::timeout(self.timeout, f)
             .await
             .unwrap_or(Err(FleetError::Timeout(Dur(self.timeout))))
+    }
+
+    /// The guarded release of `prefix` in etcd (the guard's transaction), and the claim in
+    /// step with it: gone when released, saying `held` otherwise.
+    async fn release(&self, prefix: IpNet) -> Result<Outcome, FleetError> {
+        let mut s = self.session.lock().await;
+        let lease = self.ensure(&mut s).await?;
+        let owns_site = s.owns_site;
+        let outcome = guard::release(
+            &mut s.etcd,
+            &self.keys,
+            prefix,
+            &self.site,
+            &self.instance,
+            owns_site,
+            self.min_sites,
+            MAX_TRIES,
+        )
+        .await?;
+        match &outcome {
+            // Under the session lock: the fleet task cannot put the claim back.
+            Outcome::Released { .. } => self.want(prefix, None),
+            Outcome::TooFew { snapshot, .. } | Outcome::Contended { snapshot, .. } => {
+                self.want(prefix, Some(ClaimState::Held));
+                // Once per hold, not every round: the read showed what the claim says.
+                let said_held = snapshot
+                    .own
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| c.state == ClaimState::Held && c.instance == self.instance);
+                if owns_site && !said_held && self.counting() {
+                    self.put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
+                        .await?;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// What a guarded release of `prefix` that ended in `r` means for the announcer; etcd
+    /// out of reach decides by `on_unreachable`.
+    fn decide(&self, prefix: IpNet, r: Result<Outcome, FleetError>) -> Decision {
+        let held = |others: Vec<String>, reason| {
+            Decision::Held(Held {
+                prefix,
+                others,
+                min_sites: self.min_sites,
+                reason,
+            })
+        };
+        match r {
+            Ok(Outcome::Released { others, tries }) => {
+                Decision::Released(Release::Guarded { others, tries })
+            }
+            Ok(Outcome::TooFew { snapshot, .. }) => {
+                held(snapshot.other_sites(), HeldReason::TooFewSites)
+            }
+            Ok(Outcome::Contended { snapshot, tries }) => {
+                held(snapshot.other_sites(), HeldReason::Contended { tries })
+            }
+            Err(e) => {
+                let error = e.to_string();
+                match self.on_unreachable {
+                    OnUnreachable::Hold => {
+                        self.want(prefix, Some(ClaimState::Held));
+                        held(Vec::new(), HeldReason::Unreachable { error })
+                    }
+                    OnUnreachable::Withdraw => {
+                        self.want(prefix, None);
+                        Decision::Released(Release::Unreachable { error })
+                    }
+                }
+            }
+        }
     }
 
     /// Whether this site's claims count: a router sees its routes.

@@ -240,7 +240,12 @@ async fn execute(req: Request, handle: &Handle) -> Answer {
 }
 
 /// Sends `req` to the daemon listening on `path` and returns its reply.
-pub async fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Reply, ControlError> {
+pub async fn request(
+    path: &Path,
+    req: &Request,
+    timeout: Duration,
+    max_reply: u64,
+) -> Result<Reply, ControlError> {
     let proto = |what: String| ControlError::Protocol {
         path: path.to_path_buf(),
         what,
@@ -258,7 +263,7 @@ pub async fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Re
         // write may fail then, and its answer is still there to read.
         let sent = s.write_all(text.as_bytes()).await;
         let mut line = String::new();
-        BufReader::new(s.take(MAX_REQUEST))
+        BufReader::new(s.take(max_reply))
             .read_line(&mut line)
             .await
             .map_err(|e| proto(format!("cannot read the reply: {e}")))?;

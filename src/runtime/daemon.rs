@@ -98,79 +98,25 @@ pub struct Daemon {
 /// Runs the daemon on `config` (read from `path`, which reloads read again) until it is
 /// stopped through `commands`.
 pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), DaemonError> {
-    let metrics = Metrics::new();
-    let intent = Intent::from_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
-    let (intents, intents_rx) = watch::channel(Arc::new(intent));
-    let (gate, gate_rx) = watch::channel(Gate::new(&config));
-    let (stop, stop_rx) = watch::channel(Stop::Running);
-    let drains = Drains::load(
-        &config.announcer.state_directory,
-        metrics.gauge(names::DRAIN_STATE_OK, &[]),
-    );
-    let mut d = Daemon {
-        path: path.to_path_buf(),
-        reload_ok: metrics.gauge(names::CONFIG_RELOAD_SUCCESSFUL, &[]),
-        reload_time: metrics.gauge(names::CONFIG_RELOAD_SUCCESS_TIME, &[]),
-        removed: BTreeMap::new(),
-        config,
-        metrics,
-        liveness: Liveness::default(),
-        gate,
-        intents,
-        stop,
-        services: BTreeMap::new(),
-        entries: watch::channel(Vec::new()).0,
-        drains,
-        drain_reasons: watch::channel(BTreeMap::new()).0,
-        reload_status: watch::channel(None).0,
-        fleet: None,
-    };
-    d.reload_ok.set(1.0);
-    d.reload_time.set(unix_seconds());
-    // Drains before services: a service drained before a restart never shows up announced.
-    d.drains.poll(&d.config);
-    d.apply_drains();
-    d.log_drained_at_start();
-    let configs = d.config.services.clone();
-    for svc in &configs {
-        d.start_service(svc, Health::START)?;
-    }
-    d.publish_entries();
-
-    let (peer_monitor, peer_table) = PeerMonitor::new(intents_rx.clone());
+    let (mut d, channels) = Daemon::start(config, path)?;
+    let (peer_monitor, peer_table) = PeerMonitor::new(channels.intents.clone());
     let (sight_tx, sight_rx) = watch::channel(Some("gobgpd not set up yet".to_string()));
     let (fleet_stop, fleet_stop_rx) = watch::channel(false);
-    let fleet_task = match &d.config.fleet {
-        Some(fc) => {
-            let site = fc.site_name(d.config.announcer.router_id);
-            let (claims, task) = Claims::start(
-                fc,
-                site,
-                d.config.all_prefixes(),
-                &d.metrics,
-                fleet_stop_rx,
-                sight_rx,
-            )
-            .map_err(|e| DaemonError::Setup(e.to_string()))?;
-            d.fleet = Some(Fleet::new(claims, fc.prefixes.clone()));
-            Some(tokio::spawn(task))
-        }
-        None => None,
-    };
+    let fleet_task = d.start_fleet(fleet_stop_rx, sight_rx)?;
     let mut announcer = Announcer::new(
-        intents_rx.clone(),
-        gate_rx.clone(),
-        stop_rx.clone(),
+        channels.intents.clone(),
+        channels.gate.clone(),
+        channels.stop.clone(),
         d.fleet.clone(),
         &d.metrics,
     );
     crate::observe::series::routes(&d.metrics, announcer.state());
-    crate::observe::series::services(&d.metrics, gate_rx.clone());
+    crate::observe::series::services(&d.metrics, channels.gate.clone());
     crate::observe::series::peers(&d.metrics, peer_table.clone());
     let sources = Sources {
-        intents: intents_rx,
+        intents: channels.intents,
         services: d.entries.subscribe(),
-        gate: gate_rx,
+        gate: channels.gate,
         drains: d.drain_reasons.subscribe(),
         announcer: announcer.state(),
         peers: peer_table.clone(),
@@ -181,7 +127,7 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         .await?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(peer_monitor.run(stop_rx.clone()));
+    tasks.spawn(peer_monitor.run(channels.stop));
     if d.fleet.is_some() {
         tasks.spawn(follow_sight(announcer.state(), peer_table, sight_tx));
     }
@@ -190,16 +136,7 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         "announcer",
         g.reconcile_interval.0 + g.timeout.0 * 8 + Duration::from_secs(30),
     );
-    let _control = match super::control::listen(&d.config.control.socket, commands.weak).await {
-        Ok(c) => Some(c),
-        Err(e) => {
-            error!(
-                error = e.to_string().as_str(),
-                "no control socket: `anycastd drain`, `undrain` and `reload` will not reach this daemon (SIGHUP still reloads)"
-            );
-            None
-        }
-    };
+    let _control = d.listen_for_commands(commands.weak).await;
     let notifier = super::systemd::spawn(announcer.first_attempt(), d.liveness.clone());
     let announcer = tokio::spawn(announcer.run(heartbeat));
     let result = d.main_loop(commands.rx, announcer, &notifier).await;
@@ -211,6 +148,13 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         let _ = tokio::time::timeout(fc.etcd.timeout.0 + Duration::from_secs(1), task).await;
     }
     result
+}
+
+/// The receiving ends of the channels the daemon drives its parts with.
+struct Channels {
+    intents: watch::Receiver<Arc<Intent>>,
+    gate: watch::Receiver<Gate>,
+    stop: watch::Receiver<Stop>,
 }
 
 /// Tells the fleet whether a router sees this site's routes (issue 20): gobgpd usable and
@@ -250,6 +194,96 @@ async fn follow_sight(
 }
 
 impl Daemon {
+    /// The daemon of `config`, its drains read (before the services start: a service
+    /// drained before a restart never shows up announced) and its services running.
+    fn start(config: Config, path: &Path) -> Result<(Daemon, Channels), DaemonError> {
+        let metrics = Metrics::new();
+        let intent = Intent::from_config(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
+        let (intents, intents_rx) = watch::channel(Arc::new(intent));
+        let (gate, gate_rx) = watch::channel(Gate::new(&config));
+        let (stop, stop_rx) = watch::channel(Stop::Running);
+        let drains = Drains::load(
+            &config.announcer.state_directory,
+            metrics.gauge(names::DRAIN_STATE_OK, &[]),
+        );
+        let mut d = Daemon {
+            path: path.to_path_buf(),
+            reload_ok: metrics.gauge(names::CONFIG_RELOAD_SUCCESSFUL, &[]),
+            reload_time: metrics.gauge(names::CONFIG_RELOAD_SUCCESS_TIME, &[]),
+            removed: BTreeMap::new(),
+            config,
+            metrics,
+            liveness: Liveness::default(),
+            gate,
+            intents,
+            stop,
+            services: BTreeMap::new(),
+            entries: watch::channel(Vec::new()).0,
+            drains,
+            drain_reasons: watch::channel(BTreeMap::new()).0,
+            reload_status: watch::channel(None).0,
+            fleet: None,
+        };
+        d.reload_ok.set(1.0);
+        d.reload_time.set(unix_seconds());
+        d.drains.poll(&d.config);
+        d.apply_drains();
+        d.log_drained_at_start();
+        let configs = d.config.services.clone();
+        for svc in &configs {
+            d.start_service(svc, Health::START)?;
+        }
+        d.publish_entries();
+        let channels = Channels {
+            intents: intents_rx,
+            gate: gate_rx,
+            stop: stop_rx,
+        };
+        Ok((d, channels))
+    }
+
+    /// Starts the fleet guard, when the config has one: its claims' task, which the caller
+    /// stops through `stop`, follows `sight` (whether a router sees this site).
+    fn start_fleet(
+        &mut self,
+        stop: watch::Receiver<bool>,
+        sight: watch::Receiver<Option<String>>,
+    ) -> Result<Option<JoinHandle<()>>, DaemonError> {
+        let Some(fc) = &self.config.fleet else {
+            return Ok(None);
+        };
+        let site = fc.site_name(self.config.announcer.router_id);
+        let (claims, task) = Claims::start(
+            fc,
+            site,
+            self.config.all_prefixes(),
+            &self.metrics,
+            stop,
+            sight,
+        )
+        .map_err(|e| DaemonError::Setup(e.to_string()))?;
+        self.fleet = Some(Fleet::new(claims, fc.prefixes.clone()));
+        Ok(Some(tokio::spawn(task)))
+    }
+
+    /// The control socket; without one (a path that cannot be used) the daemon runs on,
+    /// and says so.
+    async fn listen_for_commands(
+        &self,
+        handle: super::commands::WeakHandle,
+    ) -> Option<super::control::ControlSocket> {
+        match super::control::listen(&self.config.control.socket, handle).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                error!(
+                    error = e.to_string().as_str(),
+                    "no control socket: `anycastd drain`, `undrain` and `reload` will not reach this daemon (SIGHUP still reloads)"
+                );
+                None
+            }
+        }
+    }
+
     /// Follows commands and drain files until the announcer ends.
     async fn main_loop(
         &mut self,

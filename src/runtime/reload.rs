@@ -133,15 +133,18 @@ pub fn plan(
     p
 }
 
+/// The most names of one list a reload's summary gives.
+const LISTED: usize = 10;
+
 /// The summary of a reload, for the log and `anycastd reload`.
 impl fmt::Display for ReloadPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |v: &[String]| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.join(", ")
-            }
+        // At most LISTED names of each list: a reload of 20,000 routes says how many, not
+        // which (its reply was 64 KiB and more, issue 20).
+        let list = |v: &[String]| match v.len() {
+            0 => "-".to_string(),
+            n if n <= LISTED => v.join(", "),
+            n => format!("{} ({} more)", v[..LISTED].join(", "), n - LISTED),
         };
         let nets = |v: &[IpNet]| list(&v.iter().map(ToString::to_string).collect::<Vec<_>>());
         write!(

@@ -227,7 +227,8 @@ fn position(l: &serde_saphyr::Location) -> Option<Position> {
     })
 }
 
-/// The cause and position of a serde-saphyr error.
+/// The cause and position of a serde-saphyr error. One match over the parser's error kinds,
+/// each worded in place: it reads best whole (a function per kind would only move the arms).
 fn saphyr_cause(err: &serde_saphyr::Error) -> (Cause, Option<Position>) {
     use serde_saphyr::Error as E;
     let err = err.without_snippet();
@@ -389,7 +390,9 @@ fn classify(msg: &str) -> Cause {
     }
 }
 
-/// The problem of `cause` at `path`.
+/// The problem of `cause` at `path`. One match over the causes, each worded in place, so
+/// that every message of a config error can be read, and compared, in one screen: it reads
+/// best whole.
 fn explain(
     cause: Cause,
     path: &str,
@@ -552,7 +555,8 @@ fn integer_range(field: &str, ty: &str) -> String {
     }
 }
 
-/// What is wrong with a value of the wrong type or form, and how to write it.
+/// What is wrong with a value of the wrong type or form, and how to write it. One match
+/// over what was expected and what was found, worded in place: it reads best whole.
 fn wrong(
     path: &str,
     field: &str,

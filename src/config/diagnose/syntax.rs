@@ -124,7 +124,8 @@ fn first_indenting_tab(text: &str, from: u64) -> Option<Position> {
 }
 
 /// A `[` or `{` that starts a value before `upto` and is not closed by then, ignoring
-/// brackets inside quotes, comments and plain text.
+/// brackets inside quotes, comments and plain text. A scanner over the text, one character
+/// at a time with its state (in quotes, in a comment): it reads best whole.
 fn unclosed_bracket(text: &str, upto: Position) -> Option<(char, Position)> {
     let mut stack: Vec<(char, Position)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
