@@ -21,11 +21,13 @@ use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, try_status, wait_until};
 
 const PREFIX: &str = "192.0.2.200/32";
+/// The second prefix of the sites of `site_with` given `fleet.prefixes`.
+const SECOND: &str = "192.0.2.201/32";
 const SESSION: Duration = Duration::from_secs(60);
 const CHANGE: Duration = Duration::from_secs(20);
 
 struct Site {
-    _speaker: Gobgpd,
+    speaker: Gobgpd,
     target: HttpTarget,
     daemon: Anycastd,
     _dir: tempfile::TempDir,
@@ -45,6 +47,18 @@ fn wait_paths(router: &Gobgpd, n: usize, deadline: Duration) {
 }
 
 fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable: &str) -> Site {
+    site_with(i, router, etcd, min_sites, on_unreachable, None)
+}
+
+/// [`site`], with `fleet.prefixes` when given.
+fn site_with(
+    i: u8,
+    router: &Gobgpd,
+    etcd: &[String],
+    min_sites: u32,
+    on_unreachable: &str,
+    covered: Option<&[&str]>,
+) -> Site {
     let speaker = Gobgpd::speaker();
     let target = HttpTarget::start();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -59,11 +73,19 @@ fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable:
         .gobgp("address", format!("127.0.0.1:{}", speaker.api_port()))
         .gobgp("reconcile_interval", "1s")
         .service(
-            service("web", "200ms").routes(&[PREFIX]).check(
-                check("http_2xx")
-                    .spec("url", target.url())
-                    .spec("timeout", "300ms"),
-            ),
+            // A second prefix with `fleet.prefixes`, so that one may be covered and the
+            // other not.
+            service("web", "200ms")
+                .routes(if covered.is_some() {
+                    &[PREFIX, SECOND][..]
+                } else {
+                    &[PREFIX][..]
+                })
+                .check(
+                    check("http_2xx")
+                        .spec("url", target.url())
+                        .spec("timeout", "300ms"),
+                ),
         )
         .metrics("address", metrics)
         .control("socket", format!("{dir_path}/control.sock"))
@@ -74,11 +96,18 @@ fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable:
         .fleet("site", format!("site{i}"))
         .fleet("min_sites", min_sites)
         .fleet("lease_ttl", "3s")
-        .fleet("on_unreachable", on_unreachable)
-        .to_string();
+        .fleet("on_unreachable", on_unreachable);
+    let config = match covered {
+        Some(p) => config.fleet(
+            "prefixes",
+            p.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ),
+        None => config,
+    }
+    .to_string();
     let daemon = Anycastd::start(dir.path(), &config, metrics);
     Site {
-        _speaker: speaker,
+        speaker,
         target,
         daemon,
         _dir: dir,
@@ -260,4 +289,147 @@ fn three_sites_never_withdraw_a_prefix_everywhere() {
         s.target.set_status(200);
     }
     wait_paths(&router, 3, CHANGE);
+}
+
+/// The router of the two-site tests: it peers with 127.0.0.1 and 127.0.0.2.
+fn router_of_two() -> Gobgpd {
+    Gobgpd::router_with(
+        RouterOpts {
+            asn: 65000,
+            router_id: "10.255.0.100".parse().expect("router id"),
+            listen_addr: "127.0.0.1".parse().expect("listen addr"),
+            neighbor_addr: "127.0.0.1".parse().expect("neighbor addr"),
+            neighbor_asn: 65001,
+        },
+        &[("127.0.0.2".parse().expect("ip"), 65001)],
+    )
+}
+
+/// Issue 20: min_sites 1, two sites; site 1's gobgpd killed, then site 2's service fails.
+/// Site 2 counted site 1's claim, withdrew, and the prefix left every router. A site's
+/// claims count only while a router sees its routes: site 1's leave etcd when its gobgpd
+/// goes, and site 2 holds; once site 1 is back, site 2 may go.
+#[test]
+fn a_site_whose_routes_reach_no_router_is_not_counted() {
+    require_gobgpd();
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    let router = router_of_two();
+    let mut sites: Vec<Site> = (1..=2)
+        .map(|i| site(i, &router, &endpoints, 1, "hold"))
+        .collect();
+    wait_paths(&router, 2, SESSION);
+    wait_until("both claims seen", CHANGE, || {
+        try_status(sites[1].daemon.metrics).is_some_and(|st| {
+            st["fleet"]["prefixes"][0]["sites"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        })
+    });
+
+    // Site 1's gobgpd dies: its path leaves the router, its claim leaves etcd.
+    sites[0].speaker.kill9();
+    wait_paths(&router, 1, CHANGE);
+    let unseen = wait_until(
+        "site 1's claim out of etcd, as site 2 sees it",
+        CHANGE,
+        || {
+            try_status(sites[1].daemon.metrics).is_some_and(|st| {
+                st["fleet"]["prefixes"][0]["sites"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1)
+            })
+        },
+    );
+    eprintln!("site 1's gobgpd killed -> its claim gone, as site 2 sees it: {unseen:?}");
+    let st = try_status(sites[0].daemon.metrics).expect("site 1's status");
+    assert!(
+        st["fleet"]["unseen"]
+            .as_str()
+            .is_some_and(|u| u.contains("gobgpd is not usable")),
+        "{st:#}"
+    );
+    assert!(sites[0].daemon.log().contains("its claims leave etcd"));
+
+    // Site 2's service fails: it is the last site a router sees, and holds.
+    let floor = Floor::watch(router.api_port());
+    sites[1].target.set_status(503);
+    wait_until("site 2 to hold", CHANGE, || {
+        sites[1]
+            .daemon
+            .log()
+            .contains("no other site announces it: withdrawing would take it off every router")
+    });
+    // Several of its rounds (200 ms) and retries later, the path is still there.
+    wait_until("site 2 to retry", CHANGE, || {
+        try_status(sites[1].daemon.metrics)
+            .is_some_and(|st| st["fleet"]["prefixes"][0]["held_here"] == true)
+    });
+    wait_rounds(&sites[1], 5);
+    assert_eq!(floor.lowest(), 1, "the prefix left the router");
+
+    // Site 1 back: its claim counts again, and site 2 may withdraw.
+    sites[0].speaker.restart();
+    wait_until("site 2 to withdraw", SESSION, || {
+        sites[1]
+            .daemon
+            .log()
+            .contains("fleet guard: this site may withdraw")
+    });
+    wait_paths(&router, 1, CHANGE);
+    assert!(sites[0].daemon.log().contains("claiming again"));
+}
+
+/// Waits until the site's service has finished `n` more rounds (200 ms each here): time for
+/// something that should not happen to show.
+fn wait_rounds(site: &Site, n: usize) {
+    let mut seen = std::collections::BTreeSet::new();
+    wait_until(&format!("{n} more rounds"), CHANGE, || {
+        if let Some(r) = try_status(site.daemon.metrics)
+            .and_then(|st| st["services"][0]["last_round"].as_str().map(str::to_string))
+        {
+            seen.insert(r);
+        }
+        seen.len() > n
+    });
+}
+
+/// Issue 20: `fleet.prefixes` limits the guard. A prefix it does not list is withdrawn as if
+/// there were no guard (a prefix only one site announces was held for a dead service for
+/// good); one it lists is held, by a site alone. `anycastd drain` says which.
+#[test]
+fn the_guard_covers_only_the_prefixes_it_lists() {
+    require_gobgpd();
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    let router = router_of_two();
+    let s = site_with(1, &router, &endpoints, 1, "hold", Some(&[SECOND]));
+    let second = |r: &Gobgpd| common::gobgpd::rib_path_count(r.api_port(), SECOND).unwrap_or(0);
+    wait_paths(&router, 1, SESSION);
+    wait_until("the second prefix at the router", CHANGE, || {
+        second(&router) == 1
+    });
+    let out = s.daemon.cli(&["drain", "web"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains("the fleet guard will hold 192.0.2.201/32 when the linger ends (no other sites announce it"),
+        "{said}"
+    );
+    assert!(!said.contains("will hold 192.0.2.200/32"), "{said}");
+    // Not covered: withdrawn after the linger, although no other site announces it;
+    // covered: held with its draining attributes.
+    wait_paths(&router, 0, CHANGE);
+    wait_until("the guard to hold the covered prefix", CHANGE, || {
+        s.daemon.log().contains("holding 192.0.2.201/32")
+    });
+    assert_eq!(second(&router), 1);
+    assert!(s.daemon.cli(&["undrain", "web"]).status.success());
+    wait_paths(&router, 1, CHANGE);
+    // The same for a failure.
+    s.target.set_status(503);
+    wait_paths(&router, 0, CHANGE);
+    wait_rounds(&s, 5);
+    assert_eq!(second(&router), 1);
+    assert!(!s.daemon.log().contains("holding 192.0.2.200/32"));
 }
