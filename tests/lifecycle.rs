@@ -687,3 +687,35 @@ fn a_reload_that_moves_a_route_drains_the_old_one() {
     assert!(gone.at.duration_since(drained.at) >= Duration::from_millis(900));
     assert!(d.log().contains("removed from the config"), "{}", d.log());
 }
+
+/// Issue 20: the series of a watch that a reload removed stayed in `/metrics`.
+#[test]
+fn a_reload_that_removes_a_watch_removes_its_series() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.127/32";
+    let watched = |w: bool| {
+        let s = http_service("web", &target.url()).routes(&[p]);
+        let s = if w {
+            s.watch("tcp", target.addr().to_string())
+        } else {
+            s
+        };
+        config(&lab, "1s").service(s)
+    };
+    let d = lab.start(&watched(true));
+    lab.wait(p, true, SESSION);
+    let label = format!("watch=\"tcp:{}\"", target.addr());
+    wait_until("the watch's series", CHANGE, || {
+        d.metrics_text().contains(&label)
+    });
+    d.rewrite_config(&watched(false).to_string());
+    ok(&d.cli(&["reload"]));
+    assert!(!d.metrics_text().contains(&label), "{}", d.metrics_text());
+    // Back with the next reload.
+    d.rewrite_config(&watched(true).to_string());
+    ok(&d.cli(&["reload"]));
+    wait_until("the watch's series again", CHANGE, || {
+        d.metrics_text().contains(&label)
+    });
+}

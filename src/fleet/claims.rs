@@ -282,6 +282,27 @@ impl Claims {
     }
 }
 
+/// What is new about reaching etcd, for the log.
+#[derive(Debug, PartialEq, Eq)]
+enum EtcdNews<'a> {
+    /// It cannot be reached, with why.
+    Lost(&'a str),
+    /// It still cannot, for another reason (issue 20: the first error was said for good).
+    Changed(&'a str),
+    /// It answers again.
+    Back,
+}
+
+/// The news between the last tick's error and this one's; `None`: nothing new.
+fn etcd_news<'a>(now: &'a Option<String>, last: &Option<String>) -> Option<EtcdNews<'a>> {
+    match (now, last) {
+        (Some(e), None) => Some(EtcdNews::Lost(e)),
+        (Some(e), Some(l)) if e != l => Some(EtcdNews::Changed(e)),
+        (None, Some(_)) => Some(EtcdNews::Back),
+        _ => None,
+    }
+}
+
 /// How the etcd client connects: keep-alive pings find a dead connection (a member that
 /// vanished without a RST) before the next call has to wait for it; a member without a
 /// leader answers at once instead of letting writes wait for the timeout; the user and TLS
@@ -643,16 +664,17 @@ impl Inner {
             let r = self.bounded(self.tick()).await;
             self.reached(&r);
             let error = r.err().map(|e| e.to_string());
-            match (&error, &last_error) {
-                (Some(e), None) => {
+            match etcd_news(&error, &last_error) {
+                Some(EtcdNews::Lost(e)) => {
                     warn!(site = %self.site, error = %e, "fleet: etcd cannot be reached")
                 }
-                // The cause changed (issue 20: the first error was said for good).
-                (Some(e), Some(last)) if e != last => {
+                Some(EtcdNews::Changed(e)) => {
                     warn!(site = %self.site, error = %e, "fleet: etcd still cannot be reached")
                 }
-                (None, Some(_)) => info!(site = %self.site, "fleet: etcd reachable again"),
-                _ => {}
+                Some(EtcdNews::Back) => {
+                    info!(site = %self.site, "fleet: etcd reachable again")
+                }
+                None => {}
             }
             self.view.send_if_modified(|v| {
                 let changed = v.error != error;
@@ -794,5 +816,27 @@ impl Inner {
                 self.set_gauges(*p, pv);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_cause_of_an_etcd_failure_is_news() {
+        let refused = Some("connection refused".to_string());
+        let timeout = Some("etcd did not answer within 1s".to_string());
+        assert_eq!(
+            etcd_news(&refused, &None),
+            Some(EtcdNews::Lost("connection refused"))
+        );
+        assert_eq!(etcd_news(&refused, &refused), None);
+        assert_eq!(
+            etcd_news(&timeout, &refused),
+            Some(EtcdNews::Changed("etcd did not answer within 1s"))
+        );
+        assert_eq!(etcd_news(&None, &timeout), Some(EtcdNews::Back));
+        assert_eq!(etcd_news(&None, &None), None);
     }
 }

@@ -642,6 +642,15 @@ impl Daemon {
             self.liveness.forget(&format!("service {n}"));
             self.metrics.hide("service", n);
         }
+        // The series of watches that no longer exist go, and those that come back return
+        // (issue 20: a removed watch's series stayed).
+        let (old_watches, new_watches) = (watch_labels(&self.config), watch_labels(&next));
+        for gone in old_watches.difference(&new_watches) {
+            self.metrics.hide("watch", gone);
+        }
+        for new in new_watches.difference(&old_watches) {
+            self.metrics.show("watch", new);
+        }
         self.drains.set_dir(&next.announcer.state_directory);
         self.config = next;
         self.gate.send_replace(gate);
@@ -659,6 +668,15 @@ impl Daemon {
         let (at, level, _) = self.removed.get(name)?;
         (at.elapsed() < self.config.announcer.drain_linger.0).then_some(*level)
     }
+}
+
+/// The `watch` labels of every watch of `config`.
+fn watch_labels(config: &Config) -> std::collections::BTreeSet<String> {
+    config
+        .services
+        .iter()
+        .flat_map(|s| s.watch.iter().map(|w| w.label()))
+        .collect()
 }
 
 /// What `/healthz` says of gobgpd besides the daemon's own loops, and whether that fails

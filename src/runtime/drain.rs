@@ -541,6 +541,23 @@ mod tests {
         );
     }
 
+    /// Issue 20: a drain file in a directory anycastd cannot search was taken as absent
+    /// without a word. (As root every directory can be searched; a path under a regular
+    /// file fails the same way, with another error.)
+    #[test]
+    fn a_drain_file_that_cannot_be_looked_at_is_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").expect("a regular file");
+        let under = file.join("drain");
+        let present = dir.path().join("present");
+        std::fs::write(&present, "").expect("touch");
+        let (existing, unknown) = existing(&BTreeSet::from([under.clone(), present.clone()]));
+        assert_eq!(existing, BTreeSet::from([present]));
+        assert_eq!(unknown.keys().collect::<Vec<_>>(), [&under]);
+        assert!(unknown[&under].contains("Not a directory"), "{unknown:?}");
+    }
+
     #[test]
     fn commanded_drains_survive_a_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
