@@ -22,6 +22,8 @@ pub mod common {
     pub mod tftpd;
     pub mod tls;
 }
+#[path = "anycast/many.rs"]
+mod many;
 #[path = "anycast/watch.rs"]
 mod watch;
 
@@ -70,6 +72,9 @@ fn main() {
     if wants("watch") {
         watch::latency();
         watch::fast_fall();
+    }
+    if wants("many") {
+        many::many();
     }
 }
 
