@@ -1,4 +1,4 @@
-//! Compiles the GoBGP API subset in `proto/` into a tonic client, without `protoc`: protox
+//! Compiles the GoBGP API subsets in `proto/v3` and `proto/v4` into tonic clients, without `protoc`: protox
 //! parses the .proto files in pure Rust. Also records what `anycastd_build_info` reports:
 //! the git revision (`ANYCASTD_REVISION` overrides it, for builds from a tarball) and the
 //! compiler's version.
@@ -8,10 +8,20 @@ use std::process::Command;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let files = protox::compile(["gobgp.proto", "attribute.proto"], ["proto/v3"])?;
-    tonic_prost_build::configure()
-        .build_server(false)
-        .compile_fds(files)?;
+    // One API generation per directory (package `apipb` for 3.x, `api` for 4.x): each
+    // compiles into its own Rust module.
+    for (dir, files) in [
+        ("proto/v3", &["gobgp.proto", "attribute.proto"][..]),
+        (
+            "proto/v4",
+            &["gobgp.proto", "attribute.proto", "common.proto"][..],
+        ),
+    ] {
+        let fds = protox::compile(files, [dir])?;
+        tonic_prost_build::configure()
+            .build_server(false)
+            .compile_fds(fds)?;
+    }
 
     println!("cargo:rerun-if-env-changed=ANYCASTD_REVISION");
     for git in [".git/HEAD", ".git/refs/heads"] {

@@ -62,6 +62,26 @@ if [ ! -x "$tools/bin/kubernetes-validate" ]; then
   ln -sf ../kubernetes-validate/bin/kubernetes-validate "$tools/bin/kubernetes-validate"
 fi
 
+# Upstream GoBGP (SPEC 15): the tests run GoBGP 4.8.0 by default and 3.37.0 in the
+# compatibility matrix, beside Debian's 3.10 (/usr/bin/gobgpd). Built with `go install` once
+# per machine into ANYCASTD_GOBGP_CACHE (default ~/.cache/anycastd-gobgp/VERSION/); the test
+# harness (tests/common/gobgpd.rs) builds them the same way when they are missing.
+gobgp_cache=${ANYCASTD_GOBGP_CACHE:-$HOME/.cache/anycastd-gobgp}
+for module in github.com/osrg/gobgp/v4@v4.8.0 github.com/osrg/gobgp/v3@v3.37.0; do
+  version=${module##*@v}
+  dir="$gobgp_cache/$version"
+  if [ ! -x "$dir/gobgpd" ] || [ ! -x "$dir/gobgp" ]; then
+    go=$(command -v go || echo /usr/local/go/bin/go)
+    if [ ! -x "$go" ]; then
+      echo "setup: GoBGP $version is built with Go (1.22 or later), which is not installed: install Go, then run this again" >&2
+      exit 1
+    fi
+    echo "setup: building GoBGP $version into $dir (go install, about 2 minutes once)" >&2
+    mkdir -p "$dir"
+    GOBIN="$dir" "$go" install "${module%@*}/cmd/gobgpd@v$version" "${module%@*}/cmd/gobgp@v$version"
+  fi
+done
+
 if ! command -v cargo >/dev/null; then
   # Debian's own cargo is too old for edition 2024: use rustup.
   echo "setup: installing the Rust toolchain with rustup" >&2

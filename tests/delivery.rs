@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anycastd::config::{self, Format, MetricsConfig};
-use common::gobgpd::{cli_at, require_gobgpd};
+use common::gobgpd::{Release, cli_at, require_gobgpd};
 use common::kube;
 use common::lab::{HttpTarget, free_tcp_port, wait_until};
 use serde_json::Value;
@@ -618,7 +618,7 @@ fn gobgpd_bound_restarts_gobgpd_when_anycastd_is_gone() {
         .env("ANYCASTD_HEALTHZ", healthz.addr().to_string())
         .env("ANYCASTD_GRACE", "1")
         .env("ANYCASTD_PROBE_EVERY", "0.2")
-        .env("GOBGPD", "gobgpd")
+        .env("GOBGPD", Release::default().gobgpd())
         .env("ANYCASTD", env!("CARGO_BIN_EXE_anycastd"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
@@ -703,7 +703,7 @@ fn gobgpd_bound_keeps_gobgpd_until_anycastd_has_stopped() {
         .env("ANYCASTD_GRACE", "off")
         .env("ANYCASTD_PROBE_EVERY", "0.2")
         .env("ANYCASTD_STOP_WAIT", "20")
-        .env("GOBGPD", "gobgpd")
+        .env("GOBGPD", Release::default().gobgpd())
         .env("ANYCASTD", env!("CARGO_BIN_EXE_anycastd"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))

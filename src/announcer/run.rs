@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::connection::{Attempt, FailureLog, Link};
-use super::gobgp::ops::{Gobgp, GobgpError, PeerSettings};
+use super::gobgp::ops::{Api, Gobgp, GobgpError, PeerSettings};
 use super::intent::{Intent, Route, RouteSpec};
 use super::owner;
 use super::reconcile::Wanted;
@@ -93,6 +93,8 @@ pub struct Announcer {
     pub(super) owner_conflict: Gauge,
     pub(super) reconnects: Counter,
     pub(super) foreign_changes: Counter,
+    /// `anycastd_gobgp_api_info{api}` of each API.
+    api_info: Vec<(Api, Gauge)>,
     pub(super) state: watch::Sender<AnnouncerState>,
     failures: FailureLog,
     /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
@@ -139,6 +141,15 @@ impl Announcer {
             owner_conflict,
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
             foreign_changes: metrics.counter(names::GOBGP_FOREIGN_CHANGES, &[]),
+            api_info: Api::ALL
+                .into_iter()
+                .map(|api| {
+                    (
+                        api,
+                        metrics.gauge(names::GOBGP_API_INFO, &[("api", api.name())]),
+                    )
+                })
+                .collect(),
             state: watch::channel(state).0,
             failures: FailureLog::new("announcer"),
             first_attempt: None,
@@ -253,9 +264,13 @@ impl Announcer {
     }
 
     async fn serve<G: Gobgp>(&mut self, c: &G, heartbeat: &Heartbeat) -> Result<(), Lost> {
+        // Found out at every connect (a gobgpd may have been replaced by another version).
         let api = c.api();
+        info!(address = %self.intent.address, api = %api, "gobgpd speaks the GoBGP {api} API");
+        for (a, g) in &self.api_info {
+            g.set(if *a == api { 1.0 } else { 0.0 });
+        }
         if self.state.borrow().api != Some(api) {
-            info!(address = %self.intent.address, api = %api, "gobgpd speaks the GoBGP {api} API");
             self.state.send_modify(|s| s.api = Some(api));
         }
         self.reconcile(c, true).await?;

@@ -9,6 +9,8 @@ pub const GOBGP_UP: &str = "anycastd_gobgp_up";
 pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
 pub const GOBGP_OWNER_CONFLICT: &str = "anycastd_gobgp_owner_conflict";
 pub const GOBGP_FOREIGN_CHANGES: &str = "anycastd_gobgp_foreign_changes_total";
+/// Labels {api}: `v3` or `v4`.
+pub const GOBGP_API_INFO: &str = "anycastd_gobgp_api_info";
 pub const SERVICE_STATE: &str = "anycastd_service_state";
 pub const SERVICE_LAST_TRANSITION: &str = "anycastd_service_last_transition_timestamp_seconds";
 pub const CONFIG_RELOAD_SUCCESSFUL: &str = "anycastd_config_last_reload_successful";
@@ -109,6 +111,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         GOBGP_FOREIGN_CHANGES,
         "Changes someone else made to anycastd's paths or peers in gobgpd (each put back)",
+    ),
+    (
+        GOBGP_API_INFO,
+        "1 for the GoBGP API (v3: GoBGP 3.x, v4: 4.x) gobgpd spoke at the last connect, 0 for the other",
     ),
     (
         SERVICE_STATE,

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::announcer::gobgp::ops::Api;
 use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
@@ -71,6 +72,10 @@ pub struct GobgpStatus {
     pub address: String,
     pub router_id: String,
     pub asn: u32,
+    /// The GoBGP API gobgpd spoke at the last connect (`v3`: GoBGP 3.x, `v4`: 4.x); none
+    /// before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
     /// Whether gobgpd is usable: set up and reconciled, its calls succeeding.
     pub up: bool,
     /// Why it is not, while it is not (the last failed call or connect).
@@ -293,6 +298,7 @@ impl StatusView {
                 address: intent.address.clone(),
                 router_id: intent.global.router_id.to_string(),
                 asn: intent.global.asn,
+                api: a.api,
                 up: a.gobgp.is_usable(),
                 error,
                 unusable_since,
@@ -425,9 +431,12 @@ fn header(out: &mut String, s: &Status) {
     let g = &s.gobgp;
     let _ = writeln!(
         out,
-        "gobgpd {}  {}  router id {}  AS{}  (anycastd {})",
+        "gobgpd {}  {}{}  router id {}  AS{}  (anycastd {})",
         g.address,
         if g.up { "connected" } else { "UNUSABLE" },
+        g.api
+            .map(|a| format!(" (GoBGP {a} API)"))
+            .unwrap_or_default(),
         g.router_id,
         g.asn,
         s.version

@@ -1,20 +1,157 @@
 //! Real gobgpd processes for tests: a bare "speaker" that anycastd configures over the API,
 //! and a "router" configured from a file, peering with the speaker, whose RIB the tests read
-//! through the `gobgp` CLI.
+//! through the `gobgp` CLI of the same release (a 3.x CLI cannot talk to a 4.x daemon).
+//!
+//! Which GoBGP: [`Release::default`], GoBGP 4.8.0 unless `ANYCASTD_TEST_GOBGP` says
+//! `3.37.0` or `debian` (3.10, /usr/bin/gobgpd). Upstream releases are built once per machine
+//! with `go install` into `ANYCASTD_GOBGP_CACHE` (default `~/.cache/anycastd-gobgp/VERSION/`),
+//! by `scripts/setup.sh` or, when missing, here.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::lab::{free_tcp_port, require_program};
 
-/// Fails (never skips) when gobgpd is not installed, saying how to install it.
+/// A GoBGP release the tests can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Debian's gobgpd package: 3.10, in /usr/bin.
+    Debian,
+    /// The last 3.x, built from source.
+    V3_37,
+    /// The current 4.x, built from source: the tests' default.
+    V4_8,
+}
+
+impl Default for Release {
+    /// `ANYCASTD_TEST_GOBGP` (`4.8.0`, `3.37.0`, `debian`), GoBGP 4.8.0 when unset.
+    fn default() -> Release {
+        match std::env::var("ANYCASTD_TEST_GOBGP").as_deref() {
+            Err(_) | Ok("" | "4.8.0" | "4.8") => Release::V4_8,
+            Ok("3.37.0" | "3.37") => Release::V3_37,
+            Ok("debian" | "3.10" | "3.10.0") => Release::Debian,
+            Ok(other) => panic!(
+                "ANYCASTD_TEST_GOBGP={other}: say 4.8.0 (the default), 3.37.0 or debian (3.10)"
+            ),
+        }
+    }
+}
+
+impl Release {
+    pub const ALL: [Release; 3] = [Release::Debian, Release::V3_37, Release::V4_8];
+
+    /// Its version, as the figures and messages say it.
+    pub fn version(self) -> &'static str {
+        match self {
+            Release::Debian => "3.10.0 (Debian)",
+            Release::V3_37 => "3.37.0",
+            Release::V4_8 => "4.8.0",
+        }
+    }
+
+    /// The API anycastd should find: `v3` or `v4`.
+    pub fn api(self) -> &'static str {
+        match self {
+            Release::Debian | Release::V3_37 => "v3",
+            Release::V4_8 => "v4",
+        }
+    }
+
+    /// The `go install` module of an upstream release.
+    fn module(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Release::Debian => None,
+            Release::V3_37 => Some(("github.com/osrg/gobgp/v3", "3.37.0")),
+            Release::V4_8 => Some(("github.com/osrg/gobgp/v4", "4.8.0")),
+        }
+    }
+
+    /// The path of its `gobgpd`, built first when it is an upstream release not built yet.
+    pub fn gobgpd(self) -> PathBuf {
+        self.bin("gobgpd")
+    }
+
+    /// The path of its `gobgp` CLI.
+    pub fn gobgp(self) -> PathBuf {
+        self.bin("gobgp")
+    }
+
+    fn bin(self, name: &str) -> PathBuf {
+        match self.module() {
+            None => {
+                require_program(name, "these tests run Debian's gobgpd", "gobgpd");
+                PathBuf::from(name)
+            }
+            Some(_) => built(self).join(name),
+        }
+    }
+}
+
+/// The directory of an upstream release's binaries, built with `go install` once per machine
+/// (a file lock keeps test binaries running at once from building it twice).
+fn built(r: Release) -> PathBuf {
+    static DIRS: [OnceLock<PathBuf>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = Release::ALL.iter().position(|x| *x == r).unwrap_or(0);
+    DIRS[slot]
+        .get_or_init(|| {
+            let (module, version) = r.module().expect("an upstream release");
+            let cache = std::env::var_os("ANYCASTD_GOBGP_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/anycastd-gobgp")))
+                .expect("HOME or ANYCASTD_GOBGP_CACHE is set");
+            let dir = cache.join(version);
+            let ready = || dir.join("gobgpd").is_file() && dir.join("gobgp").is_file();
+            if ready() {
+                return dir;
+            }
+            std::fs::create_dir_all(&dir).expect("create the GoBGP cache directory");
+            let lock = std::fs::File::create(cache.join(format!(".{version}.lock")))
+                .expect("create the GoBGP build lock");
+            lock.lock().expect("lock the GoBGP build");
+            if ready() {
+                return dir;
+            }
+            let go = ["go", "/usr/local/go/bin/go"]
+                .into_iter()
+                .find(|g| Command::new(g).arg("version").output().is_ok_and(|o| o.status.success()))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "GoBGP {version} is not built in {} and Go is not installed to build it: install Go 1.22 or later (https://go.dev/dl/, or `apt-get install golang-go`), then run ./scripts/setup.sh",
+                        dir.display()
+                    )
+                });
+            eprintln!("building GoBGP {version} into {} (go install, once per machine)", dir.display());
+            let out = Command::new(go)
+                .env("GOBIN", &dir)
+                .arg("install")
+                .arg(format!("{module}/cmd/gobgpd@v{version}"))
+                .arg(format!("{module}/cmd/gobgp@v{version}"))
+                .output()
+                .expect("run go install");
+            assert!(
+                out.status.success() && ready(),
+                "go install of GoBGP {version} failed (it needs the Go module proxy): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir
+        })
+        .clone()
+}
+
+/// Fails (never skips) when the default GoBGP cannot run, saying how to get it.
 pub fn require_gobgpd() {
-    for bin in ["gobgpd", "gobgp"] {
-        require_program(bin, "these tests run real gobgpd", "gobgpd");
+    let r = Release::default();
+    for bin in [r.gobgpd(), r.gobgp()] {
+        let ok = Command::new(&bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(ok, "{} (GoBGP {}) does not run", bin.display(), r.version());
     }
 }
 
@@ -60,24 +197,30 @@ pub fn rib_json_prefixes(json: &str) -> BTreeSet<String> {
     }
 }
 
-fn cli_output(api: u16, args: &[&str]) -> std::io::Result<std::process::Output> {
-    Command::new("gobgp")
+fn cli_output(release: Release, api: u16, args: &[&str]) -> std::io::Result<std::process::Output> {
+    Command::new(release.gobgp())
         .args(["-u", "127.0.0.1", "-p", &api.to_string()])
         .args(args)
         .output()
 }
 
-/// `gobgp` against the gobgpd whose API is on 127.0.0.1:`api`: its output when it
-/// succeeded, `None` when it failed or could not run.
+/// `gobgp` (of the default release) against the gobgpd whose API is on 127.0.0.1:`api`:
+/// its output when it succeeded, `None` when it failed or could not run.
 pub fn cli_at(api: u16, args: &[&str]) -> Option<String> {
-    let o = cli_output(api, args).ok()?;
+    cli_of(Release::default(), api, args)
+}
+
+/// [`cli_at`] with the CLI of `release`.
+pub fn cli_of(release: Release, api: u16, args: &[&str]) -> Option<String> {
+    let o = cli_output(release, api, args).ok()?;
     o.status
         .success()
         .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// How many paths the gobgpd whose API is on `api` has for `prefix` (one per speaker
-/// announcing it); `None` when the CLI printed no RIB (a failed call is not an empty RIB).
+/// How many paths the gobgpd (of the default release) whose API is on `api` has for
+/// `prefix` (one per speaker announcing it); `None` when the CLI printed no RIB (a failed
+/// call is not an empty RIB).
 pub fn rib_path_count(api: u16, prefix: &str) -> Option<usize> {
     let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
     let json = cli_at(api, &["global", "rib", "-a", fam, "-j"])?;
@@ -106,6 +249,7 @@ pub struct RouterOpts {
 }
 
 pub struct Gobgpd {
+    release: Release,
     child: Option<Child>,
     api_port: u16,
     bgp_port: u16,
@@ -114,9 +258,15 @@ pub struct Gobgpd {
 }
 
 impl Gobgpd {
-    /// A gobgpd with no config: anycastd sets it up over the API.
+    /// A gobgpd (of the default release) with no config: anycastd sets it up over the API.
     pub fn speaker() -> Gobgpd {
+        Gobgpd::speaker_of(Release::default())
+    }
+
+    /// A speaker of `release`.
+    pub fn speaker_of(release: Release) -> Gobgpd {
         let mut g = Gobgpd {
+            release,
             child: None,
             api_port: free_tcp_port(),
             bgp_port: 0,
@@ -134,12 +284,18 @@ impl Gobgpd {
 
     /// Like [`Gobgpd::router`], with more passive IPv4 neighbors `(address, asn)`.
     pub fn router_with(o: RouterOpts, extra: &[(IpAddr, u32)]) -> Gobgpd {
+        Gobgpd::router_of(Release::default(), o, extra)
+    }
+
+    /// A router of `release`, with more passive IPv4 neighbors `(address, asn)`.
+    pub fn router_of(release: Release, o: RouterOpts, extra: &[(IpAddr, u32)]) -> Gobgpd {
         let dir = tempfile::tempdir().expect("tempdir");
         let bgp_port = free_tcp_port();
         let config = dir.path().join("router.toml");
         let toml = router_toml(&o, bgp_port, extra);
         std::fs::write(&config, toml).expect("write router config");
         let mut g = Gobgpd {
+            release,
             child: None,
             api_port: free_tcp_port(),
             bgp_port,
@@ -152,6 +308,11 @@ impl Gobgpd {
 
     pub fn api_port(&self) -> u16 {
         self.api_port
+    }
+
+    /// The GoBGP release this gobgpd is.
+    pub fn release(&self) -> Release {
+        self.release
     }
 
     pub fn bgp_port(&self) -> u16 {
@@ -176,7 +337,7 @@ impl Gobgpd {
             .append(true)
             .open(self.log_path())
             .expect("open gobgpd log");
-        let mut cmd = Command::new("gobgpd");
+        let mut cmd = Command::new(self.release.gobgpd());
         cmd.arg("--api-hosts")
             .arg(format!("127.0.0.1:{}", self.api_port))
             .arg("--pprof-disable")
@@ -221,12 +382,12 @@ impl Gobgpd {
     }
 
     fn cli(&self, args: &[&str]) -> Option<String> {
-        cli_at(self.api_port, args)
+        cli_of(self.release, self.api_port, args)
     }
 
     /// Runs the gobgp CLI against this gobgpd; panics, with its stderr, when it fails.
     pub fn run_cli(&self, args: &[&str]) -> String {
-        let o = cli_output(self.api_port, args).expect("run the gobgp CLI");
+        let o = cli_output(self.release, self.api_port, args).expect("run the gobgp CLI");
         assert!(
             o.status.success(),
             "gobgp {args:?}: {}",
@@ -277,7 +438,7 @@ impl Gobgpd {
 
     /// Follows this gobgpd's RIB changes (`gobgp monitor global rib -j`).
     pub fn monitor(&self) -> Monitor {
-        Monitor::start(self.api_port)
+        Monitor::start(self.release, self.api_port)
     }
 }
 
@@ -315,8 +476,8 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    fn start(api: u16) -> Monitor {
-        let mut cmd = Command::new("gobgp");
+    fn start(release: Release, api: u16) -> Monitor {
+        let mut cmd = Command::new(release.gobgp());
         cmd.args(["-u", "127.0.0.1", "-p", &api.to_string()])
             .args(["monitor", "global", "rib", "-j"]);
         Monitor::spawn(cmd)

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::gobgpd::{Monitor, RouterOpts, rib_json_prefixes, router_toml};
+use super::gobgpd::{Monitor, Release, RouterOpts, rib_json_prefixes, router_toml};
 use super::lab::{tail, unique, wait_until_or};
 
 /// A named network namespace (`ip netns`), deleted on drop.
@@ -106,20 +106,26 @@ pub fn link(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: 
 /// A router gobgpd in a namespace (its API on the namespace's 127.0.0.1:50051), killed on drop.
 pub struct NsRouter {
     ns: String,
+    release: Release,
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl NsRouter {
-    /// BGP on `o.listen_addr`:`port` with `o`'s passive neighbor.
+    /// BGP on `o.listen_addr`:`port` with `o`'s passive neighbor (the default GoBGP).
     pub fn start(ns: &NetNs, o: &RouterOpts, port: u16) -> NsRouter {
+        NsRouter::start_of(Release::default(), ns, o, port)
+    }
+
+    /// [`NsRouter::start`] with GoBGP `release`.
+    pub fn start_of(release: Release, ns: &NetNs, o: &RouterOpts, port: u16) -> NsRouter {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("router.toml");
         std::fs::write(&config, router_toml(o, port, &[])).expect("write the router config");
         let log = dir.path().join("router.log");
         let child = ns
-            .command("gobgpd")
+            .command(&release.gobgpd().to_string_lossy())
             .arg("-f")
             .arg(&config)
             .args(["--api-hosts", "127.0.0.1:50051", "--pprof-disable"])
@@ -129,6 +135,7 @@ impl NsRouter {
             .expect("start gobgpd in the namespace");
         let r = NsRouter {
             ns: ns.name.clone(),
+            release,
             child,
             log,
             _dir: dir,
@@ -145,7 +152,9 @@ impl NsRouter {
     /// `gobgp ARGS` against this router: its output, or `None` when it failed.
     pub fn cli(&self, args: &[&str]) -> Option<String> {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.ns, "gobgp", "-p", "50051"])
+            .args(["netns", "exec", &self.ns])
+            .arg(self.release.gobgp())
+            .args(["-p", "50051"])
             .args(args)
             .output()
             .ok()?;
@@ -158,8 +167,9 @@ impl NsRouter {
     /// routes already there come first, which shows that it follows).
     pub fn monitor(&self) -> Monitor {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns, "gobgp", "-p", "50051"])
-            .args(["monitor", "global", "rib", "-j", "--current"]);
+        c.args(["netns", "exec", &self.ns])
+            .arg(self.release.gobgp())
+            .args(["-p", "50051", "monitor", "global", "rib", "-j", "--current"]);
         Monitor::spawn(c)
     }
 

@@ -1,5 +1,6 @@
-//! The client of a gobgpd, whichever API it speaks: [`Client`] dispatches each operation
-//! of [`Gobgp`] to the module of that API.
+//! The client of a gobgpd, whichever API it speaks: [`Client::connect`] finds out which
+//! (SPEC 15: GoBGP 4's `GetBgp` first; on UNIMPLEMENTED, GoBGP 3's), and [`Client`]
+//! dispatches each operation of [`Gobgp`] to the module of that API.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -10,18 +11,37 @@ use super::ops::{
     Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, OriginatedPath,
     PeerChange, PeerEvents, PeerReport, PeerSettings,
 };
-use super::v3;
+use super::rpc::{self, Calls};
+use super::{v3, v4};
 
 /// A connected client of gobgpd.
 #[derive(Clone)]
 pub enum Client {
     V3(v3::Client),
+    V4(v4::Client),
 }
 
 impl Client {
-    /// Connects once to `endpoint` (`host:port`); the caller retries.
+    /// Connects once to `endpoint` (`host:port`) and finds out which API it speaks; the
+    /// caller retries. Asked at every (re)connect, so a gobgpd replaced by another version
+    /// in place is picked up.
     pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Client, GobgpError> {
-        v3::Client::connect(endpoint, timeout).await.map(Client::V3)
+        let channel = rpc::connect(endpoint, timeout).await?;
+        let calls = Calls {
+            endpoint: endpoint.to_string(),
+            timeout,
+        };
+        let v4 = v4::Client::new(channel.clone(), calls.clone());
+        if v4.speaks().await? {
+            return Ok(Client::V4(v4));
+        }
+        let v3 = v3::Client::new(channel, calls);
+        if v3.speaks().await? {
+            return Ok(Client::V3(v3));
+        }
+        Err(GobgpError::NoKnownApi {
+            endpoint: endpoint.to_string(),
+        })
     }
 }
 
@@ -30,6 +50,7 @@ macro_rules! each {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
             Client::V3($c) => $call,
+            Client::V4($c) => $call,
         }
     };
 }
@@ -37,12 +58,14 @@ macro_rules! each {
 /// The peer events of whichever API.
 pub enum Events {
     V3(<v3::Client as Gobgp>::PeerEvents),
+    V4(<v4::Client as Gobgp>::PeerEvents),
 }
 
 impl PeerEvents for Events {
     async fn next(&mut self) -> Result<Option<PeerReport>, GobgpError> {
         match self {
             Events::V3(e) => e.next().await,
+            Events::V4(e) => e.next().await,
         }
     }
 }
@@ -50,12 +73,14 @@ impl PeerEvents for Events {
 /// The best-path changes of whichever API.
 pub enum Table {
     V3(<v3::Client as Gobgp>::BestPaths),
+    V4(<v4::Client as Gobgp>::BestPaths),
 }
 
 impl BestPaths for Table {
     async fn next(&mut self) -> Result<Option<Vec<BestPathChange>>, GobgpError> {
         match self {
             Table::V3(t) => t.next().await,
+            Table::V4(t) => t.next().await,
         }
     }
 }
@@ -132,12 +157,14 @@ impl Gobgp for Client {
     async fn watch_peer_events(&self) -> Result<Events, GobgpError> {
         match self {
             Client::V3(c) => c.watch_peer_events().await.map(Events::V3),
+            Client::V4(c) => c.watch_peer_events().await.map(Events::V4),
         }
     }
 
     async fn watch_best_paths(&self) -> Result<Table, GobgpError> {
         match self {
             Client::V3(c) => c.watch_best_paths().await.map(Table::V3),
+            Client::V4(c) => c.watch_best_paths().await.map(Table::V4),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What anycastd needs of gobgpd, as one trait ([`Gobgp`]), and the types those operations
 //! speak: anycastd's own, never GoBGP's generated ones. Each API generation implements the
 //! trait in a module of its own, which converts at its boundary (as GoBGP's `pkg/server`
-//! does with its API types): [`super::v3`] for GoBGP 3.x.
+//! does with its API types): [`super::v3`] for GoBGP 3.x, [`super::v4`] for 4.x.
 
 use std::fmt;
 use std::future::Future;
@@ -20,13 +20,19 @@ use crate::config::attributes::PathAttributes;
 pub enum Api {
     /// GoBGP 3.x: service `apipb.GobgpApi`.
     V3,
+    /// GoBGP 4.x: service `api.GoBgpService`.
+    V4,
 }
 
 impl Api {
-    /// `v3`, as logs, status and `anycastd_gobgp_api_info{api}` say it.
+    /// Every API anycastd speaks.
+    pub const ALL: [Api; 2] = [Api::V3, Api::V4];
+
+    /// `v3` or `v4`, as logs, status and `anycastd_gobgp_api_info{api}` say it.
     pub fn name(self) -> &'static str {
         match self {
             Api::V3 => "v3",
+            Api::V4 => "v4",
         }
     }
 }
@@ -242,6 +248,10 @@ pub enum GobgpError {
         "gobgpd at {endpoint} is driven by another anycastd ({owner}): anycastd leaves its peers and paths alone until that one stops; stop one of the two, or point announcer.gobgp.address elsewhere"
     )]
     Owned { endpoint: String, owner: String },
+    #[error(
+        "{endpoint} answers neither GoBGP 4's API (api.GoBgpService/GetBgp) nor GoBGP 3's (apipb.GobgpApi/GetBgp): both are UNIMPLEMENTED there; anycastd drives GoBGP 3.10 to 3.37 and 4.0 to 4.8: check that announcer.gobgp.address is gobgpd's --api-hosts address"
+    )]
+    NoKnownApi { endpoint: String },
     #[error("gobgpd at {endpoint}: its {call} stream ended")]
     StreamEnded {
         endpoint: String,
