@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::config::{CheckBuilder, ConfigBuilder, ServiceBuilder, check, config, peer, service};
-use super::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
+use super::gobgpd::{Gobgpd, Release, RouterOpts, require_gobgpd};
 use super::lab::{Anycastd, free_tcp_port};
 
 /// BGP sessions take 5–9 s to establish on loopback.
@@ -29,14 +29,11 @@ impl Lab {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Lab {
         require_gobgpd();
-        let speaker = Gobgpd::speaker();
-        let router = Gobgpd::router(RouterOpts {
-            asn: ROUTER_ASN,
-            router_id: "10.255.0.2".parse().expect("router id"),
-            listen_addr: "127.0.0.1".parse().expect("listen addr"),
-            neighbor_addr: "127.0.0.1".parse().expect("neighbor addr"),
-            neighbor_asn: SPEAKER_ASN,
-        });
+        Lab::with(Gobgpd::speaker(), Gobgpd::router(router_opts()))
+    }
+
+    /// A lab of these two gobgpd (a speaker with no config, a router of [`router_opts`]).
+    pub fn with(speaker: Gobgpd, router: Gobgpd) -> Lab {
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
         Lab {
             speaker,
@@ -44,6 +41,14 @@ impl Lab {
             dir: tempfile::tempdir().expect("tempdir"),
             metrics,
         }
+    }
+
+    /// A lab whose speaker and router are of these GoBGP releases.
+    pub fn of(speaker: Release, router: Release) -> Lab {
+        Lab::with(
+            Gobgpd::speaker_of(speaker),
+            Gobgpd::router_of(router, router_opts(), &[]),
+        )
     }
 
     /// The lab's config: anycastd as `SPEAKER_ASN` on the speaker's API, peering with the
@@ -76,6 +81,17 @@ impl Lab {
 
     pub fn wait(&self, prefix: &str, present: bool, deadline: Duration) -> Duration {
         self.router.wait_for_prefix(prefix, present, deadline)
+    }
+}
+
+/// The router's options: AS `ROUTER_ASN` on 127.0.0.1, anycastd's speaker its neighbor.
+pub fn router_opts() -> RouterOpts {
+    RouterOpts {
+        asn: ROUTER_ASN,
+        router_id: "10.255.0.2".parse().expect("router id"),
+        listen_addr: "127.0.0.1".parse().expect("listen addr"),
+        neighbor_addr: "127.0.0.1".parse().expect("neighbor addr"),
+        neighbor_asn: SPEAKER_ASN,
     }
 }
 

@@ -289,11 +289,16 @@ impl Gobgpd {
 
     /// A router of `release`, with more passive IPv4 neighbors `(address, asn)`.
     pub fn router_of(release: Release, o: RouterOpts, extra: &[(IpAddr, u32)]) -> Gobgpd {
+        Gobgpd::router_from(release, |port| router_toml(&o, port, extra))
+    }
+
+    /// A router of `release` whose TOML config is `toml(port)`, `port` its BGP port (a free
+    /// one).
+    pub fn router_from(release: Release, toml: impl FnOnce(u16) -> String) -> Gobgpd {
         let dir = tempfile::tempdir().expect("tempdir");
         let bgp_port = free_tcp_port();
         let config = dir.path().join("router.toml");
-        let toml = router_toml(&o, bgp_port, extra);
-        std::fs::write(&config, toml).expect("write router config");
+        std::fs::write(&config, toml(bgp_port)).expect("write router config");
         let mut g = Gobgpd {
             release,
             child: None,
@@ -304,6 +309,14 @@ impl Gobgpd {
         };
         g.restart();
         g
+    }
+
+    /// Replaces this gobgpd by `release` in place: the same ports and config, as an
+    /// operator's package upgrade does.
+    pub fn replace_with(&mut self, release: Release) {
+        self.stop();
+        self.release = release;
+        self.restart();
     }
 
     pub fn api_port(&self) -> u16 {

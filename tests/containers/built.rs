@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::common::artifacts::{release_binary, repo};
+use crate::common::gobgpd::Release;
 use crate::common::podman::{DEBIAN, RUNTIME, ULIMITS, base_image, ok, require_engine};
 
 /// The image ids of the two targets.
@@ -38,17 +39,50 @@ pub fn images() -> &'static Images {
         let joined = |t: std::thread::JoinHandle<String>| t.join().expect("making a base panicked");
         let runtime = format!("RUNTIME_IMAGE={}", joined(runtime));
         let debian = format!("DEBIAN_IMAGE={}", joined(debian));
+        // What the Go stage leaves behind (/out/gobgpd, /out/gobgp): GoBGP 4.8.0, built
+        // once per machine by the test harness.
+        let gobgp = gobgp_context(Some(Release::V4_8));
         Images {
-            anycastd: build("anycastd", &runtime, context.path()),
-            gobgpd: build("gobgpd", &debian, context.path()),
+            anycastd: build("anycastd", &[&runtime], context.path(), gobgp.path()),
+            gobgpd: build("gobgpd", &[&debian], context.path(), gobgp.path()),
         }
     })
 }
 
-/// `podman build --target TARGET`, the `build` stage replaced by `context`; the image id.
+/// A directory standing in for the Go stage: out/ holding `release`'s gobgpd and gobgp, or
+/// nothing (what the stage leaves with GOBGPD=debian).
+pub fn gobgp_context(release: Option<Release>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir out");
+    if let Some(r) = release {
+        std::fs::copy(r.gobgpd(), out.join("gobgpd")).expect("copy gobgpd");
+        std::fs::copy(r.gobgp(), out.join("gobgp")).expect("copy gobgp");
+    }
+    dir
+}
+
+/// The gobgpd target with Debian's gobgpd (`--build-arg GOBGPD=debian`), tagged apart.
+pub fn debian_gobgpd_image() -> String {
+    let context = tempfile::tempdir().expect("tempdir");
+    let out = context.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir out");
+    std::fs::copy(release_binary(), out.join("anycastd")).expect("copy the release binary");
+    let debian = format!("DEBIAN_IMAGE={}", base_image(&DEBIAN));
+    let gobgp = gobgp_context(None);
+    build(
+        "gobgpd",
+        &[&debian, "GOBGPD=debian"],
+        context.path(),
+        gobgp.path(),
+    )
+}
+
+/// `podman build --target TARGET`, the `build` stage replaced by `context` and the Go stage
+/// by `gobgp`; the image id.
 /// Docker format: OCI images cannot hold a HEALTHCHECK. Host network for the RUN steps
 /// (apt-get install gobgpd, from Debian's mirror; podman caches that layer).
-fn build(target: &str, base_arg: &str, context: &Path) -> String {
+fn build(target: &str, build_args: &[&str], context: &Path, gobgp: &Path) -> String {
     let start = Instant::now();
     let iid = context.join(format!("{target}.iid"));
     let mut args: Vec<String> = ["build", "--format", "docker", "--network", "host"]
@@ -58,13 +92,17 @@ fn build(target: &str, base_arg: &str, context: &Path) -> String {
         .collect();
     args.extend([
         format!("--build-context=build={}", context.display()),
-        format!("--build-arg={base_arg}"),
+        format!("--build-context=gobgp-build={}", gobgp.display()),
         format!("--target={target}"),
-        format!("--tag={}:latest", repository(target)),
         format!("--iidfile={}", iid.display()),
         format!("--file={}", repo().join("Containerfile").display()),
-        repo().display().to_string(),
     ]);
+    args.extend(build_args.iter().map(|a| format!("--build-arg={a}")));
+    if build_args.len() == 1 {
+        // The images the other tests run; the variants stay untagged.
+        args.push(format!("--tag={}:latest", repository(target)));
+    }
+    args.push(repo().display().to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&format!("building the {target} image"), &args);
     eprintln!("built the {target} image in {:.1?}", start.elapsed());

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::built::{Images, images};
+use crate::built::{Images, debian_gobgpd_image, images};
 use crate::common::artifacts::{output_text, release_binary, repo};
 use crate::common::lab::{unique, wait_until_or};
 use crate::common::netns::NetNs;
@@ -122,6 +122,37 @@ fn anycastd_image_is_small_non_root_and_has_no_shell() {
         found.is_empty(),
         "the anycastd image has a shell or package manager: {found:?}"
     );
+}
+
+/// `gobgpd --version` in a gobgpd image.
+fn gobgpd_version(image: &str) -> String {
+    let mut run = vec!["run", "--rm", "--entrypoint", "gobgpd"];
+    run.extend(ULIMITS);
+    ok(
+        "gobgpd --version in the image",
+        &[run.as_slice(), &[image, "--version"]].concat(),
+    )
+}
+
+/// The gobgpd image is GoBGP 4.8.0 by default (the Go stage) and Debian's 3.10 with
+/// `--build-arg GOBGPD=debian`; both keep gobgpd-bound and the anycastd binary.
+#[test]
+fn the_gobgpd_image_is_gobgp_4_8_by_default_and_debian_s_by_build_argument() {
+    let upstream = &images().gobgpd;
+    let v = gobgpd_version(upstream);
+    assert!(v.contains("4.8.0"), "{v}");
+    let debian = debian_gobgpd_image();
+    let v = gobgpd_version(&debian);
+    assert!(v.contains("3.10"), "{v}");
+    for image in [upstream.as_str(), debian.as_str()] {
+        let config = &inspect_image(image)["Config"];
+        assert_eq!(
+            config["Entrypoint"],
+            serde_json::json!(["/usr/local/bin/gobgpd-bound"]),
+            "{config}"
+        );
+        assert_eq!(config["User"], "65534:65534", "{config}");
+    }
 }
 
 fn yaml(path: &str) -> Value {

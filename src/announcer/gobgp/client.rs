@@ -32,7 +32,7 @@ impl Client {
             timeout,
         };
         let v4 = v4::Client::new(channel.clone(), calls.clone());
-        if v4.speaks().await? {
+        if v4.speaks().await.map_err(not_grpc)? {
             return Ok(Client::V4(v4));
         }
         let v3 = v3::Client::new(channel, calls);
@@ -42,6 +42,18 @@ impl Client {
         Err(GobgpError::NoKnownApi {
             endpoint: endpoint.to_string(),
         })
+    }
+}
+
+/// A probe's failure at the HTTP/2 level (the peer is no gRPC server) as one stable error.
+fn not_grpc(e: GobgpError) -> GobgpError {
+    match e {
+        GobgpError::Rpc {
+            endpoint,
+            code: tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::Cancelled,
+            ..
+        } => GobgpError::NotGrpc { endpoint },
+        e => e,
     }
 }
 
