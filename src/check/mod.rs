@@ -13,8 +13,10 @@ pub mod icmp_ping;
 pub mod probe;
 mod resolve;
 pub mod runner;
+pub mod tcp_connect;
 pub mod tftp_rrq;
 pub mod tls_certificate;
+mod tls_client;
 mod trust;
 
 use crate::config::checks::CheckSpec;
