@@ -16,6 +16,7 @@ macro_rules! check_kinds {
             "dns_lookup" => DnsLookup(dns_lookup),
             "http_2xx" => Http2xx(http_2xx),
             "icmp_ping" => IcmpPing(icmp_ping),
+            "ntp" => Ntp(ntp),
             "tcp_connect" => TcpConnect(tcp_connect),
             "tftp_rrq" => TftpRrq(tftp_rrq),
             "tls_certificate" => TlsCertificate(tls_certificate),

@@ -10,6 +10,7 @@ pub mod assigned_address;
 pub mod dns_lookup;
 pub mod http_2xx;
 pub mod icmp_ping;
+pub mod ntp;
 pub mod probe;
 mod resolve;
 pub mod runner;

@@ -11,6 +11,7 @@ pub mod attempts;
 pub mod dns_lookup;
 pub mod http_2xx;
 pub mod icmp_ping;
+pub mod ntp;
 pub mod tcp_connect;
 pub mod tftp_rrq;
 pub mod tls_certificate;
