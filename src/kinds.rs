@@ -14,6 +14,7 @@ macro_rules! check_kinds {
         $then! {
             "assigned_address" => AssignedAddress(assigned_address),
             "dns_lookup" => DnsLookup(dns_lookup),
+            "grpc_health" => GrpcHealth(grpc_health),
             "http_2xx" => Http2xx(http_2xx),
             "icmp_ping" => IcmpPing(icmp_ping),
             "ntp" => Ntp(ntp),

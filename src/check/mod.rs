@@ -8,6 +8,7 @@
 
 pub mod assigned_address;
 pub mod dns_lookup;
+pub mod grpc_health;
 pub mod http_2xx;
 pub mod icmp_ping;
 pub mod ntp;

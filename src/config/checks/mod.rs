@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer};
 pub mod assigned_address;
 pub mod attempts;
 pub mod dns_lookup;
+pub mod grpc_health;
 pub mod http_2xx;
 pub mod icmp_ping;
 pub mod ntp;
