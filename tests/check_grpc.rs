@@ -1,0 +1,146 @@
+//! `grpc_health` against a real tonic server with tonic-health's grpc.health.v1 service,
+//! switched between SERVING and NOT_SERVING (for the server as a whole and for a named
+//! service), over h2c and TLS; and against what is no gRPC server: an HTTP/1.1 server, a
+//! server that says nothing, one that answers garbage, a closed port.
+
+pub mod common {
+    pub mod checks;
+    pub mod grpc;
+    pub mod lab;
+    pub mod prom;
+    pub mod tls;
+}
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use common::checks::{alive_tasks, assert_within_worst_case, failure, runner, wait_until};
+use common::grpc::{GrpcServer, Status};
+use common::lab::HttpTarget;
+use common::tls::{Validity, pki};
+
+fn yaml(addr: &str, extra: &str) -> String {
+    format!("kind: grpc_health\nspec:\n  address: \"{addr}\"\n  timeout: 500ms\n{extra}")
+}
+
+#[tokio::test]
+async fn follows_the_servers_health() {
+    let srv = GrpcServer::start();
+    let a = srv.addr.to_string();
+    let (r, _) = runner(&yaml(&a, ""));
+    assert_eq!(r.run().await.result, Ok(()));
+    srv.set("", Status::NotServing);
+    let o = r.run().await;
+    assert_eq!(failure(&o), format!("http://{a}: NOT_SERVING, not SERVING"));
+    srv.set("", Status::Unknown);
+    assert_eq!(
+        failure(&r.run().await),
+        format!("http://{a}: UNKNOWN, not SERVING")
+    );
+    srv.set("", Status::Serving);
+    assert_eq!(r.run().await.result, Ok(()));
+
+    // A named service, apart from the server's own status.
+    let (shop, _) = runner(&yaml(&a, "  service: shop.Cart\n"));
+    assert_eq!(
+        failure(&shop.run().await),
+        format!(
+            "http://{a} shop.Cart: the server knows no service `shop.Cart` (NotFound: `service not registered`)"
+        )
+    );
+    srv.set("shop.Cart", Status::Serving);
+    assert_eq!(shop.run().await.result, Ok(()));
+    srv.set("shop.Cart", Status::NotServing);
+    assert_eq!(
+        failure(&shop.run().await),
+        format!("http://{a} shop.Cart: NOT_SERVING, not SERVING")
+    );
+    assert_eq!(
+        r.run().await.result,
+        Ok(()),
+        "the server as a whole still serves"
+    );
+
+    // By name.
+    let (r, _) = runner(&yaml(&format!("localhost:{}", srv.addr.port()), ""));
+    assert_eq!(r.run().await.result, Ok(()));
+}
+
+#[tokio::test]
+async fn over_tls() {
+    let p = pki(Validity::Current);
+    let srv = GrpcServer::start_tls(vec![p.leaf_der.clone()], p.leaf_key.clone_key());
+    let a = srv.addr.to_string();
+    let (r, _) = runner(&yaml(&a, "  tls: {insecure: true}\n"));
+    assert_eq!(r.run().await.result, Ok(()));
+    srv.set("", Status::NotServing);
+    assert_eq!(
+        failure(&r.run().await),
+        format!("https://{a}: NOT_SERVING, not SERVING")
+    );
+    // Verified, the chain of a CA in no trust store fails (check_https.rs passes one).
+    let (r, _) = runner(&yaml(&a, "  tls: {server_name: site.example.org}\n"));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("invalid peer certificate"), "{msg}");
+    // TLS towards a plain gRPC server fails the handshake.
+    let plain = GrpcServer::start();
+    let (r, _) = runner(&yaml(&plain.addr.to_string(), "  tls: {insecure: true}\n"));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("TLS handshake with"), "{msg}");
+}
+
+/// A TCP server that accepts and then, on each connection, does `f`.
+fn raw_server(f: fn(std::net::TcpStream)) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || f(s));
+        }
+    });
+    addr
+}
+
+/// What is no gRPC server fails within the timeout, and leaves no task behind.
+#[tokio::test]
+async fn not_a_grpc_server() {
+    let baseline = alive_tasks();
+    let http = HttpTarget::start();
+    let silent = raw_server(|mut s| {
+        // Reads (the client's preface and SETTINGS) and never answers.
+        let mut buf = [0u8; 1024];
+        while let Ok(1..) = s.read(&mut buf) {}
+    });
+    let garbage = raw_server(|mut s| {
+        let _ = s.write_all(&[0xffu8; 64 * 1024]);
+        let mut buf = [0u8; 1024];
+        while let Ok(1..) = s.read(&mut buf) {}
+    });
+    for (addr, what) in [
+        (http.addr(), "HTTP/1.1"),
+        (silent, "silent"),
+        (garbage, "garbage"),
+    ] {
+        let (r, _) = runner(&yaml(&addr.to_string(), "  tries: 2\n  interval: 0s\n"));
+        let o = r.run().await;
+        let msg = failure(&o);
+        assert!(
+            msg.starts_with(&format!("http://{addr}: ")),
+            "{what}: {msg}"
+        );
+        assert_within_worst_case(&r, &o);
+        if what == "silent" {
+            assert!(msg.contains("no answer within 500ms"), "{msg}");
+        }
+    }
+    let port = common::lab::free_tcp_port();
+    let (r, _) = runner(&yaml(&format!("127.0.0.1:{port}"), ""));
+    let msg = failure(&r.run().await);
+    assert!(msg.contains("Connection refused"), "{msg}");
+    assert!(
+        wait_until(Duration::from_secs(2), || alive_tasks() <= baseline).await,
+        "{} tasks alive, {baseline} before",
+        alive_tasks()
+    );
+}
