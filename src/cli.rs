@@ -111,7 +111,12 @@ time, a daemon that could not be reached); 2 a bad config or environment, a refu
 or a gobgpd set up with another router id, ASN or listen port.
 
 Signals: SIGTERM, SIGINT, SIGQUIT drain every route, withdraw it and exit (a second one \
-withdraws at once); SIGHUP reloads the config file; other signals are logged and ignored.";
+withdraws at once); SIGHUP reloads the config file; other signals are logged and ignored.
+
+Check kinds: assigned_address, dns_lookup (with type, rcode, expect, and soa_serial_of: a \
+zone that falls behind its primary fails), grpc_health, http_2xx, icmp_ping, ntp, \
+tcp_connect, tftp_rrq, tls_certificate. The README's \"Config reference\" gives each one's \
+keys, defaults and bounds; `anycastd config-schema` prints them as a JSON Schema.";
 
 /// The man pages, in roff, generated from the command line's definition: `anycastd.1`
 /// and `anycastd-<command>.1` for each visible command, as (file name, text).
@@ -140,4 +145,16 @@ pub fn completions(shell: clap_complete::Shell) -> String {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command(), "anycastd", &mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_help_and_man_page_name_every_check_kind() {
+        for kind in crate::config::checks::KINDS {
+            assert!(AFTER_HELP.contains(kind), "AFTER_HELP lacks {kind}");
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub struct Spec {
     /// How far (in serial numbers) the resolver's SOA serial may be behind the primary's;
     /// 0 when absent. Needs `soa_serial_of`.
     #[serde(default)]
+    #[schemars(range(max = 2147483647))]
     pub max_serial_lag: Option<u32>,
     #[serde(default = "default_tries")]
     pub tries: u32,

@@ -38,6 +38,7 @@ pub struct Spec {
     pub max_offset: Dur,
     /// The highest stratum that passes, 1..15.
     #[serde(default = "default_max_stratum")]
+    #[schemars(range(min = 1, max = 15))]
     pub max_stratum: u32,
     #[serde(default = "default_tries")]
     pub tries: u32,
