@@ -98,20 +98,28 @@ async fn bad_answers_fail_at_once_and_say_why() {
             Mode::Stratum(16),
             "stratum 16: the server is not synchronised",
         ),
-        (
-            Mode::Offset(30.0),
-            "its clock is 30s ahead of this host's, more than max_offset 2s",
-        ),
-        (
-            Mode::Offset(-2.5),
-            "its clock is 2s 500ms behind this host's, more than max_offset 2s",
-        ),
     ] {
         srv.set(mode);
         let o = r.run().await;
         assert_eq!(failure(&o), format!("{head}{want}"), "{mode:?}");
         // A valid reply is judged when it comes: no waiting for the timeout.
-        assert!(o.duration < Duration::from_millis(300), "{mode:?}: {o:?}");
+        assert!(o.duration < Duration::from_millis(400), "{mode:?}: {o:?}");
+    }
+    // Clocks off, to the millisecond that a loaded machine's delays may move.
+    for (offset, shown, side) in [
+        (30.0, ["30s ", "29s 9"], "ahead of"),
+        (-2.5, ["2s 5", "2s 49"], "behind"),
+    ] {
+        srv.set(Mode::Offset(offset));
+        let o = r.run().await;
+        let msg = failure(&o);
+        assert!(
+            shown
+                .iter()
+                .any(|s| msg.starts_with(&format!("{head}its clock is {s}")))
+                && msg.ends_with(&format!(" {side} this host's, more than max_offset 2s")),
+            "{msg}"
+        );
     }
     assert_eq!(gauge(&m, "anycastd_check_ntp_stratum"), Some(1.0));
     let offset = gauge(&m, "anycastd_check_ntp_offset_seconds").expect("an offset");

@@ -13,11 +13,15 @@ use super::lab::{free_udp_port, require_program, wait_until_or};
 
 pub const ZONE: &str = "example.test";
 
+/// Debian's knot, by path (root's PATH has /usr/sbin, another user's may not).
+const KNOTD: &str = "/usr/sbin/knotd";
+const KNOTC: &str = "/usr/sbin/knotc";
+
 /// Fails (never skips) when knot is missing, saying how to install it.
 pub fn require_knot() {
     let why = "dns_lookup's soa_serial_of is tested against a real primary and secondary (knotd)";
-    require_program("knotd", why, "knot");
-    require_program("knotc", why, "knot");
+    require_program(KNOTD, why, "knot");
+    require_program(KNOTC, why, "knot");
 }
 
 /// The zone at `serial`: SOA, NS, and the records the tests ask for.
@@ -98,7 +102,7 @@ impl Knot {
         )
         .expect("write knot.conf");
         let log = std::fs::File::create(dir.path().join("knotd.log")).expect("log file");
-        let child = Command::new("knotd")
+        let child = Command::new(KNOTD)
             .arg("-c")
             .arg(dir.path().join("knot.conf"))
             .stdout(Stdio::null())
@@ -122,7 +126,7 @@ impl Knot {
 
     /// `knotc ARGS` on this server; its output.
     fn knotc(&self, args: &[&str]) -> String {
-        let out = Command::new("knotc")
+        let out = Command::new(KNOTC)
             .arg("-c")
             .arg(self.conf())
             .args(args)
@@ -143,7 +147,7 @@ impl Knot {
 
     /// The serial of the zone this server serves now, if it has the zone.
     pub fn serial(&self) -> Option<u32> {
-        let out = Command::new("knotc")
+        let out = Command::new(KNOTC)
             .arg("-c")
             .arg(self.conf())
             .args(["zone-status", ZONE])

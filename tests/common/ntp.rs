@@ -13,11 +13,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::lab::{free_udp_port, require_program, wait_until_or};
 
+/// Debian's chrony, by path (root's PATH has /usr/sbin, another user's may not).
+const CHRONYD: &str = "/usr/sbin/chronyd";
+const CHRONYC: &str = "/usr/bin/chronyc";
+
 /// Fails (never skips) when chrony is missing, saying how to install it.
 pub fn require_chrony() {
     let why = "the ntp check is tested against a real NTP server (chronyd)";
-    require_program("chronyd", why, "chrony");
-    require_program("chronyc", why, "chrony");
+    require_program(CHRONYD, why, "chrony");
+    require_program(CHRONYC, why, "chrony");
 }
 
 /// chronyd on 127.0.0.1 with a free port, serving its own clock at stratum 8 without touching
@@ -53,7 +57,7 @@ impl Chrony {
         let log = std::fs::File::create(dir.path().join("chronyd.log")).expect("log file");
         // -x: never touch the system clock; -d: foreground, log to stderr; -u root: stay
         // the user the tests run as (chronyd drops to _chrony otherwise).
-        let child = Command::new("chronyd")
+        let child = Command::new(CHRONYD)
             .args(["-x", "-d", "-u", "root", "-f"])
             .arg(&conf)
             .stdout(Stdio::null())
@@ -90,7 +94,7 @@ impl Chrony {
     }
 
     fn chronyc(&self, args: &[&str]) {
-        let out = Command::new("chronyc")
+        let out = Command::new(CHRONYC)
             .arg("-h")
             .arg(self.socket())
             .args(args)
