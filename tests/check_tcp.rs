@@ -33,7 +33,8 @@ enum Behaviour {
     Silent,
     /// One byte (`.`) every 20 ms.
     Trickle,
-    /// 1 MiB of `x`, as fast as the client reads.
+    /// 64 MiB of `x`, as fast as the client reads: more than the kernel's buffers on both
+    /// sides hold (net.ipv4.tcp_rmem and tcp_wmem, at most 32 MiB and 4 MiB by default).
     Flood,
     /// Sends this and closes.
     CloseAfter(&'static str),
@@ -43,6 +44,8 @@ struct Server {
     addr: SocketAddr,
     /// Bytes the server managed to write, over all connections.
     written: Arc<AtomicUsize>,
+    /// Connections whose behaviour has run to its end (the flood: written, or cut off).
+    ended: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -56,10 +59,11 @@ async fn serve(behaviour: Behaviour, tls: Option<TlsAcceptor>) -> Server {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let written = Arc::new(AtomicUsize::new(0));
-    let w = written.clone();
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (w, e) = (written.clone(), ended.clone());
     let task = tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
-            let (tls, w) = (tls.clone(), w.clone());
+            let (tls, w, e) = (tls.clone(), w.clone(), e.clone());
             tokio::spawn(async move {
                 match tls {
                     Some(a) => {
@@ -69,12 +73,14 @@ async fn serve(behaviour: Behaviour, tls: Option<TlsAcceptor>) -> Server {
                     }
                     None => behave(s, behaviour, &w).await,
                 }
+                e.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
     Server {
         addr,
         written,
+        ended,
         task,
     }
 }
@@ -115,7 +121,7 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, b: Behaviour, writt
         },
         Behaviour::Flood => {
             let chunk = [b'x'; 4096];
-            for _ in 0..256 {
+            for _ in 0..FLOOD / chunk.len() {
                 if !write(&mut s, &chunk).await {
                     return;
                 }
@@ -133,6 +139,9 @@ async fn drain<S: AsyncRead + Unpin>(s: &mut S) {
     let mut buf = [0u8; 1024];
     while let Ok(1..) = s.read(&mut buf).await {}
 }
+
+/// What the flooding server would write, if the client read it all.
+const FLOOD: usize = 64 << 20;
 
 fn yaml(addr: &str, extra: &str) -> String {
     format!("kind: tcp_connect\nspec:\n  address: \"{addr}\"\n  timeout: 500ms\n{extra}")
@@ -220,15 +229,19 @@ async fn hostile_servers_are_bounded_in_time_and_bytes() {
         )
     );
     assert!(o.duration < Duration::from_millis(400), "{o:?}");
-    // The check stopped reading at 4 KiB and closed: the server could not write its 1 MiB
-    // (what it wrote is what the kernel's buffers took).
+    // The check stopped reading at 4 KiB and closed: the server's writes failed long before
+    // its 64 MiB were out (what it wrote is what the kernel's buffers took).
     assert!(
         wait_until(Duration::from_secs(2), || flood
-            .written
+            .ended
             .load(Ordering::SeqCst)
-            < 1 << 20)
-        .await
+            == 1)
+        .await,
+        "the flood's connection is still open"
     );
+    let written = flood.written.load(Ordering::SeqCst);
+    eprintln!("the flooding server wrote {written} bytes before the check's close cut it off");
+    assert!(written < FLOOD, "{written} bytes written");
 
     let silent = serve(Behaviour::Silent, None).await;
     let (r, _) = runner(&yaml(&silent.addr.to_string(), "  expect: \"220 \"\n"));
