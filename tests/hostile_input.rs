@@ -1,9 +1,11 @@
 //! Issue 10, findings 3 and 5: files that are not what they claim to be, and durations too
-//! short to make sense. Issue 25: servers that trickle, never answer, flood, answer garbage
-//! or from another port, facing the tcp_connect, ntp, grpc_health and dns_lookup checks of a
-//! running daemon, which must fail them in time without growing. The real binary is run (as daemon and as `check-config`) on FIFOs,
+//! short to make sense. The real binary is run (as daemon and as `check-config`) on FIFOs,
 //! /dev/zero and 1ns; no gobgpd is needed (the daemon points at a closed port and keeps
 //! retrying, which is beside the point here).
+//!
+//! Issue 25: servers that trickle, never answer, flood, answer garbage or from another port,
+//! facing the tcp_connect, ntp, grpc_health and dns_lookup checks of a running daemon, which
+//! must fail them in time without growing.
 //!
 //! Runs that could hang or eat the machine on a broken build run under a deadline and a
 //! memory ceiling ([`procfs::run_bounded`]), so that they fail with a figure instead.
