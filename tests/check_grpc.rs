@@ -1,7 +1,8 @@
 //! `grpc_health` against a real tonic server with tonic-health's grpc.health.v1 service,
 //! switched between SERVING and NOT_SERVING (for the server as a whole and for a named
 //! service), over h2c and TLS; and against what is no gRPC server: an HTTP/1.1 server, a
-//! server that says nothing, one that answers garbage, a closed port.
+//! server that says nothing, one that answers garbage, one that trickles valid HTTP/2 frames
+//! (PINGs) and never answers the call, a closed port.
 
 pub mod common {
     pub mod checks;
@@ -117,10 +118,23 @@ async fn not_a_grpc_server() {
         let mut buf = [0u8; 1024];
         while let Ok(1..) = s.read(&mut buf) {}
     });
+    // Valid HTTP/2, one byte every 20 ms: an empty SETTINGS frame, then PINGs, never an
+    // answer to the call.
+    let trickle = raw_server(|mut s| {
+        let settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+        let ping = [0u8, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+        for b in settings.iter().chain(ping.iter().cycle()) {
+            if s.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
     for (addr, what) in [
         (http.addr(), "HTTP/1.1"),
         (silent, "silent"),
         (garbage, "garbage"),
+        (trickle, "trickle"),
     ] {
         let (r, _) = runner(&yaml(&addr.to_string(), "  tries: 2\n  interval: 0s\n"));
         let o = r.run().await;
@@ -130,9 +144,10 @@ async fn not_a_grpc_server() {
             "{what}: {msg}"
         );
         assert_within_worst_case(&r, &o);
-        if what == "silent" {
-            assert!(msg.contains("no answer within 500ms"), "{msg}");
+        if what == "silent" || what == "trickle" {
+            assert!(msg.contains("no answer within 500ms"), "{what}: {msg}");
         }
+        eprintln!("{what}: {msg}, after {:?}", o.duration);
     }
     let port = common::lab::free_tcp_port();
     let (r, _) = runner(&yaml(&format!("127.0.0.1:{port}"), ""));
