@@ -624,6 +624,14 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
             "config file {file} is not valid:\n  - services[0].checks[0].spec.rcode (line 22, column 18): `NOERR` is not one of NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR, NOTIMP (did you mean `NOERROR`?)",
         ),
         (
+            "dns expect of an address lookup not an address",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          type: A\n          expect: [ns1.google.com]\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.expect[0] (line 23, column 20): `ns1.google.com` is not an IPv4 address, so it can never be among the A answers: write an IPv4 address, e.g. 192.0.2.1, or set the `type` whose data it is",
+        ),
+        (
             "dns max_serial_lag without soa_serial_of",
             Yaml(&[(
                 "query: google.com\n",
@@ -994,6 +1002,7 @@ fn the_new_kinds_mistakes_exit_2() {
             "dns record",
             "dns max_serial",
             "dns soa",
+            "dns expect",
         ]
         .iter()
         .any(|p| name.starts_with(p));
@@ -1013,5 +1022,5 @@ fn the_new_kinds_mistakes_exit_2() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 12, "the cases of issue 25");
+    assert_eq!(seen, 13, "the cases of issue 25");
 }

@@ -150,6 +150,37 @@ pub fn serial_order(a: u32, b: u32) -> SerialOrder {
 /// The largest `max_serial_lag`: serials 2^31 or more apart cannot be compared (RFC 1982).
 pub const MAX_SERIAL_LAG: u32 = (1 << 31) - 1;
 
+impl Spec {
+    /// Why `expected` can never be among the answers of an address lookup (A, AAAA, or both
+    /// by default), whose data are addresses; `None` when it can, or the type is another.
+    fn never_an_answer(&self, expected: &str) -> Option<String> {
+        let ip = expected.parse::<IpAddr>().ok();
+        let (fits, what, example) = match self.record_type {
+            None => (ip.is_some(), "an IP address", "192.0.2.1 or 2001:db8::1"),
+            Some(RecordType::A) => (
+                ip.is_some_and(|i| i.is_ipv4()),
+                "an IPv4 address",
+                "192.0.2.1",
+            ),
+            Some(RecordType::Aaaa) => (
+                ip.is_some_and(|i| i.is_ipv6()),
+                "an IPv6 address",
+                "2001:db8::1",
+            ),
+            Some(_) => return None,
+        };
+        let answers = match self.record_type {
+            Some(t) => format!("{} answers", t.name()),
+            None => "A and AAAA answers (no `type`: addresses are looked up)".to_string(),
+        };
+        (!fits).then(|| {
+            format!(
+                "`{expected}` is not {what}, so it can never be among the {answers}: write {what}, e.g. {example}, or set the `type` whose data it is"
+            )
+        })
+    }
+}
+
 impl KindSpec for Spec {
     fn attempts(&self) -> Attempts {
         Attempts {
@@ -190,6 +221,8 @@ impl KindSpec for Spec {
                     format!("expect[{i}]"),
                     "is empty: give a value the answer must hold, e.g. 192.0.2.1",
                 ));
+            } else if let Some(m) = self.never_an_answer(e.trim()) {
+                p.push(Problem::new(format!("expect[{i}]"), m));
             }
         }
         if !self.expect.is_empty() && self.rcode != Rcode::NoError {
@@ -289,6 +322,21 @@ mod tests {
             ["expect"]
         );
         assert_eq!(paths("{query: a.example, expect: ['']}"), ["expect[0]"]);
+        // What an address lookup can never answer.
+        assert_eq!(
+            paths("{query: a.example, expect: [192.0.2.1, '2001:db8::1', ns1.example]}"),
+            ["expect[2]"]
+        );
+        assert_eq!(
+            paths("{query: a.example, type: A, expect: [192.0.2.1, '2001:db8::1']}"),
+            ["expect[1]"]
+        );
+        assert_eq!(
+            paths("{query: a.example, type: AAAA, expect: [192.0.2.1, '2001:DB8::1']}"),
+            ["expect[0]"]
+        );
+        assert!(paths("{query: a.example, type: NS, expect: [ns1.example]}").is_empty());
+        assert!(paths("{query: a.example, type: TXT, expect: ['192.0.2.1']}").is_empty());
         assert!(serde_saphyr::from_str::<Spec>("{query: a, type: AAA}").is_err());
         assert!(serde_saphyr::from_str::<Spec>("{query: a, type: txt}").is_err());
         assert!(serde_saphyr::from_str::<Spec>("{query: a, rcode: NOERR}").is_err());
