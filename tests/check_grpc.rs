@@ -2,7 +2,7 @@
 //! switched between SERVING and NOT_SERVING (for the server as a whole and for a named
 //! service), over h2c and TLS; and against what is no gRPC server: an HTTP/1.1 server, a
 //! server that says nothing, one that answers garbage, one that trickles valid HTTP/2 frames
-//! (PINGs) and never answers the call, a closed port.
+//! (PINGs) and never answers the call, a closed port; and a reply of 1 MiB, refused unread.
 
 pub mod common {
     pub mod checks;
@@ -153,6 +153,104 @@ async fn not_a_grpc_server() {
     let (r, _) = runner(&yaml(&format!("127.0.0.1:{port}"), ""));
     let msg = failure(&r.run().await);
     assert!(msg.contains("Connection refused"), "{msg}");
+    assert!(
+        wait_until(Duration::from_secs(2), || alive_tasks() <= baseline).await,
+        "{} tasks alive, {baseline} before",
+        alive_tasks()
+    );
+}
+
+/// A "Health" service of our own that answers every call with one well-formed gRPC
+/// message: SERVING, padded with an unknown field of `padding` bytes.
+#[derive(Clone)]
+struct Padded(usize);
+
+impl tonic::server::NamedService for Padded {
+    const NAME: &'static str = "grpc.health.v1.Health";
+}
+
+impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for Padded {
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
+        use hyper::body::Frame;
+        use tonic::codegen::http;
+        // HealthCheckResponse { status: SERVING } (field 1, varint 1), then field 15,
+        // length-delimited, of `padding` zeros: unknown, so skipped by a decoder that reads it.
+        let mut msg = vec![0x08, 0x01, 0x7a];
+        let mut n = self.0;
+        while n >= 0x80 {
+            msg.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        msg.push(n as u8);
+        msg.resize(msg.len() + self.0, 0);
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&msg);
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let frames: Vec<Result<Frame<tonic::codegen::Bytes>, tonic::Status>> = vec![
+            Ok(Frame::data(framed.into())),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        let mut reply = http::Response::new(tonic::body::Body::new(body));
+        reply.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        std::future::ready(Ok(reply))
+    }
+}
+
+/// A reply of 1 MiB is refused when its length is read (the check takes at most 4 KiB),
+/// while the same reply padded to 1 KiB passes: the server's framing is sound.
+#[tokio::test]
+async fn an_oversized_reply_is_refused_unread() {
+    let baseline = alive_tasks();
+    let mut servers = Vec::new();
+    for padding in [1024, 1 << 20] {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let serve = tonic::transport::Server::builder()
+            .add_service(Padded(padding))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l));
+        servers.push(tokio::spawn(serve));
+        let (r, _) = runner(&yaml(&addr.to_string(), ""));
+        let o = r.run().await;
+        if padding == 1024 {
+            assert_eq!(o.result, Ok(()), "{o:?}");
+            continue;
+        }
+        let msg = failure(&o);
+        assert!(
+            msg.starts_with(&format!("http://{addr}: Health/Check failed: OutOfRange: ")),
+            "{msg}"
+        );
+        // The message's length, read from its 5-byte prefix: 1 MiB of padding and 6 bytes
+        // (SERVING's 2, the padding's tag and 3-byte length); the rest was never decoded.
+        assert!(
+            msg.contains("decoded message length too large: found 1048582 bytes"),
+            "{msg}"
+        );
+        eprintln!("{msg}, after {:?}", o.duration);
+        assert!(o.duration < Duration::from_millis(400), "{o:?}");
+    }
+    for s in &servers {
+        s.abort();
+    }
     assert!(
         wait_until(Duration::from_secs(2), || alive_tasks() <= baseline).await,
         "{} tasks alive, {baseline} before",
