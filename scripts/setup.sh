@@ -5,6 +5,11 @@ set -euo pipefail
 need=()
 command -v gobgpd >/dev/null || need+=(gobgpd)
 [ -x /usr/sbin/in.tftpd ] || need+=(tftpd-hpa)
+# The check kinds' real servers: chronyd for ntp (tests/check_ntp.rs), knotd twice, primary
+# and secondary, for dns_lookup's soa_serial_of (tests/check_dns.rs). The tests run them in the
+# foreground on loopback; their system services are not started (below).
+[ -x /usr/sbin/chronyd ] || need+=(chrony)
+[ -x /usr/sbin/knotd ] || need+=(knot)
 command -v kill >/dev/null || need+=(procps)
 command -v python3 >/dev/null || need+=(python3)
 command -v ip >/dev/null || need+=(iproute2)
@@ -35,6 +40,14 @@ command -v dpkg-deb >/dev/null || need+=(dpkg)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Install, never start: policy-rc.d exiting 101 ("action forbidden") is what invoke-rc.d
+  # and deb-systemd-invoke ask before starting a package's service (chrony, knot, tftpd-hpa
+  # would otherwise start system daemons). A temporary one, unless the machine has its own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -111,7 +111,25 @@ time, a daemon that could not be reached); 2 a bad config or environment, a refu
 or a gobgpd set up with another router id, ASN or listen port.
 
 Signals: SIGTERM, SIGINT, SIGQUIT drain every route, withdraw it and exit (a second one \
-withdraws at once); SIGHUP reloads the config file; other signals are logged and ignored.";
+withdraws at once); SIGHUP reloads the config file; other signals are logged and ignored.
+
+Check kinds, with the keys of their spec (all but assigned_address and tls_certificate \
+also take tries, interval and timeout):
+  assigned_address: interface, ipv4, ipv6
+  dns_lookup: query, resolver, type, rcode, expect, soa_serial_of, max_serial_lag \
+(a zone whose SOA serial falls behind its primary's fails)
+  grpc_health: address, service, tls (grpc.health.v1 Check: passes on SERVING)
+  http_2xx: url, method, headers, payload, path
+  icmp_ping: static (host), max_loss_percent
+  ntp: server, max_offset, max_stratum (one NTPv4 request: fails unsynchronised, on a \
+Kiss-o'-Death, on a stratum or offset above its bound)
+  tcp_connect: address, send, expect, tls
+  tftp_rrq: url, expected_sha256
+  tls_certificate: local (path) or remote (host, server_name, insecure, timeout), \
+common_name, dns_names, ip_addresses, issuer, min_valid_for
+
+The README's \"Config reference\" gives each key's default and bounds; `anycastd \
+config-schema` prints them as a JSON Schema.";
 
 /// The man pages, in roff, generated from the command line's definition: `anycastd.1`
 /// and `anycastd-<command>.1` for each visible command, as (file name, text).
@@ -140,4 +158,54 @@ pub fn completions(shell: clap_complete::Shell) -> String {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command(), "anycastd", &mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds without the attempts' keys (tries, interval, timeout), as the help says.
+    const NO_ATTEMPTS: [&str; 2] = ["assigned_address", "tls_certificate"];
+
+    /// Each kind has its line in the help and the man page, and the line names every key
+    /// of the kind's spec in the JSON Schema (the attempts' keys are said once for all).
+    #[test]
+    fn the_help_and_man_page_name_every_check_kind_and_key() {
+        assert!(AFTER_HELP.contains(&format!(
+            "all but {} and {} also take tries, interval and timeout",
+            NO_ATTEMPTS[0], NO_ATTEMPTS[1]
+        )));
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::config::schema::config_schema()).expect("the schema");
+        for kind in crate::config::checks::KINDS {
+            let line = AFTER_HELP
+                .lines()
+                .find(|l| l.starts_with(&format!("  {kind}: ")))
+                .unwrap_or_else(|| panic!("AFTER_HELP has no line `  {kind}: ...`"));
+            // http_2xx -> Http2xxSpec, the name of its definition in the schema.
+            let def: String = kind
+                .split('_')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .chain(["Spec".to_string()])
+                .collect();
+            let keys = schema["$defs"][&def]["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("no {def} in the schema"));
+            assert!(!keys.is_empty(), "{def}");
+            for key in keys.keys() {
+                if ["tries", "interval", "timeout"].contains(&key.as_str()) {
+                    assert!(!NO_ATTEMPTS.contains(kind), "{kind} takes {key}");
+                } else {
+                    assert!(
+                        line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|w| w == key),
+                        "the help's line of {kind} lacks {key}: {line}"
+                    );
+                }
+            }
+            if !NO_ATTEMPTS.contains(kind) {
+                assert!(keys.contains_key("tries"), "{kind} takes no tries");
+            }
+        }
+    }
 }

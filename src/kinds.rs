@@ -14,8 +14,11 @@ macro_rules! check_kinds {
         $then! {
             "assigned_address" => AssignedAddress(assigned_address),
             "dns_lookup" => DnsLookup(dns_lookup),
+            "grpc_health" => GrpcHealth(grpc_health),
             "http_2xx" => Http2xx(http_2xx),
             "icmp_ping" => IcmpPing(icmp_ping),
+            "ntp" => Ntp(ntp),
+            "tcp_connect" => TcpConnect(tcp_connect),
             "tftp_rrq" => TftpRrq(tftp_rrq),
             "tls_certificate" => TlsCertificate(tls_certificate),
         }

@@ -1,11 +1,13 @@
 //! `http_2xx` on `https://` URLs against HTTPS servers on loopback, with certificates made
 //! by rcgen: the server's chain is verified against the system trust store, which the test
 //! points at its own CA through `SSL_CERT_FILE` (as an operator with an internal CA would).
-//! One test in its own binary: the trust store is read once per process, and the variable
-//! must be set before anything reads it.
+//! The same for the other kinds that verify a server's chain: `tcp_connect` and
+//! `grpc_health` with `tls`. One test in its own binary: the trust store is read once per
+//! process, and the variable must be set before anything reads it.
 
 pub mod common {
     pub mod checks;
+    pub mod grpc;
     pub mod tls;
 }
 
@@ -105,5 +107,46 @@ fn https_is_verified_against_the_system_trust_store() {
         let (r, _) = runner(&check(&format!("https://localhost:{port}/health")));
         let e = failure(&r.run().await);
         assert!(e.contains("invalid peer certificate"), "{e}");
+
+        // tcp_connect and grpc_health verify the same way: by IP address (in the leaf's
+        // names), by server_name, and not a name the leaf lacks nor another CA's chain.
+        let tls =
+            common::tls::tls_server(vec![trusted.leaf_der.clone()], trusted.leaf_key.clone_key())
+                .await;
+        let grpc = common::grpc::GrpcServer::start_tls(
+            vec![trusted.leaf_der.clone()],
+            trusted.leaf_key.clone_key(),
+        );
+        let rogue = common::grpc::GrpcServer::start_tls(
+            vec![other.leaf_der.clone()],
+            other.leaf_key.clone_key(),
+        );
+        let tcp = |tls_spec: &str| {
+            format!(
+                "kind: tcp_connect\nspec:\n  address: \"{}\"\n  tls: {tls_spec}\n",
+                tls.addr
+            )
+        };
+        let grpc_check = |addr: std::net::SocketAddr, tls_spec: &str| {
+            format!("kind: grpc_health\nspec:\n  address: \"{addr}\"\n  tls: {tls_spec}\n")
+        };
+        for yaml in [
+            tcp("{}"),
+            tcp("{server_name: site.example.org}"),
+            grpc_check(grpc.addr, "{}"),
+            grpc_check(grpc.addr, "{server_name: site.example.org}"),
+        ] {
+            let (r, _) = runner(&yaml);
+            assert_eq!(r.run().await.result, Ok(()), "{yaml}");
+        }
+        for yaml in [
+            tcp("{server_name: other.example.org}"),
+            grpc_check(grpc.addr, "{server_name: other.example.org}"),
+            grpc_check(rogue.addr, "{}"),
+        ] {
+            let (r, _) = runner(&yaml);
+            let e = failure(&r.run().await);
+            assert!(e.contains("invalid peer certificate"), "{yaml}: {e}");
+        }
     });
 }

@@ -420,12 +420,12 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
         (
             "unknown kind",
             Yaml(&[("kind: tftp_rrq", "kind: tftp_rq")]),
-            "config file {file} is not valid:\n  - services[0].checks[5].kind (line 58, column 15): `tftp_rq` is not a check kind (did you mean `tftp_rrq`?); the kinds are assigned_address, dns_lookup, http_2xx, icmp_ping, tftp_rrq, tls_certificate",
+            "config file {file} is not valid:\n  - services[0].checks[5].kind (line 58, column 15): `tftp_rq` is not a check kind (did you mean `tftp_rrq`?); the kinds are assigned_address, dns_lookup, grpc_health, http_2xx, icmp_ping, ntp, tcp_connect, tftp_rrq, tls_certificate",
         ),
         (
             "missing kind",
             Yaml(&[("- kind: tftp_rrq\n        spec:", "- spec:")]),
-            "config file {file} is not valid:\n  - services[0].checks[5] (line 58, column 9): `kind` is missing: give the kind of the check, one of assigned_address, dns_lookup, http_2xx, icmp_ping, tftp_rrq, tls_certificate",
+            "config file {file} is not valid:\n  - services[0].checks[5] (line 58, column 9): `kind` is missing: give the kind of the check, one of assigned_address, dns_lookup, grpc_health, http_2xx, icmp_ping, ntp, tcp_connect, tftp_rrq, tls_certificate",
         ),
         (
             "on_failure typo",
@@ -541,6 +541,111 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
                 "      - spec:\n          interface: dummy0\n          ipv4: 33.22.11\n        kind: assigned_address\n",
             )]),
             "config file {file} is not valid:\n  - services[0].checks[3].spec.ipv4 (line 49, column 17): `33.22.11` is not an IPv4 address: write four numbers 0..255 with dots between them, e.g. 192.0.2.1",
+        ),
+        // The kinds of issue 25.
+        (
+            "tcp address without port",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: tcp_connect\n        spec:\n          address: 127.0.0.1\n          expect: \"220 \"\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.address (line 60, column 20): `127.0.0.1` needs a port: write host:port, e.g. 127.0.0.1:25",
+        ),
+        (
+            "grpc address without port",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: grpc_health\n        spec:\n          address: api.example\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.address (line 60, column 20): `api.example` needs a port: write host:port, e.g. 127.0.0.1:50051",
+        ),
+        (
+            "ntp max_stratum 0",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec:\n          server: 127.0.0.1\n          max_stratum: 0\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.max_stratum (line 61, column 24): 0 is not a stratum a synchronised server has: use 1..15 (1 = attached to a reference clock; 0 is a Kiss-o'-Death and 16 unsynchronised, which always fail)",
+        ),
+        (
+            "ntp max_stratum 16",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec:\n          server: 127.0.0.1\n          max_stratum: 16\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.max_stratum (line 61, column 24): 16 is not a stratum a synchronised server has: use 1..15 (1 = attached to a reference clock; 0 is a Kiss-o'-Death and 16 unsynchronised, which always fail)",
+        ),
+        (
+            "ntp max_offset 0s",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec:\n          server: 127.0.0.1\n          max_offset: 0s\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.max_offset (line 61, column 23): 0s would fail every server (no two clocks agree exactly): write more than 0s, e.g. 1s (the default) or 100ms",
+        ),
+        (
+            "ntp max_offset negative",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec:\n          server: 127.0.0.1\n          max_offset: -1s\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.max_offset (line 61, column 23): `-1s` is negative, and a duration is a length of time: write it without the minus sign, e.g. 1s",
+        ),
+        (
+            "ntp server port 0",
+            Yaml(&[(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec:\n          server: 127.0.0.1:0\n      - kind: tftp_rrq\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[5].spec.server (line 60, column 19): `127.0.0.1:0`: port 0 is not a server port; use 1..65535",
+        ),
+        (
+            "dns unknown record type",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          type: AAA\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.type (line 22, column 17): `AAA` is not one of A, AAAA, SOA, TXT, CNAME, MX, NS, PTR, SRV (did you mean `AAAA`?)",
+        ),
+        (
+            "dns record type in lower case",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          type: txt\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.type (line 22, column 17): `txt` is not one of A, AAAA, SOA, TXT, CNAME, MX, NS, PTR, SRV (did you mean `TXT`?)",
+        ),
+        (
+            "dns unknown rcode",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          rcode: NOERR\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.rcode (line 22, column 18): `NOERR` is not one of NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR, NOTIMP (did you mean `NOERROR`?)",
+        ),
+        (
+            "dns expect of an address lookup not an address",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          type: A\n          expect: [ns1.google.com]\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.expect[0] (line 23, column 20): `ns1.google.com` is not an IPv4 address, so it can never be among the A answers: write an IPv4 address, e.g. 192.0.2.1, or set the `type` whose data it is",
+        ),
+        (
+            "dns max_serial_lag without soa_serial_of",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          max_serial_lag: 2\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.max_serial_lag (line 22, column 27): needs soa_serial_of: add soa_serial_of: ip:port of the zone's primary (whose serial the resolver's is compared with), or remove max_serial_lag",
+        ),
+        (
+            "dns soa_serial_of without port",
+            Yaml(&[(
+                "query: google.com\n",
+                "query: google.com\n          soa_serial_of: 127.0.0.1\n",
+            )]),
+            "config file {file} is not valid:\n  - services[0].checks[0].spec.soa_serial_of (line 22, column 26): `127.0.0.1` is not an address with a port: write ip:port, e.g. 127.0.0.1:9090 or [::1]:9090 (host names are not resolved here)",
         ),
         // Attributes.
         (
@@ -880,4 +985,42 @@ fn an_unreadable_config_says_whose_permission_is_missing() {
         )
     );
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Issue 25's mistakes in the new kinds' specs stop the binary, daemon and check-config
+/// alike, with exit code 2 and the same message.
+#[test]
+fn the_new_kinds_mistakes_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut seen = 0;
+    for (name, input, want) in cases() {
+        let new_kind = [
+            "tcp ",
+            "grpc ",
+            "ntp ",
+            "dns unknown",
+            "dns record",
+            "dns max_serial",
+            "dns soa",
+            "dns expect",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p));
+        if !new_kind {
+            continue;
+        }
+        let path = make(dir.path(), &name.replace(' ', "_"), &input);
+        let p = path.to_str().expect("utf-8 path");
+        let want = format!("anycastd: {}\n", want.replace("{file}", p));
+        for args in [&["check-config", "--config", p][..], &["--config", p][..]] {
+            let (_, stderr, code) = run(args, &[]);
+            assert_eq!(
+                (code, stderr.as_str()),
+                (Some(2), want.as_str()),
+                "{name}: {args:?}"
+            );
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 13, "the cases of issue 25");
 }

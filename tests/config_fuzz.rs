@@ -400,6 +400,9 @@ fn check(rng: &mut Rng, s: &mut String) {
         "assigned_address",
         "tftp_rrq",
         "tls_certificate",
+        "tcp_connect",
+        "ntp",
+        "grpc_health",
     ];
     let kind = if rng.chance(2) {
         "smtp"
@@ -448,6 +451,45 @@ fn check(rng: &mut Rng, s: &mut String) {
             if rng.chance(50) {
                 field(rng, s, f, "resolver", &SOCKET);
             }
+            let types = Pool {
+                ok: &["A", "SOA", "TXT", "AAA", "txt", "\"\""],
+                bad: &["[]"],
+            };
+            field(rng, s, f, "type", &types);
+            let rcodes = Pool {
+                ok: &["NOERROR", "NXDOMAIN", "NOERR", "0"],
+                bad: &["{}"],
+            };
+            field(rng, s, f, "rcode", &rcodes);
+            if rng.chance(30) {
+                s.push_str(&format!("{f}expect: [{}]\n", value(rng, &STRING)));
+            }
+            if rng.chance(30) {
+                field(rng, s, f, "soa_serial_of", &SOCKET);
+            }
+            field(rng, s, f, "max_serial_lag", &U32);
+            attempts(rng, s);
+        }
+        "tcp_connect" | "grpc_health" => {
+            required(rng, s, f, "address", &HOST_PORT);
+            if kind == "tcp_connect" {
+                field(rng, s, f, "send", &STRING);
+                field(rng, s, f, "expect", &STRING);
+            } else {
+                field(rng, s, f, "service", &STRING);
+            }
+            if rng.chance(30) {
+                s.push_str(&format!("{f}tls:\n"));
+                let t = format!("{f}  ");
+                field(rng, s, &t, "server_name", &STRING);
+                field(rng, s, &t, "insecure", &BOOL);
+            }
+            attempts(rng, s);
+        }
+        "ntp" => {
+            required(rng, s, f, "server", &HOST_PORT);
+            field(rng, s, f, "max_offset", &DURATION);
+            field(rng, s, f, "max_stratum", &U8);
             attempts(rng, s);
         }
         "icmp_ping" => {

@@ -3,12 +3,17 @@
 //! /dev/zero and 1ns; no gobgpd is needed (the daemon points at a closed port and keeps
 //! retrying, which is beside the point here).
 //!
+//! Issue 25: servers that trickle, never answer, flood, answer garbage or from another port,
+//! facing the tcp_connect, ntp, grpc_health and dns_lookup checks of a running daemon, which
+//! must fail them in time without growing.
+//!
 //! Runs that could hang or eat the machine on a broken build run under a deadline and a
 //! memory ceiling ([`procfs::run_bounded`]), so that they fail with a figure instead.
 
 pub mod common {
     pub mod config;
     pub mod lab;
+    pub mod ntp;
     pub mod procfs;
     pub mod prom;
     pub mod tls;
@@ -458,4 +463,144 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     wait_until("the log line", QUICK, || {
         d.log().contains("raised the open-files limit")
     });
+}
+
+/// A TCP server on 127.0.0.1 doing `f` with each connection, on a thread of its own.
+fn tcp_server(f: fn(std::net::TcpStream)) -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || f(s));
+        }
+    });
+    addr
+}
+
+/// Reads until the peer closes.
+fn drain(mut s: std::net::TcpStream) {
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    while let Ok(1..) = s.read(&mut buf) {}
+}
+
+/// Issue 25: every hostile server at once, checked every 100 ms for 8 s by the daemon: a
+/// TCP server that trickles a byte every 20 ms, one that floods 1 MiB, a "gRPC" server that
+/// never answers, an NTP server that floods 2,000 bogus replies per request and one that
+/// answers from another port, a DNS primary that never answers. Each check fails with its
+/// own reason within its timeout, and the daemon's threads, file descriptors and memory stay
+/// flat from the first half of the run to the second.
+#[test]
+fn hostile_servers_are_failed_in_time_without_growth() {
+    use common::ntp::{Mode, Steerable};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trickle = tcp_server(|mut s| {
+        use std::io::Write;
+        while s.write_all(b".").is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let flood = tcp_server(|mut s| {
+        use std::io::Write;
+        let _ = s.write_all(&vec![b'x'; 1 << 20]);
+        drain(s);
+    });
+    let silent = tcp_server(drain);
+    let ntp_flood = Steerable::start(Mode::Flood(2000));
+    let ntp_other = Steerable::start(Mode::OtherPort);
+    // A bound UDP socket nobody reads: a DNS primary that never answers.
+    let dns_silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let dns_silent_addr = dns_silent.local_addr().expect("addr");
+    let timeout = "300ms";
+    let one = |name: &str, c: common::config::CheckBuilder| {
+        service(name, "100ms").check(c.spec("timeout", timeout))
+    };
+    let services = vec![
+        one(
+            "trickle",
+            check("tcp_connect")
+                .spec("address", trickle)
+                .spec("expect", "\"220 \""),
+        ),
+        one(
+            "flood",
+            check("tcp_connect")
+                .spec("address", flood)
+                .spec("expect", "\"220 \""),
+        ),
+        one("grpc", check("grpc_health").spec("address", silent)),
+        one("ntp-flood", check("ntp").spec("server", ntp_flood.addr)),
+        one("ntp-other", check("ntp").spec("server", ntp_other.addr)),
+        one(
+            "zone",
+            check("dns_lookup")
+                .spec("query", "example.test")
+                .spec("type", "SOA")
+                .spec("resolver", dns_silent_addr)
+                .spec("soa_serial_of", dns_silent_addr),
+        ),
+    ];
+    let (d, metrics) = start(dir.path(), services, &[]);
+    let pid = d.pid().expect("running");
+    let names = ["trickle", "flood", "grpc", "ntp-flood", "ntp-other", "zone"];
+    wait_until(
+        "every check to have failed once",
+        Duration::from_secs(10),
+        || {
+            let s = try_status(metrics).unwrap_or_default();
+            names
+                .iter()
+                .all(|n| checks(&s, n).first().is_some_and(|c| c["result"] == "fail"))
+        },
+    );
+    let sample = || {
+        (
+            procfs::threads(pid),
+            procfs::open_fds(pid),
+            procfs::status_kib(pid, "VmRSS"),
+        )
+    };
+    let start = Instant::now();
+    let (mut first, mut second) = ((0, 0, 0), (0, 0, 0));
+    let max =
+        |a: (usize, usize, u64), b: (usize, usize, u64)| (a.0.max(b.0), a.1.max(b.1), a.2.max(b.2));
+    while start.elapsed() < Duration::from_secs(8) {
+        if start.elapsed() < Duration::from_secs(4) {
+            first = max(first, sample());
+        } else {
+            second = max(second, sample());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "threads, fds, RSS KiB: at most {first:?} in the first 4 s, {second:?} in the next 4 s \
+         (6 hostile checks every 100 ms)"
+    );
+    let s = try_status(metrics).unwrap_or_default();
+    for (name, why) in [
+        ("trickle", "`220 ` not received within 300ms"),
+        ("flood", "`220 ` is not among the first 4096 bytes received"),
+        ("grpc", "no answer within 300ms"),
+        ("ntp-flood", "whose origin timestamp is not this request's"),
+        ("ntp-other", "from another address or port"),
+        ("zone", "no answer within 300ms"),
+    ] {
+        let c = checks(&s, name).first().cloned().unwrap_or_default();
+        let error = c["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{name}: {c}");
+        // Within the timeout and the Runner's slack, whatever the server does.
+        assert!(
+            c["duration_seconds"].as_f64().is_some_and(|d| d < 0.6),
+            "{name}: {c}"
+        );
+    }
+    assert!(
+        second.0 <= first.0 + 2 && second.1 <= first.1 + 8,
+        "threads or descriptors grew: {first:?} then {second:?}"
+    );
+    assert!(
+        second.2 <= first.2 + 8 * 1024 && second.2 < MEMORY_CEILING_MIB * 1024,
+        "memory grew: {first:?} then {second:?} KiB"
+    );
+    drop(dns_silent);
 }

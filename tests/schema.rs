@@ -61,6 +61,15 @@ fn the_examples_validate() {
         yaml(&read("testdata/seed.yaml")),
         serde_json::from_str(&read("testdata/seed.json")).expect("seed json"),
         yaml(&read("deploy/config.yaml")),
+        // README's reference: every kind and key (issue 25's kinds among them).
+        yaml(
+            read("README.md")
+                .split_once("## Config reference")
+                .and_then(|(_, a)| a.split_once("```yaml\n"))
+                .and_then(|(_, b)| b.split_once("```"))
+                .expect("README's reference block")
+                .0,
+        ),
         yaml(&format!(
             "{}fleet:\n  etcd:\n    endpoints: [https://10.0.0.1:2379, https://etcd.example:2379/]\n    tls: {{ ca_file: /etc/ca.pem }}\n  site: fra-1.x_y\n  min_sites: 2\n  lease_ttl: 10s\n  on_unreachable: withdraw\n",
             read("testdata/seed.yaml")
@@ -139,6 +148,49 @@ fn shapes_the_parser_refuses_are_refused() {
             "fleet on_unreachable: ignore",
             format!(
                 "{seed}fleet:\n  etcd:\n    endpoints: [http://10.0.0.1:2379]\n  on_unreachable: ignore\n"
+            ),
+        ),
+        // Issue 25's kinds.
+        (
+            "dns record type",
+            with(
+                "query: google.com\n",
+                "query: google.com\n          type: AAA\n",
+            ),
+        ),
+        (
+            "dns rcode in lower case",
+            with(
+                "query: google.com\n",
+                "query: google.com\n          rcode: nxdomain\n",
+            ),
+        ),
+        (
+            "ntp max_stratum 16",
+            with(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec: {server: 127.0.0.1, max_stratum: 16}\n      - kind: tftp_rrq\n",
+            ),
+        ),
+        (
+            "ntp max_offset without a unit",
+            with(
+                "      - kind: tftp_rrq\n",
+                "      - kind: ntp\n        spec: {server: 127.0.0.1, max_offset: 1}\n      - kind: tftp_rrq\n",
+            ),
+        ),
+        (
+            "tcp_connect tls key typo",
+            with(
+                "      - kind: tftp_rrq\n",
+                "      - kind: tcp_connect\n        spec: {address: \"127.0.0.1:25\", tls: {insecur: true}}\n      - kind: tftp_rrq\n",
+            ),
+        ),
+        (
+            "grpc_health without address",
+            with(
+                "      - kind: tftp_rrq\n",
+                "      - kind: grpc_health\n        spec: {service: x}\n      - kind: tftp_rrq\n",
             ),
         ),
         (

@@ -8,13 +8,17 @@
 
 pub mod assigned_address;
 pub mod dns_lookup;
+pub mod grpc_health;
 pub mod http_2xx;
 pub mod icmp_ping;
+pub mod ntp;
 pub mod probe;
 mod resolve;
 pub mod runner;
+pub mod tcp_connect;
 pub mod tftp_rrq;
 pub mod tls_certificate;
+mod tls_client;
 mod trust;
 
 use crate::config::checks::CheckSpec;

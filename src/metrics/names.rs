@@ -45,6 +45,10 @@ pub const CHECK_PACKETS_SENT: &str = "anycastd_check_packets_sent_total";
 pub const CHECK_PACKETS_RECEIVED: &str = "anycastd_check_packets_received_total";
 pub const CHECK_PACKETS_DUPLICATES: &str = "anycastd_check_packets_received_duplicates_total";
 
+// ntp, labels {service, check}.
+pub const CHECK_NTP_OFFSET: &str = "anycastd_check_ntp_offset_seconds";
+pub const CHECK_NTP_STRATUM: &str = "anycastd_check_ntp_stratum";
+
 // tls_certificate, labels {service, check, path}.
 pub const CERTIFICATE_EXPIRES_IN: &str = "anycastd_certificate_expires_in_seconds";
 /// The same figure under the Go daemon's name, so that its dashboards keep working.
@@ -202,6 +206,14 @@ pub const HELP: &[(&str, &str)] = &[
         CHECK_PACKETS_DUPLICATES,
         "Duplicate echo replies received by the ICMP check (stays 0 for now: the ICMP \
          library drops a duplicate before anycastd sees it)",
+    ),
+    (
+        CHECK_NTP_OFFSET,
+        "ntp check: the server's clock minus this host's, from its last synchronised reply, in seconds",
+    ),
+    (
+        CHECK_NTP_STRATUM,
+        "ntp check: the stratum of the server's last valid reply (0 for a Kiss-o'-Death)",
     ),
     (
         CERTIFICATE_EXPIRES_IN,

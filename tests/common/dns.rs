@@ -1,6 +1,6 @@
 //! A DNS responder on loopback that answers the way a test tells it to: an A record
 //! (192.0.2.10), an AAAA record (2001:db8::10), NXDOMAIN, SERVFAIL, an empty answer,
-//! garbage, or nothing at all.
+//! garbage, an A record from another port, or nothing at all.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +16,8 @@ pub enum Mode {
     ServFail,
     Empty,
     Garbage,
+    /// The A record, sent from another port than the one asked.
+    OtherPort,
     Silent,
 }
 
@@ -33,6 +35,9 @@ impl Responder {
         let sock = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the test responder");
+        let other = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the responder's other port");
         let addr = sock.local_addr().expect("responder address");
         let mode = Arc::new(Mutex::new(mode));
         let queries = Arc::new(AtomicUsize::new(0));
@@ -47,7 +52,12 @@ impl Responder {
                 }
                 let mode = *m.lock().expect("mode lock");
                 if let Some(reply) = answer(&buf[..n], mode) {
-                    let _ = sock.send_to(&reply, from).await;
+                    let from_sock = if mode == Mode::OtherPort {
+                        &other
+                    } else {
+                        &sock
+                    };
+                    let _ = from_sock.send_to(&reply, from).await;
                 }
             }
         });
@@ -126,7 +136,7 @@ pub fn answer(query: &[u8], mode: Mode) -> Option<Vec<u8>> {
         _ => 0,
     };
     let rdata: Option<Vec<u8>> = match (mode, qtype) {
-        (Mode::A, 1) => Some(vec![192, 0, 2, 10]),
+        (Mode::A | Mode::OtherPort, 1) => Some(vec![192, 0, 2, 10]),
         (Mode::Aaaa, 28) => Some(
             "2001:db8::10"
                 .parse::<std::net::Ipv6Addr>()

@@ -447,3 +447,15 @@ pub fn free_tcp_port() -> u16 {
         }
     }
 }
+
+/// A port on 127.0.0.1 free for UDP and for TCP (a DNS server listens on both), closed
+/// again; never the same port twice in one test binary (see [`free_tcp_port`]). Still racy
+/// against other processes.
+pub fn free_udp_port() -> u16 {
+    loop {
+        let port = free_tcp_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -9,8 +9,11 @@ use serde::de::{self, Deserializer};
 pub mod assigned_address;
 pub mod attempts;
 pub mod dns_lookup;
+pub mod grpc_health;
 pub mod http_2xx;
 pub mod icmp_ping;
+pub mod ntp;
+pub mod tcp_connect;
 pub mod tftp_rrq;
 pub mod tls_certificate;
 
