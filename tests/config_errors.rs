@@ -301,6 +301,31 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
             )]),
             "config file {file} is not valid:\n  - announcer.peers[0].keepalive_interval (line 13, column 27): 30s must be at least 1s and shorter than hold_time (30s); a third of it is usual",
         ),
+        // BFD (SPEC 16).
+        (
+            "bfd out of range",
+            Yaml(&[(
+                PEER_1,
+                "      remote_asn: 65000\n      bfd: { enabled: true, min_tx: 1ms, multiplier: 0 }\n    - name: some_router_2",
+            )]),
+            "config file {file} is not valid:\n  - announcer.peers[0].bfd.min_tx (line 12, column 37): 1ms is too short: write at least 10ms\n  - announcer.peers[0].bfd.multiplier (line 12, column 54): 0 is out of range: write 1..255 (3 is usual)",
+        ),
+        (
+            "bfd on a multihop peer",
+            Yaml(&[(
+                PEER_1,
+                "      remote_asn: 65000\n      multihop_ttl: 2\n      bfd: { enabled: true }\n    - name: some_router_2",
+            )]),
+            "config file {file} is not valid:\n  - announcer.peers[0].bfd.enabled (line 13, column 23): GoBGP's BFD is single hop only (RFC 5881) and peer \"some_router_1\" is multihop (multihop_ttl 2): write bfd: {enabled: false} for it, or remove multihop_ttl",
+        ),
+        (
+            "bfd bare number",
+            Yaml(&[(
+                PEER_1,
+                "      remote_asn: 65000\n      bfd: { enabled: true, min_rx: 300 }\n    - name: some_router_2",
+            )]),
+            "config file {file} is not valid:\n  - announcer.peers[0].bfd.min_rx (line 12, column 37): a duration needs a unit: write \"300s\" or \"300ms\", not 300",
+        ),
         (
             "connect retry",
             Yaml(&[(
@@ -339,7 +364,7 @@ fn cases() -> Vec<(&'static str, Input, &'static str)> {
                 PEER_1,
                 "      remote_asn: 65000\n      pasive: true\n    - name: some_router_2",
             )]),
-            "config file {file} is not valid:\n  - announcer.peers[0].pasive (line 12, column 7): unknown key `pasive` (did you mean `passive`?); valid keys here: `name`, `remote_address`, `remote_asn`, `remote_port`, `password_file`, `multihop_ttl`, `passive`, `hold_time`, `keepalive_interval`, `connect_retry`",
+            "config file {file} is not valid:\n  - announcer.peers[0].pasive (line 12, column 7): unknown key `pasive` (did you mean `passive`?); valid keys here: `name`, `remote_address`, `remote_asn`, `remote_port`, `password_file`, `multihop_ttl`, `passive`, `hold_time`, `keepalive_interval`, `connect_retry`, `bfd`",
         ),
         // gobgp.
         (

@@ -104,6 +104,7 @@ impl Intent {
                     keepalive_interval: p.keepalive().0.as_secs(),
                     connect_retry: p.connect_retry.0.as_secs(),
                 },
+                bfd: p.bfd_over(a.bfd),
             });
         }
         let mut routes = BTreeMap::new();

@@ -17,9 +17,12 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::connection::{Attempt, Link};
-use super::gobgp::ops::{Gobgp, GobgpError, PeerEvents, PeerNumbers, PeerReport, SessionState};
+use super::gobgp::ops::{
+    BfdReport, BfdState, Gobgp, GobgpError, PeerEvents, PeerNumbers, PeerReport, SessionState,
+};
 use super::intent::Intent;
 use super::state::Stop;
+use crate::config::bfd::Bfd;
 
 /// One peer as gobgpd reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +47,41 @@ pub struct PeerInfo {
     pub keepalive_seconds: Option<u64>,
     #[serde(skip)]
     pub numbers: PeerNumbers,
+    /// BFD with this peer, for a peer configured with it (SPEC 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdInfo>,
+}
+
+/// BFD with a peer configured for it, as gobgpd reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BfdInfo {
+    /// What the config asks: `300ms x 3`.
+    pub configured: String,
+    /// Whether gobgpd runs it: false on GoBGP 3.x and 4.0 to 4.5.
+    pub supported: bool,
+    /// `up`, `init`, `down`, `admin_down`, or `unknown`.
+    pub state: String,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    /// The state in `anycastd_gobgp_peer_bfd_state`'s numbering.
+    #[serde(skip)]
+    pub state_number: u8,
+}
+
+impl BfdInfo {
+    /// A peer configured with `want`, of which gobgpd reported `have`.
+    pub fn new(want: &Bfd, have: Option<BfdReport>) -> BfdInfo {
+        let have = have.filter(|h| h.enabled);
+        let state = have.map(|h| h.state).unwrap_or_default();
+        BfdInfo {
+            configured: want.describe(),
+            supported: have.is_some(),
+            state: state.name().to_string(),
+            packets_sent: have.map_or(0, |h| h.packets_sent),
+            packets_received: have.map_or(0, |h| h.packets_received),
+            state_number: state as u8,
+        }
+    }
 }
 
 /// The peers of gobgpd at one poll.
@@ -72,6 +110,7 @@ impl PeerInfo {
             address: p.address,
             asn: p.asn,
             numbers: p.numbers,
+            bfd: None,
         }
     }
 
@@ -95,6 +134,8 @@ pub struct PeerMonitor {
     /// Each peer's last session state, across connections: a reconnect does not log the
     /// states again as if they were new.
     last: Arc<Mutex<BTreeMap<String, SessionState>>>,
+    /// Each peer's BFD state at the last poll, for the log of a lost session.
+    bfd_seen: Arc<Mutex<BTreeMap<IpAddr, BfdState>>>,
 }
 
 impl PeerMonitor {
@@ -107,6 +148,7 @@ impl PeerMonitor {
             intents,
             table: tx,
             last: Arc::default(),
+            bfd_seen: Arc::default(),
         };
         (m, rx)
     }
@@ -189,9 +231,14 @@ impl PeerMonitor {
         let watcher = client.clone();
         let intents = self.intents.clone();
         let last = self.last.clone();
+        let bfd_seen = self.bfd_seen.clone();
         events.spawn(async move {
             let stream = watcher.watch_peer_events().await?;
-            log_events(stream, intents, last).await;
+            let cause = BfdCause {
+                client: watcher.clone(),
+                seen: bfd_seen,
+            };
+            log_events(stream, intents, last, cause).await;
             Err::<(), _>(watcher.stream_ended("WatchEvent"))
         });
         let mut tick = tokio::time::interval(self.intents.borrow().peer_poll_interval);
@@ -210,9 +257,29 @@ impl PeerMonitor {
             let reports = client.list_peers().await?;
             let now = SystemTime::now();
             let names = self.names();
+            let bfd: BTreeMap<IpAddr, Bfd> = self
+                .intents
+                .borrow()
+                .peers
+                .iter()
+                .filter_map(|p| Some((p.address, p.bfd?)))
+                .collect();
+            if let Ok(mut seen) = self.bfd_seen.lock() {
+                for r in &reports {
+                    if let Ok(a) = r.address.parse::<IpAddr>() {
+                        seen.insert(a, r.bfd.map(|b| b.state).unwrap_or_default());
+                    }
+                }
+            }
             let mut peers: Vec<PeerInfo> = reports
                 .into_iter()
-                .map(|p| PeerInfo::new(p, &names, now))
+                .map(|p| {
+                    let want = p.address.parse::<IpAddr>().ok().and_then(|a| bfd.get(&a));
+                    let have = p.bfd;
+                    let mut info = PeerInfo::new(p, &names, now);
+                    info.bfd = want.map(|w| BfdInfo::new(w, have));
+                    info
+                })
                 .collect();
             peers.sort_by(|a, b| a.name.cmp(&b.name));
             let router_id = self.intents.borrow().global.router_id.to_string();
@@ -224,10 +291,11 @@ impl PeerMonitor {
 
 /// Logs each peer's session state changes: into and out of ESTABLISHED at WARN (the default
 /// level shows them), the steps in between at INFO.
-async fn log_events(
+async fn log_events<G: Gobgp>(
     mut stream: impl PeerEvents,
     intents: watch::Receiver<Arc<Intent>>,
     last: Arc<Mutex<BTreeMap<String, SessionState>>>,
+    cause: BfdCause<G>,
 ) {
     loop {
         let report = match stream.next().await {
@@ -270,13 +338,56 @@ async fn log_events(
         let to = state.name();
         let from = before.map_or("none", SessionState::name);
         let address = &report.address;
+        let with_bfd = report.address.parse::<IpAddr>().ok().is_some_and(|a| {
+            intents
+                .borrow()
+                .peers
+                .iter()
+                .any(|p| p.address == a && p.bfd.is_some())
+        });
         if state == SessionState::Established {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
+        } else if before == Some(SessionState::Established)
+            && with_bfd
+            && cause.was_bfd(address).await
+        {
+            warn!(peer = %name, %address, from = %from, to = %to, reason = "BFD is down", "BGP session lost: BFD found the peer unreachable, and gobgpd reset the session");
         } else if before == Some(SessionState::Established) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {
             info!(peer = %name, %address, from = %from, to = %to, "BGP session state changed");
         }
+    }
+}
+
+/// Finds out whether BFD took a session down: gobgpd resets the BGP session when the BFD
+/// session leaves UP (GoBGP 4.6+, `pkg/server/bfd_peer.go`), so a lost session whose BFD
+/// is down now, after being up at the last poll, was lost to BFD. gobgpd's event carries no
+/// cause (4.8 does not fill `disconnect_reason` over gRPC).
+struct BfdCause<G> {
+    client: G,
+    seen: Arc<Mutex<BTreeMap<IpAddr, BfdState>>>,
+}
+
+impl<G: Gobgp> BfdCause<G> {
+    async fn was_bfd(&self, address: &str) -> bool {
+        let Ok(a) = address.parse::<IpAddr>() else {
+            return false;
+        };
+        let was_up = self
+            .seen
+            .lock()
+            .map(|s| s.get(&a) == Some(&BfdState::Up))
+            .unwrap_or(false);
+        let now = match self.client.list_peers().await {
+            Ok(peers) => peers
+                .into_iter()
+                .find(|p| p.address.parse::<IpAddr>().ok() == Some(a))
+                .and_then(|p| p.bfd)
+                .map(|b| b.state),
+            Err(_) => None,
+        };
+        was_up && matches!(now, Some(BfdState::Down | BfdState::Init))
     }
 }
 

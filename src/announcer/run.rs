@@ -218,6 +218,7 @@ impl Announcer {
                 foreign_change: s.foreign_change.clone(),
                 owner_conflict: s.owner_conflict.clone(),
                 api: s.api,
+                bfd_error: s.bfd_error.clone(),
             };
             let changed = *s != next;
             *s = next;

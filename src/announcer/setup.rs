@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use tracing::{debug, error, info, warn};
 
-use super::gobgp::ops::{Gobgp, PeerChange};
+use super::gobgp::ops::{Api, BfdSupport, Gobgp, PeerChange};
 use super::owner;
 use super::run::{Announcer, Lost};
 use super::state::Fatal;
@@ -135,12 +135,59 @@ impl Announcer {
                     info!(peer = %p.name, address = %p.address, "added peer to gobgpd")
                 }
                 PeerChange::Updated => {
-                    info!(peer = %p.name, address = %p.address, "updated peer in gobgpd")
+                    info!(peer = %p.name, address = %p.address, "updated peer in gobgpd");
+                    if let Some(before) = self.peers_set.get(&p.address)
+                        && before.bfd != p.bfd
+                        && before.bfd.is_some()
+                    {
+                        // Verified on GoBGP 4.8: gobgpd keeps its BGP session, but makes a
+                        // new BFD session, which starts down; a router whose BGP follows BFD
+                        // resets the session (a flap of about a second).
+                        warn!(peer = %p.name, address = %p.address, bfd = %describe(p.bfd), "BFD settings changed: gobgpd keeps the BGP session but starts a new BFD session; a router that ties BGP to BFD may reset the session once");
+                    }
                 }
             }
             self.peers_set.insert(p.address, p.clone());
         }
+        self.say_bfd_support(c);
         Ok(())
+    }
+
+    /// Says (ERROR, `/status`) when peers are configured with BFD and gobgpd does not run
+    /// it; once per change (SPEC 16: never trusted silently).
+    fn say_bfd_support<G: Gobgp>(&self, c: &G) {
+        let with: Vec<&str> = self
+            .intent
+            .peers
+            .iter()
+            .filter(|p| p.bfd.is_some())
+            .map(|p| p.name.as_str())
+            .collect();
+        let problem = (!with.is_empty() && c.bfd_support() == BfdSupport::No).then(|| {
+            format!(
+                "gobgpd at {} does not run BFD ({}): peer(s) {} run without it, so a dead host or a cut link is noticed only at the hold time; BFD needs GoBGP 4.6 or later",
+                self.intent.address,
+                match c.api() {
+                    Api::V3 => "GoBGP 3.x has no BFD",
+                    Api::V4 => "GoBGP 4.0 to 4.5 ignore it",
+                },
+                with.join(", ")
+            )
+        });
+        self.state.send_if_modified(|s| {
+            if s.bfd_error == problem {
+                return false;
+            }
+            match &problem {
+                Some(p) => error!(peers = %with.join(", "), "{p}"),
+                None if !with.is_empty() => {
+                    info!(peers = %with.join(", "), "gobgpd runs BFD with the peers configured for it")
+                }
+                None => {}
+            }
+            s.bfd_error = problem;
+            true
+        });
     }
 
     /// Someone else changed what anycastd set up in gobgpd: counted, logged (ERROR: a
@@ -154,4 +201,9 @@ impl Announcer {
         self.state
             .send_modify(|s| s.foreign_change = Some((SystemTime::now(), what)));
     }
+}
+
+/// A peer's BFD as logs say it: `300ms x 3`, or `off`.
+fn describe(b: Option<crate::config::bfd::Bfd>) -> String {
+    b.map_or_else(|| "off".to_string(), |b| b.describe())
 }

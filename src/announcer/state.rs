@@ -50,6 +50,8 @@ pub struct AnnouncerState {
     pub owner_conflict: Option<String>,
     /// The API the gobgpd of the last connection speaks.
     pub api: Option<Api>,
+    /// Why the peers configured with BFD run without it (gobgpd does not run BFD).
+    pub bfd_error: Option<String>,
 }
 
 /// Whether gobgpd can be used, as the announcer last found it.

@@ -6,6 +6,7 @@
 //! families in use, ...) run after parsing and report every problem at once.
 
 pub mod attributes;
+pub mod bfd;
 pub mod checks;
 pub mod diagnose;
 pub mod fleet;

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::attributes::AttributesConfig;
+use super::bfd::{Bfd, BfdConfig};
 use super::checks::{CheckConfig, OnFailure};
 use super::fleet::FleetConfig;
 use super::watches::WatchSpec;
@@ -80,6 +81,9 @@ pub struct AnnouncerConfig {
     pub routes: Vec<IpNet>,
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
+    /// BFD (SPEC 16): every peer's default; a peer's own `bfd` merges over it.
+    #[serde(default)]
+    pub bfd: BfdConfig,
     #[serde(default)]
     pub gobgp: GobgpConfig,
     /// How routes are announced in each state (SPEC 10); a service's own replace these.
@@ -135,6 +139,9 @@ pub struct PeerConfig {
     /// Wait between attempts to open the session.
     #[serde(default = "default_connect_retry")]
     pub connect_retry: Dur,
+    /// BFD with this peer, merged key by key over `announcer.bfd`.
+    #[serde(default)]
+    pub bfd: BfdConfig,
 }
 
 fn default_hold_time() -> Dur {
@@ -147,6 +154,11 @@ fn default_connect_retry() -> Dur {
 }
 
 impl PeerConfig {
+    /// The BFD this peer runs (its `bfd` over `announcer.bfd`); `None` when not enabled.
+    pub fn bfd_over(&self, default: BfdConfig) -> Option<Bfd> {
+        self.bfd.over(default).resolve()
+    }
+
     /// The keepalive interval in force: as given, or a third of the hold time.
     pub fn keepalive(&self) -> Dur {
         self.keepalive_interval

@@ -194,12 +194,52 @@ fn peers(c: &Config, problems: &mut Vec<Problem>, warnings: &mut Vec<String>) {
     if a.peers.is_empty() {
         warnings.push("no peers are configured: routes will reach no router".to_string());
     }
+    bfd(c, problems, warnings);
     for (i, p) in a.peers.iter().enumerate() {
         problems.extend(
             peer_timer_problems(p)
                 .into_iter()
                 .map(|x| x.under(&format!("announcer.peers[{i}]"))),
         );
+    }
+}
+
+/// BFD's keys (SPEC 16), and what GoBGP's BFD cannot do: a multihop peer (single hop only,
+/// RFC 5881).
+fn bfd(c: &Config, problems: &mut Vec<Problem>, warnings: &mut Vec<String>) {
+    let a = &c.announcer;
+    problems.extend(
+        a.bfd
+            .problems()
+            .into_iter()
+            .map(|p| p.under("announcer.bfd")),
+    );
+    let off = |b: &crate::config::bfd::BfdConfig| b.enabled != Some(true) && b.sets_timers();
+    if off(&a.bfd) && a.peers.iter().all(|p| p.bfd.enabled != Some(true)) {
+        warnings.push(
+            "announcer.bfd sets timers but BFD is not enabled: write enabled: true to run it"
+                .to_string(),
+        );
+    }
+    for (i, p) in a.peers.iter().enumerate() {
+        let at = format!("announcer.peers[{i}].bfd");
+        problems.extend(p.bfd.problems().into_iter().map(|x| x.under(&at)));
+        let merged = p.bfd.over(a.bfd);
+        if off(&merged) && p.bfd.sets_timers() {
+            warnings.push(format!(
+                "{at} sets timers but BFD is not enabled for peer {:?}: write enabled: true to run it",
+                p.name
+            ));
+        }
+        if merged.enabled == Some(true) && p.multihop_ttl > 0 {
+            problems.push(Problem::new(
+                format!("{at}.enabled"),
+                format!(
+                    "GoBGP's BFD is single hop only (RFC 5881) and peer {:?} is multihop (multihop_ttl {}): write bfd: {{enabled: false}} for it, or remove multihop_ttl",
+                    p.name, p.multihop_ttl
+                ),
+            ));
+        }
     }
 }
 

@@ -64,6 +64,11 @@ pub const GOBGP_PEER_REMOVE_PRIVATE: &str = "anycastd_gobgp_peer_remove_private_
 pub const GOBGP_PEER_SEND_COMMUNITY: &str = "anycastd_gobgp_peer_send_community_flag";
 pub const GOBGP_PEER_SESSION_STATE: &str = "anycastd_gobgp_peer_session_state";
 pub const GOBGP_PEER_TYPE: &str = "anycastd_gobgp_peer_type";
+// BFD of the peers configured with it (SPEC 16), labels {router_id, peer}.
+pub const GOBGP_PEER_BFD_SUPPORTED: &str = "anycastd_gobgp_peer_bfd_supported";
+pub const GOBGP_PEER_BFD_STATE: &str = "anycastd_gobgp_peer_bfd_state";
+pub const GOBGP_PEER_BFD_SENT: &str = "anycastd_gobgp_peer_bfd_packets_sent_total";
+pub const GOBGP_PEER_BFD_RECEIVED: &str = "anycastd_gobgp_peer_bfd_packets_received_total";
 pub const GOBGP_RECEIVED_KEEPALIVE: &str = "anycastd_gobgp_received_messages_keepalive";
 pub const GOBGP_RECEIVED_NOTIFICATION: &str = "anycastd_gobgp_received_messages_notification";
 pub const GOBGP_RECEIVED_OPEN: &str = "anycastd_gobgp_received_messages_open";
@@ -247,6 +252,22 @@ pub const HELP: &[(&str, &str)] = &[
         "Peer session state 0=unknown, 1=idle, 2=connect, 3=active, 4=opensent, 5=openconfirm, 6=established",
     ),
     (GOBGP_PEER_TYPE, "Peer type 0=internal, 1=external"),
+    (
+        GOBGP_PEER_BFD_SUPPORTED,
+        "For a peer configured with BFD: 1 when gobgpd runs it (GoBGP 4.6 and later), 0 when it does not",
+    ),
+    (
+        GOBGP_PEER_BFD_STATE,
+        "BFD session state of a peer configured with BFD: 0=unknown, 1=admin down, 2=down, 3=init, 4=up",
+    ),
+    (
+        GOBGP_PEER_BFD_SENT,
+        "BFD control packets gobgpd sent to the peer (reset when gobgpd re-creates the BFD session)",
+    ),
+    (
+        GOBGP_PEER_BFD_RECEIVED,
+        "BFD control packets gobgpd received from the peer (reset when gobgpd re-creates the BFD session)",
+    ),
     (
         GOBGP_RECEIVED_KEEPALIVE,
         "Number of Keepalive messages received from the peer",

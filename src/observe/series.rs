@@ -158,6 +158,16 @@ pub fn peers(metrics: &Metrics, table: watch::Receiver<Option<PeerTable>>) {
                         m.gauge(name, &labels).set(read(&p.numbers));
                     }
                 }
+                if let Some(b) = &p.bfd {
+                    m.gauge(names::GOBGP_PEER_BFD_SUPPORTED, &labels)
+                        .set(if b.supported { 1.0 } else { 0.0 });
+                    m.gauge(names::GOBGP_PEER_BFD_STATE, &labels)
+                        .set(f64::from(b.state_number));
+                    m.counter(names::GOBGP_PEER_BFD_SENT, &labels)
+                        .absolute(b.packets_sent);
+                    m.counter(names::GOBGP_PEER_BFD_RECEIVED, &labels)
+                        .absolute(b.packets_received);
+                }
                 peers.insert(p.name.clone());
             }
         }

@@ -87,6 +87,9 @@ pub struct GobgpStatus {
     /// The last change someone else made to anycastd's paths or peers in gobgpd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub foreign_change: Option<String>,
+    /// Why the peers configured with BFD run without it (SPEC 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +309,7 @@ impl StatusView {
                     .foreign_change
                     .as_ref()
                     .map(|(at, what)| format!("{}: {what}", rfc3339(*at))),
+                bfd_error: a.bfd_error.clone(),
             },
             services,
             prefixes,
@@ -448,6 +452,9 @@ fn header(out: &mut String, s: &Status) {
     if let Some(c) = &g.foreign_change {
         let _ = writeln!(out, "  changed by someone else at {c}");
     }
+    if let Some(e) = &g.bfd_error {
+        let _ = writeln!(out, "  BFD: {e}");
+    }
     if let Some(r) = &s.reload {
         let verdict = if r.ok { "applied" } else { "REFUSED" };
         let _ = writeln!(out, "last reload {}: {verdict}: {}", r.at, r.message);
@@ -564,11 +571,23 @@ fn peers_table(out: &mut String, peers: Option<&[PeerInfo]>) {
         "SESSION",
         "UPTIME",
         "HOLD/KEEPALIVE",
+        "BFD",
     ])];
     for p in peers {
         let timers = match (p.hold_time_seconds, p.keepalive_seconds) {
             (Some(h), Some(k)) => format!("{h}s/{k}s"),
             _ => "-".to_string(),
+        };
+        let bfd = match &p.bfd {
+            None => "-".to_string(),
+            Some(b) if !b.supported => format!("{}: NOT RUN by gobgpd", b.configured),
+            Some(b) => format!(
+                "{} {} ({} sent, {} received)",
+                b.state.to_uppercase(),
+                b.configured,
+                b.packets_sent,
+                b.packets_received
+            ),
         };
         rows.push(row(&[
             &p.name,
@@ -577,6 +596,7 @@ fn peers_table(out: &mut String, peers: Option<&[PeerInfo]>) {
             &p.session_state,
             &secs(p.uptime_seconds),
             &timers,
+            &bfd,
         ]));
     }
     table(out, &rows);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::ops::{
-    Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, OriginatedPath,
-    PeerChange, PeerEvents, PeerReport, PeerSettings,
+    Advert, Api, BestPathChange, BestPaths, BfdSupport, GlobalSettings, Gobgp, GobgpError,
+    OriginatedPath, PeerChange, PeerEvents, PeerReport, PeerSettings,
 };
 use super::rpc::{self, Calls};
 use super::{v3, v4};
@@ -107,6 +107,10 @@ impl Gobgp for Client {
 
     fn endpoint(&self) -> &str {
         each!(self, c => c.endpoint())
+    }
+
+    fn bfd_support(&self) -> BfdSupport {
+        each!(self, c => c.bfd_support())
     }
 
     async fn global(&self) -> Result<Option<GlobalSettings>, GobgpError> {

@@ -116,6 +116,53 @@ pub struct SeenPeer {
     pub multihop_ttl: u32,
     /// hold time, keepalive interval, connect retry.
     pub timers: Option<(u64, u64, u64)>,
+    /// BFD as gobgpd holds it: `None` when its API has none, or when it has been found
+    /// not to run it (then there is nothing to compare: it cannot be set).
+    pub bfd: Option<SeenBfd>,
+}
+
+/// A peer's BFD settings as gobgpd holds them (µs; gobgpd fills in its defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenBfd {
+    pub enabled: bool,
+    pub port: u32,
+    pub min_tx_us: u32,
+    pub min_rx_us: u32,
+    pub multiplier: u32,
+}
+
+impl SeenBfd {
+    /// What anycastd sends for `want` (`None`: BFD off). Off is sent with gobgpd's own
+    /// defaults, which is how gobgpd reads it back.
+    pub fn wanted(want: Option<crate::config::bfd::Bfd>) -> SeenBfd {
+        let us = |d: std::time::Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        match want {
+            Some(b) => SeenBfd {
+                enabled: true,
+                port: u32::from(b.port),
+                min_tx_us: us(b.min_tx),
+                min_rx_us: us(b.min_rx),
+                multiplier: u32::from(b.multiplier),
+            },
+            None => SeenBfd {
+                enabled: false,
+                port: 3784,
+                min_tx_us: 1_000_000,
+                min_rx_us: 1_000_000,
+                multiplier: 3,
+            },
+        }
+    }
+}
+
+/// Whether gobgpd's BFD of a peer is what anycastd wants: the timers count only while
+/// enabled (gobgpd reports its defaults for a peer without BFD).
+fn bfd_matches(have: Option<SeenBfd>, want: Option<crate::config::bfd::Bfd>) -> bool {
+    match (have, want) {
+        (None, _) => true,
+        (Some(h), None) => !h.enabled,
+        (Some(h), Some(_)) => h == SeenBfd::wanted(want),
+    }
 }
 
 /// Whether gobgpd's view of a peer has the settings anycastd wants.
@@ -134,6 +181,7 @@ pub fn peer_matches(have: &SeenPeer, want: &PeerSettings) -> bool {
                 want.timers.keepalive_interval,
                 want.timers.connect_retry,
             ))
+        && bfd_matches(have.bfd, want.bfd)
 }
 
 fn same_addr(have: &str, want: IpAddr) -> bool {
@@ -223,6 +271,7 @@ mod tests {
             multihop_ttl: 0,
             passive: false,
             timers: TIMERS,
+            bfd: None,
         }
     }
 
@@ -241,8 +290,16 @@ mod tests {
                 p.timers.keepalive_interval,
                 p.timers.connect_retry,
             )),
+            bfd: Some(SeenBfd::wanted(p.bfd)),
         }
     }
+
+    const BFD: crate::config::bfd::Bfd = crate::config::bfd::Bfd {
+        min_tx: std::time::Duration::from_millis(300),
+        min_rx: std::time::Duration::from_millis(300),
+        multiplier: 3,
+        port: 3784,
+    };
 
     #[test]
     fn peer_comparison_sees_each_setting() {
@@ -292,6 +349,10 @@ mod tests {
                 },
                 ..base.clone()
             },
+            PeerSettings {
+                bfd: Some(BFD),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert!(!peer_matches(&seen(&v), &base), "{v:?}");
@@ -309,5 +370,41 @@ mod tests {
             ..seen(&want)
         };
         assert!(peer_matches(&have, &want));
+    }
+
+    #[test]
+    fn bfd_is_compared_only_where_gobgpd_can_run_it() {
+        let with = PeerSettings {
+            bfd: Some(BFD),
+            ..settings()
+        };
+        assert!(peer_matches(&seen(&with), &with));
+        // Another interval or multiplier is a change.
+        for other in [
+            crate::config::bfd::Bfd {
+                min_rx: std::time::Duration::from_millis(100),
+                ..BFD
+            },
+            crate::config::bfd::Bfd {
+                multiplier: 5,
+                ..BFD
+            },
+        ] {
+            let v = PeerSettings {
+                bfd: Some(other),
+                ..settings()
+            };
+            assert!(!peer_matches(&seen(&v), &with), "{other:?}");
+        }
+        // Off: gobgpd reads back its defaults, enabled false; that matches.
+        let off = settings();
+        assert!(peer_matches(&seen(&off), &off));
+        // A gobgpd without BFD in its API (3.x, 4.0 to 4.4), or found not to run it (4.5):
+        // nothing to compare, so no UpdatePeer at every reconcile.
+        let blind = SeenPeer {
+            bfd: None,
+            ..seen(&off)
+        };
+        assert!(peer_matches(&blind, &with));
     }
 }

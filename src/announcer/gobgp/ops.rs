@@ -76,6 +76,8 @@ pub struct PeerSettings {
     pub multihop_ttl: u8,
     pub passive: bool,
     pub timers: PeerTimers,
+    /// BFD with this peer, when enabled (GoBGP 4.6 and later run it; others ignore it).
+    pub bfd: Option<crate::config::bfd::Bfd>,
 }
 
 /// A peer's BGP timers, in seconds as BGP counts them.
@@ -98,6 +100,7 @@ impl fmt::Debug for PeerSettings {
             .field("multihop_ttl", &self.multihop_ttl)
             .field("passive", &self.passive)
             .field("timers", &self.timers)
+            .field("bfd", &self.bfd)
             .finish()
     }
 }
@@ -171,6 +174,55 @@ pub struct PeerReport {
     /// The keepalive interval in force, while established.
     pub keepalive_interval: Option<u64>,
     pub numbers: PeerNumbers,
+    /// What gobgpd says of BFD with this peer; `None` when its API has no BFD (3.x, 4.0 to
+    /// 4.4).
+    pub bfd: Option<BfdReport>,
+}
+
+/// BFD with one peer, as gobgpd reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BfdReport {
+    /// Whether gobgpd runs BFD with the peer: false when it was not asked to, and always
+    /// on GoBGP 4.5 (which has the field but no BFD).
+    pub enabled: bool,
+    pub state: BfdState,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+}
+
+/// A BFD session's state, numbered as `anycastd_gobgp_peer_bfd_state` says it (SPEC 16).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BfdState {
+    #[default]
+    Unknown = 0,
+    AdminDown = 1,
+    Down = 2,
+    Init = 3,
+    Up = 4,
+}
+
+impl BfdState {
+    pub fn name(self) -> &'static str {
+        match self {
+            BfdState::Unknown => "unknown",
+            BfdState::AdminDown => "admin_down",
+            BfdState::Down => "down",
+            BfdState::Init => "init",
+            BfdState::Up => "up",
+        }
+    }
+}
+
+/// Whether a gobgpd runs BFD, as far as anycastd found out on this connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BfdSupport {
+    /// Not asked yet (no peer with BFD set up on this connection).
+    #[default]
+    Unknown,
+    /// A peer set up with BFD reads back with BFD enabled (GoBGP 4.6 and later).
+    Yes,
+    /// It does not: GoBGP 3.x (no such field), 4.0 to 4.4 (drop it), 4.5 (ignores it).
+    No,
 }
 
 impl PeerReport {
@@ -312,6 +364,9 @@ pub trait Gobgp: Clone + Send + Sync + 'static {
     fn global(&self) -> impl Future<Output = Result<Option<GlobalSettings>, GobgpError>> + Send;
 
     fn start_bgp(&self, g: &GlobalSettings) -> impl Future<Output = Result<(), GobgpError>> + Send;
+
+    /// Whether this gobgpd runs BFD, as found when a peer with BFD was last set up.
+    fn bfd_support(&self) -> BfdSupport;
 
     /// Adds the peer, or updates it when any of its settings differ. Leaves other peers
     /// alone.

@@ -23,8 +23,9 @@ use self::api::{
 };
 use super::codec::{self, Attr, SeenPeer};
 use super::ops::{
-    Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, Messages,
-    OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport, PeerSettings, SessionState,
+    Advert, Api, BestPathChange, BestPaths, BfdSupport, GlobalSettings, Gobgp, GobgpError,
+    Messages, OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport, PeerSettings,
+    SessionState,
 };
 use super::rpc::{Calls, stream_error};
 use crate::config::attributes::{LargeCommunity, PathAttributes};
@@ -112,6 +113,11 @@ impl Gobgp for Client {
 
     fn api(&self) -> Api {
         Api::V3
+    }
+
+    fn bfd_support(&self) -> BfdSupport {
+        // GoBGP 3 has no BFD.
+        BfdSupport::No
     }
 
     fn endpoint(&self) -> &str {
@@ -430,6 +436,8 @@ fn peer_report(p: &Peer) -> PeerReport {
             received: messages_of(messages.received.unwrap_or_default()),
             sent: messages_of(messages.sent.unwrap_or_default()),
         },
+        // GoBGP 3 has no BFD.
+        bfd: None,
     }
 }
 
@@ -722,6 +730,8 @@ fn seen(have: &Peer) -> SeenPeer {
             .as_ref()
             .and_then(|t| t.config.as_ref())
             .map(|c| (c.hold_time, c.keepalive_interval, c.connect_retry)),
+        // GoBGP 3 has no BFD: nothing to compare.
+        bfd: None,
     }
 }
 
@@ -825,6 +835,7 @@ mod tests {
             multihop_ttl: 0,
             passive: false,
             timers: TIMERS,
+            bfd: None,
         };
         assert!(!format!("{p:?}").contains("hunter2"));
     }
@@ -841,6 +852,7 @@ mod tests {
             multihop_ttl: 3,
             passive: true,
             timers: TIMERS,
+            bfd: None,
         };
         assert!(codec::peer_matches(&seen(&peer_message(&p)), &p));
         let set = peer_message(&p);

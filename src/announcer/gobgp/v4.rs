@@ -16,6 +16,8 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
@@ -31,10 +33,11 @@ use self::api::{
     UpdatePeerRequest, WatchEventRequest, attribute::Attr as A,
     go_bgp_service_client::GoBgpServiceClient,
 };
-use super::codec::{self, Attr, SeenPeer};
+use super::codec::{self, Attr, SeenBfd, SeenPeer};
 use super::ops::{
-    Advert, Api, BestPathChange, BestPaths, GlobalSettings, Gobgp, GobgpError, Messages,
-    OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport, PeerSettings, SessionState,
+    Advert, Api, BestPathChange, BestPaths, BfdReport, BfdState, BfdSupport, GlobalSettings, Gobgp,
+    GobgpError, Messages, OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport,
+    PeerSettings, SessionState,
 };
 use super::rpc::{Calls, now, stream_error};
 use crate::config::attributes::{LargeCommunity, PathAttributes};
@@ -50,6 +53,9 @@ mod api {
 pub struct Client {
     calls: Calls,
     inner: GoBgpServiceClient<Channel>,
+    /// Whether this gobgpd runs BFD ([`BfdSupport`] as a number), found when a peer with
+    /// BFD is set up; shared by the clones of one connection, new at each connect.
+    bfd: Arc<AtomicU8>,
 }
 
 impl Client {
@@ -58,6 +64,7 @@ impl Client {
         Client {
             calls,
             inner: GoBgpServiceClient::new(channel),
+            bfd: Arc::default(),
         }
     }
 
@@ -120,6 +127,14 @@ impl Gobgp for Client {
         Api::V4
     }
 
+    fn bfd_support(&self) -> BfdSupport {
+        match self.bfd.load(Ordering::Relaxed) {
+            1 => BfdSupport::Yes,
+            2 => BfdSupport::No,
+            _ => BfdSupport::Unknown,
+        }
+    }
+
     fn endpoint(&self) -> &str {
         &self.calls.endpoint
     }
@@ -159,22 +174,41 @@ impl Gobgp for Client {
         let want = peer_message(p);
         let existing = self.list_peers_at(&p.address.to_string()).await?;
         let mut c = self.inner.clone();
-        match existing.into_iter().find(|e| same_neighbor(e, p.address)) {
+        let change = match existing.into_iter().find(|e| same_neighbor(e, p.address)) {
             None => {
                 self.call("AddPeer", c.add_peer(AddPeerRequest { peer: Some(want) }))
                     .await?;
-                Ok(PeerChange::Added)
+                PeerChange::Added
             }
-            Some(have) if codec::peer_matches(&seen(&have), p) => Ok(PeerChange::Unchanged),
+            Some(have) if codec::peer_matches(&self.seen(&have), p) => {
+                if p.bfd.is_some() {
+                    self.learn_bfd(&have);
+                }
+                return Ok(PeerChange::Unchanged);
+            }
             Some(_) => {
+                // The whole peer, BFD included: an UpdatePeer without `bfd` turns it off.
                 let req = UpdatePeerRequest {
                     peer: Some(want),
                     do_soft_reset_in: false,
                 };
                 self.call("UpdatePeer", c.update_peer(req)).await?;
-                Ok(PeerChange::Updated)
+                PeerChange::Updated
             }
+        };
+        // Asked for BFD: does gobgpd say it runs it? GoBGP 4.0 to 4.4 drop the field, 4.5
+        // keeps it off; only 4.6 and later read back enabled (verified on 4.0, 4.4, 4.5,
+        // 4.8).
+        if p.bfd.is_some()
+            && let Some(have) = self
+                .list_peers_at(&p.address.to_string())
+                .await?
+                .into_iter()
+                .find(|e| same_neighbor(e, p.address))
+        {
+            self.learn_bfd(&have);
         }
+        Ok(change)
     }
 
     async fn delete_peer(&self, address: IpAddr) -> Result<(), GobgpError> {
@@ -428,6 +462,28 @@ fn peer_report(p: &Peer) -> PeerReport {
             received: messages_of(messages.received.unwrap_or_default()),
             sent: messages_of(messages.sent.unwrap_or_default()),
         },
+        bfd: p.bfd.map(|b| {
+            let s = state.bfd_state.unwrap_or_default();
+            let counters = s.bfd_async.unwrap_or_default();
+            BfdReport {
+                enabled: b.enabled,
+                state: bfd_state(s.session_state),
+                packets_sent: counters.transmitted_packets,
+                packets_received: counters.received_packets,
+            }
+        }),
+    }
+}
+
+/// GoBGP 4's BFD session state in SPEC 16's numbering.
+fn bfd_state(n: i32) -> BfdState {
+    use api::BfdSessionState as B;
+    match B::try_from(n) {
+        Ok(B::Up) => BfdState::Up,
+        Ok(B::Down) => BfdState::Down,
+        Ok(B::AdminDown) => BfdState::AdminDown,
+        Ok(B::Init) => BfdState::Init,
+        _ => BfdState::Unknown,
     }
 }
 
@@ -640,6 +696,14 @@ fn peer_message(p: &PeerSettings) -> Peer {
                 connect_retry: p.timers.connect_retry,
                 hold_time: p.timers.hold_time,
                 keepalive_interval: p.timers.keepalive_interval,
+                // After BFD resets the session gobgpd waits this long before it tries
+                // again; its default, 30 s, would keep a route away for 30 s after the
+                // link is back. With BFD: connect_retry (5 s by default).
+                idle_hold_time_after_reset: if p.bfd.is_some() {
+                    p.timers.connect_retry.max(1)
+                } else {
+                    0
+                },
                 ..Default::default()
             }),
             state: None,
@@ -651,7 +715,39 @@ fn peer_message(p: &PeerSettings) -> Peer {
             ..Default::default()
         }),
         afi_safis,
-        bfd: None,
+        bfd: Some(bfd_message(p.bfd)),
+    }
+}
+
+/// The peer's BFD as GoBGP 4.6+ takes it; sent always, off included (an UpdatePeer
+/// without it would turn BFD off anyway). Older 4.x ignore the field.
+fn bfd_message(want: Option<crate::config::bfd::Bfd>) -> api::BfdPeerConfig {
+    let w = SeenBfd::wanted(want);
+    api::BfdPeerConfig {
+        enabled: w.enabled,
+        port: w.port,
+        desired_minimum_tx_interval: w.min_tx_us,
+        required_minimum_receive: w.min_rx_us,
+        detection_multiplier: w.multiplier,
+    }
+}
+
+impl Client {
+    /// Notes whether gobgpd runs BFD, from a peer that was set up with it.
+    fn learn_bfd(&self, have: &Peer) {
+        let runs = have.bfd.as_ref().is_some_and(|b| b.enabled);
+        self.bfd.store(if runs { 1 } else { 2 }, Ordering::Relaxed);
+    }
+
+    /// gobgpd's view of a peer; its BFD left out once gobgpd is found not to run BFD (4.5
+    /// reads back `enabled: false` whatever was sent: comparing would update the peer at
+    /// every reconcile).
+    fn seen(&self, have: &Peer) -> SeenPeer {
+        let mut s = seen(have);
+        if self.bfd_support() == BfdSupport::No {
+            s.bfd = None;
+        }
+        s
     }
 }
 
@@ -679,6 +775,13 @@ fn seen(have: &Peer) -> SeenPeer {
             .as_ref()
             .and_then(|t| t.config.as_ref())
             .map(|c| (c.hold_time, c.keepalive_interval, c.connect_retry)),
+        bfd: have.bfd.map(|b| SeenBfd {
+            enabled: b.enabled,
+            port: b.port,
+            min_tx_us: b.desired_minimum_tx_interval,
+            min_rx_us: b.required_minimum_receive,
+            multiplier: b.detection_multiplier,
+        }),
     }
 }
 
@@ -804,8 +907,45 @@ mod tests {
                 keepalive_interval: 3,
                 connect_retry: 5,
             },
+            bfd: None,
         };
         assert!(codec::peer_matches(&seen(&peer_message(&p)), &p));
         assert!(same_neighbor(&peer_message(&p), p.address));
+        // With BFD: sent in microseconds, read back the same; off is sent as gobgpd's
+        // defaults, enabled false.
+        let with = PeerSettings {
+            bfd: Some(crate::config::bfd::Bfd {
+                min_tx: Duration::from_millis(300),
+                min_rx: Duration::from_millis(100),
+                multiplier: 3,
+                port: 3784,
+            }),
+            ..p.clone()
+        };
+        let m = peer_message(&with);
+        let b = m.bfd.expect("bfd sent");
+        assert_eq!(
+            (
+                b.enabled,
+                b.desired_minimum_tx_interval,
+                b.required_minimum_receive
+            ),
+            (true, 300_000, 100_000)
+        );
+        let t = m.timers.and_then(|t| t.config).expect("timers");
+        assert_eq!(t.idle_hold_time_after_reset, 5);
+        assert!(codec::peer_matches(&seen(&peer_message(&with)), &with));
+        assert!(!codec::peer_matches(&seen(&peer_message(&p)), &with));
+        assert!(!peer_message(&p).bfd.expect("bfd sent").enabled);
+    }
+
+    #[test]
+    fn bfd_states_are_numbered_as_the_metric_says() {
+        use api::BfdSessionState as B;
+        assert_eq!(bfd_state(B::Up as i32) as u8, 4);
+        assert_eq!(bfd_state(B::Init as i32) as u8, 3);
+        assert_eq!(bfd_state(B::Down as i32) as u8, 2);
+        assert_eq!(bfd_state(B::AdminDown as i32) as u8, 1);
+        assert_eq!(bfd_state(0) as u8, 0);
     }
 }
