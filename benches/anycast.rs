@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anycastd::announcer::gobgp::client::Client;
 use anycastd::announcer::gobgp::ops::{BestPaths, Gobgp};
-use common::gobgpd::{Gobgpd, RouterOpts, require_gobgpd};
+use common::gobgpd::{Gobgpd, Release, RouterOpts, require_gobgpd};
 use common::lab::{Anycastd, HttpTarget, free_tcp_port, wait_until};
 use ipnet::IpNet;
 
@@ -101,9 +101,9 @@ fn machine() -> String {
         .map_or(0, |kb| kb / 1024 / 1024);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!(
-        "Machine: {cpu}, {cores} cores, {mem} GiB, Linux {}; gobgpd {}; anycastd {} (release build).",
+        "Machine: {cpu}, {cores} cores, {mem} GiB, Linux {}; speaker and router: {} (ANYCASTD_TEST_GOBGP); anycastd {} (release build).",
         kernel.trim(),
-        version_of("gobgpd"),
+        version_of(&Release::default().gobgpd().to_string_lossy()),
         env!("CARGO_PKG_VERSION")
     )
 }
