@@ -153,7 +153,9 @@ impl Announcer {
             }
         }
         // What gobgpd really announces replaces what anycastd believed.
-        self.announced.retain(|p, _| present.contains_key(p));
+        if self.announced.keys().any(|p| !present.contains_key(p)) {
+            Arc::make_mut(&mut self.announced).retain(|p, _| present.contains_key(p));
+        }
         let desired = self.gate.borrow().desired();
         let wanted = self.wanted(&desired, Present::Listed(&present));
         let leaving = self.leaving_of(&wanted, &desired, present.keys());
@@ -299,19 +301,31 @@ impl Announcer {
         let mut deleted = stream::iter(deletes)
             .map(|(prefix, nh)| async move { c.delete_path(prefix, nh).await.map(|()| prefix) })
             .buffer_unordered(IN_FLIGHT);
-        while let Some(prefix) = deleted.try_next().await? {
+        let mut left = false;
+        let done = loop {
+            let prefix = match deleted.try_next().await {
+                Ok(Some(prefix)) => prefix,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            };
             let reason = self.reason(&prefix, None, why, desired);
-            self.announced.remove(&prefix);
-            self.leaving.remove(&prefix);
+            Arc::make_mut(&mut self.announced).remove(&prefix);
+            left |= self.leaving.remove(&prefix).is_some();
             warn!(prefix = %prefix, reason = reason.as_str(), "withdrawn");
+        };
+        drop(deleted);
+        // Once, not per prefix: a reload that removes 10,000 prefixes withdraws them here.
+        if left {
+            self.set_prefixes();
         }
+        done?;
         let mut added = stream::iter(p.add)
             .map(|r| async move { c.add_path(r.prefix, &r.advert, asn).await.map(|()| r) })
             .buffer_unordered(IN_FLIGHT);
         while let Some(r) = added.try_next().await? {
             let reason = self.reason(&r.prefix, Some(r.state), why, desired);
             let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
-            let before = self.announced.insert(r.prefix, r.clone());
+            let before = Arc::make_mut(&mut self.announced).insert(r.prefix, r.clone());
             if before.is_some() {
                 warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
             } else {
@@ -337,7 +351,7 @@ impl Announcer {
         while let Some((p, result)) = results.next().await {
             match result {
                 Ok(()) => {
-                    self.announced.remove(&p);
+                    Arc::make_mut(&mut self.announced).remove(&p);
                     warn!(prefix = %p, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {
