@@ -4,4 +4,5 @@
 
 pub mod client;
 pub mod ops;
+pub mod path_cache;
 pub mod v3;
