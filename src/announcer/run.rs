@@ -73,8 +73,13 @@ pub struct Announcer {
     pub(super) intents: watch::Receiver<Arc<Intent>>,
     pub(super) gate: watch::Receiver<Gate>,
     pub(super) stop: watch::Receiver<Stop>,
-    /// What gobgpd announces of ours, as far as anycastd knows.
-    pub(super) announced: BTreeMap<IpNet, Route>,
+    /// What gobgpd announces of ours, as far as anycastd knows; shared with the last
+    /// published [`AnnouncerState`] (changed through `Arc::make_mut`: copied once per
+    /// update that changes it, not on every publish).
+    pub(super) announced: Arc<BTreeMap<IpNet, Route>>,
+    /// Every prefix anycastd manages (the intent's and the leaving ones), as published;
+    /// made again by [`Announcer::set_prefixes`] when either changes.
+    prefixes: Arc<BTreeSet<IpNet>>,
     /// Prefixes a reload removed that are still announced: drained, then withdrawn.
     pub(super) leaving: BTreeMap<IpNet, RouteSpec>,
     /// Peers a reload removed, to delete from gobgpd.
@@ -120,8 +125,9 @@ impl Announcer {
         up.set(0.0);
         let owner_conflict = metrics.gauge(names::GOBGP_OWNER_CONFLICT, &[]);
         owner_conflict.set(0.0);
+        let prefixes: Arc<BTreeSet<IpNet>> = Arc::new(intent.routes.keys().copied().collect());
         let state = AnnouncerState {
-            prefixes: intent.routes.keys().copied().collect(),
+            prefixes: prefixes.clone(),
             ..AnnouncerState::default()
         };
         Announcer {
@@ -130,7 +136,8 @@ impl Announcer {
             intents,
             gate,
             stop,
-            announced: BTreeMap::new(),
+            announced: Arc::default(),
+            prefixes,
             leaving: BTreeMap::new(),
             removed_peers: Vec::new(),
             peers_set: BTreeMap::new(),
@@ -198,23 +205,13 @@ impl Announcer {
 
     fn publish(&self, gobgp: GobgpHealth) {
         self.up.set(if gobgp.is_usable() { 1.0 } else { 0.0 });
-        let announced = self
-            .announced
-            .iter()
-            .map(|(p, r)| (*p, (r.state, r.advert.attrs.clone())))
-            .collect();
-        let prefixes = self
-            .intent
-            .routes
-            .keys()
-            .chain(self.leaving.keys())
-            .copied()
-            .collect();
         self.state.send_if_modified(|s| {
+            // Shared, not copied: an unchanged map is the same `Arc`, and compares as equal
+            // without a look at its 20,000 entries.
             let next = AnnouncerState {
                 gobgp,
-                prefixes,
-                announced,
+                prefixes: self.prefixes.clone(),
+                announced: self.announced.clone(),
                 foreign_change: s.foreign_change.clone(),
                 owner_conflict: s.owner_conflict.clone(),
                 api: s.api,
@@ -224,6 +221,12 @@ impl Announcer {
             *s = next;
             changed
         });
+    }
+
+    /// Makes the published prefixes again, after a change of the intent or of `leaving`.
+    pub(super) fn set_prefixes(&mut self) {
+        let prefixes = self.intent.routes.keys().chain(self.leaving.keys());
+        self.prefixes = Arc::new(prefixes.copied().collect());
     }
 
     /// Runs until stopped (see [`Stop`]) or a fatal error.
@@ -360,13 +363,18 @@ impl Announcer {
                 .filter(|p| !self.intent.peers.iter().any(|n| n.address == p.address))
                 .cloned(),
         );
-        for (prefix, spec) in &old.routes {
-            if !self.intent.routes.contains_key(prefix) && self.announced.contains_key(prefix) {
+        let announced = old
+            .routes
+            .iter()
+            .filter(|(p, _)| self.announced.contains_key(p));
+        for (prefix, spec) in announced {
+            if !self.intent.routes.contains_key(prefix) {
                 self.leaving.insert(*prefix, spec.clone());
             }
         }
         self.leaving
             .retain(|p, _| !self.intent.routes.contains_key(p));
+        self.set_prefixes();
         self.setup_peers(c).await?;
         self.update(c, Why::Change).await?;
         self.publish_usable();

@@ -47,7 +47,7 @@ pub fn routes(metrics: &Metrics, state: watch::Receiver<AnnouncerState>) {
     metrics.refresh_with(Box::new(move |m| {
         let s = state.borrow();
         let mut now = BTreeSet::new();
-        for p in &s.prefixes {
+        for p in s.prefixes.iter() {
             let label = p.to_string();
             let on = s.announced.contains_key(p);
             m.gauge(names::ROUTE_ANNOUNCED, &[("prefix", label.as_str())])

@@ -287,7 +287,7 @@ impl StatusView {
                         announced.is_some(),
                     ),
                     announced: announced.is_some(),
-                    attributes: announced.map(|(state, attrs)| describe(*state, attrs)),
+                    attributes: announced.map(|r| describe(r.state, &r.advert.attrs)),
                 }
             })
             .collect();

@@ -4,11 +4,14 @@
 //!
 //! A prefix of a service's `routes` follows that service. A prefix of `announcer.routes`
 //! is withdrawn if any service is down, drained if any is drained, degraded if any is
-//! degraded, and up otherwise. The desired routes are computed once per change of a
-//! service (20,000 prefixes: one pass, each prefix looked at once) and shared: a prefix's
-//! [`Cause`] is the same `Arc` for every prefix of its service.
+//! degraded, and up otherwise. So every prefix of one source (a service, or the global
+//! routes) wants the same: [`Desired`] holds one [`Want`] per source, and which source each
+//! prefix follows, a table made once per config and shared. A change of a service makes
+//! its source's wish and the global one again, not one entry per prefix (issue 20: with
+//! 20,000 prefixes a fresh map per change took milliseconds of the one worker thread, and
+//! a reload, which sets every service in turn, took 200 times that).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -90,12 +93,45 @@ pub struct Want {
 }
 
 /// Every configured prefix (of the gate's config) and what the gate wants of it.
-pub type Desired = BTreeMap<IpNet, Want>;
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Every prefix, sorted, with the index in `wants` of the source it follows: the
+    /// config's, shared by every [`Desired`] of one gate.
+    sources: Arc<Vec<(IpNet, usize)>>,
+    /// The wish of each source: the global routes first, then each service in config
+    /// order.
+    wants: Vec<Want>,
+}
+
+impl Desired {
+    /// What the gate wants of `prefix`; `None` for a prefix of no source.
+    pub fn get(&self, prefix: &IpNet) -> Option<&Want> {
+        let i = self.sources.binary_search_by(|(p, _)| p.cmp(prefix)).ok()?;
+        self.wants.get(self.sources[i].1)
+    }
+
+    /// Every prefix and what the gate wants of it, by prefix.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &Want)> {
+        self.sources
+            .iter()
+            .filter_map(|(p, i)| Some((p, self.wants.get(*i)?)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// The index of the global routes' source in [`Desired`]'s wishes; service `i` is `i + 1`.
+const GLOBAL: usize = 0;
 
 /// The services' states, and the desired routes made of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gate {
-    global: Vec<IpNet>,
     services: Vec<GateService>,
     by_name: HashMap<String, usize>,
     desired: Arc<Desired>,
@@ -104,7 +140,6 @@ pub struct Gate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct GateService {
     name: String,
-    routes: Vec<IpNet>,
     level: Level,
     drained: bool,
     /// Drained past the fleet guard (`anycastd drain --force`).
@@ -135,6 +170,14 @@ impl GateService {
             behind: vec![(self.name.clone(), self.state())],
         }
     }
+
+    /// What it wants of its routes, and why.
+    fn want(&self) -> Want {
+        Want {
+            desire: self.desire(),
+            cause: Arc::new(self.cause()),
+        }
+    }
 }
 
 impl Gate {
@@ -145,29 +188,53 @@ impl Gate {
             .iter()
             .map(|s| GateService {
                 name: s.name.clone(),
-                routes: s.routes.clone(),
                 level: Level::Down,
                 drained: false,
                 forced: false,
                 since: SystemTime::now(),
             })
             .collect();
-        Gate::of(config.announcer.routes.clone(), services)
+        let routes = config.services.iter().map(|s| s.routes.as_slice());
+        Gate::of(&config.announcer.routes, routes, services)
     }
 
-    fn of(global: Vec<IpNet>, services: Vec<GateService>) -> Gate {
+    /// The gate of `services`, whose routes `routes` gives in the same order, and of the
+    /// global routes `global`.
+    fn of<'a>(
+        global: &[IpNet],
+        routes: impl Iterator<Item = &'a [IpNet]>,
+        services: Vec<GateService>,
+    ) -> Gate {
         let by_name = services
             .iter()
             .enumerate()
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
+        let mut sources: Vec<(IpNet, usize)> = global.iter().map(|p| (*p, GLOBAL)).collect();
+        for (i, r) in routes.enumerate() {
+            sources.extend(r.iter().map(|p| (*p, i + 1)));
+        }
+        // A prefix is in one place only (validated); were it not, the last one counts.
+        sources.sort_by_key(|(p, _)| *p);
+        sources.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
         let mut g = Gate {
-            global,
             services,
             by_name,
-            desired: Arc::default(),
+            desired: Arc::new(Desired {
+                sources: Arc::new(sources),
+                wants: Vec::new(),
+            }),
         };
-        g.recompute();
+        let wants = std::iter::once(g.global_want())
+            .chain(g.services.iter().map(GateService::want))
+            .collect();
+        Arc::make_mut(&mut g.desired).wants = wants;
         g
     }
 
@@ -176,21 +243,14 @@ impl Gate {
         self.desired.clone()
     }
 
-    /// Makes the desired routes again: one pass over every prefix.
-    fn recompute(&mut self) {
-        let mut d = Desired::new();
-        if !self.global.is_empty() {
-            let want = self.global_want();
-            d.extend(self.global.iter().map(|p| (*p, want.clone())));
-        }
-        for s in &self.services {
-            let want = Want {
-                desire: s.desire(),
-                cause: Arc::new(s.cause()),
-            };
-            d.extend(s.routes.iter().map(|p| (*p, want.clone())));
-        }
-        self.desired = Arc::new(d);
+    /// Makes the wishes of service `i` and of the global routes again (the only ones a
+    /// change of that service can change).
+    fn recompute(&mut self, i: usize) {
+        let global = self.global_want();
+        let want = self.services[i].want();
+        let d = Arc::make_mut(&mut self.desired);
+        d.wants[GLOBAL] = global;
+        d.wants[i + 1] = want;
     }
 
     /// What the global routes follow: down if any service is, drained if any is (forced if
@@ -239,7 +299,7 @@ impl Gate {
         if s.state() != before.state() {
             s.since = SystemTime::now();
         }
-        self.recompute();
+        self.recompute(i);
         true
     }
 
@@ -306,20 +366,18 @@ mod tests {
 
     fn gate() -> Gate {
         let n = |s: &str| s.parse::<IpNet>().expect("test prefix");
-        let svc = |name: &str, routes: Vec<IpNet>| GateService {
+        let svc = |name: &str| GateService {
             name: name.into(),
-            routes,
             level: Level::Down,
             drained: false,
             forced: false,
             since: SystemTime::UNIX_EPOCH,
         };
+        let routes = [vec![n("192.0.2.10/32")], vec![n("2001:db8::/48")]];
         Gate::of(
-            vec![n("192.0.2.1/32")],
-            vec![
-                svc("a", vec![n("192.0.2.10/32")]),
-                svc("b", vec![n("2001:db8::/48")]),
-            ],
+            &[n("192.0.2.1/32")],
+            routes.iter().map(Vec::as_slice),
+            vec![svc("a"), svc("b")],
         )
     }
 
@@ -332,7 +390,10 @@ mod tests {
     }
 
     fn want(g: &Gate, p: &str) -> Want {
-        g.desired()[&p.parse::<IpNet>().expect("prefix")].clone()
+        g.desired()
+            .get(&p.parse::<IpNet>().expect("prefix"))
+            .expect("a configured prefix")
+            .clone()
     }
 
     #[test]

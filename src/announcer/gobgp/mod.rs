@@ -5,6 +5,7 @@
 pub mod client;
 mod codec;
 pub mod ops;
+pub mod path_cache;
 mod rpc;
 pub mod v3;
 pub mod v4;

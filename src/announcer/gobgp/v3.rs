@@ -27,6 +27,7 @@ use super::ops::{
     Messages, OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport, PeerSettings,
     SessionState,
 };
+use super::path_cache::RawPaths;
 use super::rpc::{Calls, stream_error};
 use crate::config::attributes::{LargeCommunity, PathAttributes};
 
@@ -41,6 +42,8 @@ mod api {
 pub struct Client {
     calls: Calls,
     inner: GobgpApiClient<Channel>,
+    /// `ListPath` read raw, and the paths of the last listing (issue 20).
+    paths: std::sync::Arc<RawPaths<OriginatedPath>>,
 }
 
 impl Client {
@@ -48,6 +51,7 @@ impl Client {
     pub fn new(channel: Channel, calls: Calls) -> Client {
         Client {
             calls,
+            paths: std::sync::Arc::new(RawPaths::new(channel.clone())),
             inner: GobgpApiClient::new(channel),
         }
     }
@@ -295,37 +299,33 @@ impl Gobgp for Client {
     /// The paths of gobgpd's global RIB (IPv4 and IPv6 unicast) that were added through the
     /// API, as opposed to learned from a peer. `local_asn` reads the AS path as a prepend.
     async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
-        let mut out = Vec::new();
+        // Read raw, and decoded only where a path's bytes changed since the last listing
+        // (see `path_cache`: 54 ms of each reconcile with 20,000 prefixes).
+        let mut dests = Vec::new();
         for family in [family(api::family::Afi::Ip), family(api::family::Afi::Ip6)] {
-            let mut c = self.inner.clone();
             let req = ListPathRequest {
                 table_type: TableType::Global as i32,
                 name: String::new(),
                 family: Some(family),
                 sort_type: 0,
             };
-            let dests = self
-                .call("ListPath", async move {
-                    let mut stream = c.list_path(req).await?.into_inner();
-                    let mut dests = Vec::new();
-                    while let Some(r) = stream.message().await? {
-                        dests.extend(r.destination);
-                    }
-                    Ok(dests)
-                })
-                .await?;
-            for d in dests {
-                for p in d.paths.iter().filter(|p| is_local(p)) {
-                    if let Some((prefix, _)) = path_prefix(p) {
-                        out.push(OriginatedPath {
-                            prefix,
-                            advert: decode_advert(p, local_asn),
-                        });
-                    }
-                }
-            }
+            let list = self.paths.list("/apipb.GobgpApi/ListPath", req);
+            dests.extend(self.call("ListPath", list).await?);
         }
-        Ok(out)
+        self.paths
+            .refresh(local_asn, dests, |raw| {
+                let p = Path::decode(raw)?;
+                if !is_local(&p) {
+                    return Ok(None);
+                }
+                Ok(path_prefix(&p).map(|(prefix, _)| OriginatedPath {
+                    prefix,
+                    advert: decode_advert(&p, local_asn),
+                }))
+            })
+            .map_err(|e: prost::DecodeError| {
+                self.rpc_error("ListPath", &tonic::Status::internal(e.to_string()))
+            })
     }
 
     /// A stream of peer events (state changes). gobgpd sends the stream's headers only with

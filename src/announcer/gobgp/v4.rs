@@ -39,6 +39,7 @@ use super::ops::{
     GobgpError, Messages, OriginatedPath, PeerChange, PeerEvents, PeerNumbers, PeerReport,
     PeerSettings, SessionState,
 };
+use super::path_cache::RawPaths;
 use super::rpc::{Calls, now, stream_error};
 use crate::config::attributes::{LargeCommunity, PathAttributes};
 
@@ -56,6 +57,8 @@ pub struct Client {
     /// Whether this gobgpd runs BFD ([`BfdSupport`] as a number), found when a peer with
     /// BFD is set up; shared by the clones of one connection, new at each connect.
     bfd: Arc<AtomicU8>,
+    /// `ListPath` read raw, and the paths of the last listing (issue 20).
+    paths: Arc<RawPaths<OriginatedPath>>,
 }
 
 impl Client {
@@ -63,6 +66,7 @@ impl Client {
     pub fn new(channel: Channel, calls: Calls) -> Client {
         Client {
             calls,
+            paths: Arc::new(RawPaths::new(channel.clone())),
             inner: GoBgpServiceClient::new(channel),
             bfd: Arc::default(),
         }
@@ -321,37 +325,34 @@ impl Gobgp for Client {
     }
 
     async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
-        let mut out = Vec::new();
+        // Read raw, and decoded only where a path's bytes changed since the last listing
+        // (`path_cache`: with 20,000 prefixes, decoding was 54 ms of each reconcile).
+        let mut dests = Vec::new();
         for family in [family(api::family::Afi::Ip), family(api::family::Afi::Ip6)] {
-            let mut c = self.inner.clone();
             let req = ListPathRequest {
                 table_type: TableType::Global as i32,
                 name: String::new(),
                 family: Some(family),
                 sort_type: 0,
             };
-            let dests = self
-                .call("ListPath", async move {
-                    let mut stream = c.list_path(req).await?.into_inner();
-                    let mut dests = Vec::new();
-                    while let Some(r) = stream.message().await? {
-                        dests.extend(r.destination);
-                    }
-                    Ok(dests)
-                })
-                .await?;
-            for d in dests {
-                for p in d.paths.iter().filter(|p| is_local(p)) {
-                    if let Some((prefix, _)) = path_prefix(p) {
-                        out.push(OriginatedPath {
-                            prefix,
-                            advert: decode_advert(p, local_asn),
-                        });
-                    }
-                }
-            }
+            let list = self.paths.list("/api.GoBgpService/ListPath", req);
+            dests.extend(self.call("ListPath", list).await?);
         }
-        Ok(out)
+        self.paths
+            .refresh(local_asn, dests, |raw| {
+                let p = <Path as prost::Message>::decode(raw)?;
+                if !is_local(&p) {
+                    return Ok(None);
+                }
+                Ok(path_prefix(&p).map(|(prefix, _)| OriginatedPath {
+                    prefix,
+                    advert: decode_advert(&p, local_asn),
+                }))
+            })
+            .map_err(|e: prost::DecodeError| {
+                self.calls
+                    .error("ListPath", &tonic::Status::internal(e.to_string()))
+            })
     }
 
     async fn watch_peer_events(&self) -> Result<Events, GobgpError> {
