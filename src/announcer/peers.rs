@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+use crate::priority::NOTICE;
 
 use super::connection::{Attempt, Link};
 use super::gobgp::ops::{Gobgp, GobgpError, PeerEvents, PeerNumbers, PeerReport, SessionState};
@@ -271,7 +272,7 @@ async fn log_events(
         let from = before.map_or("none", SessionState::name);
         let address = &report.address;
         if state == SessionState::Established {
-            warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
+            warn!(target: NOTICE, peer = %name, %address, from = %from, to = %to, "BGP session established");
         } else if before == Some(SessionState::Established) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
+use crate::priority::NOTICE;
 
 use super::gobgp::ops::{Advert, Gobgp};
 use super::intent::{Route, RouteSpec};
@@ -272,7 +273,7 @@ impl Announcer {
             let reason = self.reason(&prefix, None, why, desired);
             self.announced.remove(&prefix);
             self.leaving.remove(&prefix);
-            warn!(prefix = %prefix, reason = reason.as_str(), "withdrawn");
+            warn!(target: NOTICE, prefix = %prefix, reason = reason.as_str(), "withdrawn");
         }
         let mut added = stream::iter(p.add)
             .map(|r| async move { c.add_path(r.prefix, &r.advert, asn).await.map(|()| r) })
@@ -282,9 +283,9 @@ impl Announcer {
             let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
             let before = self.announced.insert(r.prefix, r.clone());
             if before.is_some() {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
             } else {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "announced");
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "announced");
             }
         }
         Ok(())
@@ -307,7 +308,7 @@ impl Announcer {
             match result {
                 Ok(()) => {
                     self.announced.remove(&p);
-                    warn!(prefix = %p, reason = "anycastd is shutting down", "withdrawn");
+                    warn!(target: NOTICE, prefix = %p, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {
                     failed += 1;
@@ -317,9 +318,11 @@ impl Announcer {
         }
         self.release_mark(c).await;
         self.publish_usable();
-        info!(
+        warn!(
+            target: NOTICE,
             withdrawn = total - failed,
-            failed, "shutdown: routes withdrawn"
+            failed,
+            "shutdown: routes withdrawn"
         );
     }
 }

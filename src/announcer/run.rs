@@ -280,7 +280,7 @@ impl Announcer {
                 }
                 Stop::Graceful if self.announced.is_empty() => {
                     self.release_mark(c).await;
-                    info!("shutdown: every route withdrawn");
+                    tracing::warn!(target: crate::priority::NOTICE, "shutdown: every route withdrawn");
                     return Ok(());
                 }
                 _ => {}

@@ -18,6 +18,7 @@ use metrics::Gauge;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
+use crate::priority::NOTICE;
 
 use super::commands::{Answer, Command, Commands, Done, Drained, Refused, Undrained};
 use super::drain::{self, Drains, Reason, Selection};
@@ -454,6 +455,7 @@ impl Daemon {
         for (service, reasons) in self.drain_reasons.borrow().iter() {
             let by: Vec<String> = reasons.iter().map(ToString::to_string).collect();
             warn!(
+                target: NOTICE,
                 service = service.as_str(),
                 drained_by = by.join("; ").as_str(),
                 "service is drained: its routes are not announced until it is undrained"
@@ -467,8 +469,10 @@ impl Daemon {
         if changed {
             self.apply_drains();
             warn!(
+                target: NOTICE,
                 services = what.to_string().as_str(),
-                force, "drained by command"
+                force,
+                "drained by command"
             );
         }
         let held = match (&self.fleet, force) {
@@ -517,7 +521,7 @@ impl Daemon {
         let (changed, unsaved) = self.drains.undrain(&self.config, &what)?;
         if changed {
             self.apply_drains();
-            warn!(services = what.to_string().as_str(), "undrained by command");
+            warn!(target: NOTICE, services = what.to_string().as_str(), "undrained by command");
         }
         let names: Vec<String> = match &what {
             Selection::All => self
@@ -561,7 +565,7 @@ impl Daemon {
         let at = crate::wording::rfc3339(SystemTime::now());
         match &result {
             Ok(plan) => {
-                warn!(file = %self.path.display(), changes = plan.to_string().as_str(), "config reloaded");
+                warn!(target: NOTICE, file = %self.path.display(), changes = plan.to_string().as_str(), "config reloaded");
                 self.reload_ok.set(1.0);
                 self.reload_time.set(unix_seconds());
             }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use metrics::{Counter, Gauge};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
+use crate::priority::NOTICE;
 
 use super::gate::Gate;
 use super::health::{Health, Level, Round};
@@ -235,12 +236,12 @@ impl Service {
                 .join("; ")
         };
         match next.level() {
-            Level::Up => warn!(service = %svc, rise = self.rise, "service is up"),
+            Level::Up => warn!(target: NOTICE, service = %svc, rise = self.rise, "service is up"),
             Level::Degraded => {
-                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is degraded")
+                warn!(target: NOTICE, service = %svc, fall = self.fall, failing = failing().as_str(), "service is degraded")
             }
             Level::Down => {
-                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is down")
+                warn!(target: NOTICE, service = %svc, fall = self.fall, failing = failing().as_str(), "service is down")
             }
         }
     }
