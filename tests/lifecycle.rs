@@ -719,3 +719,118 @@ fn a_reload_that_removes_a_watch_removes_its_series() {
         d.metrics_text().contains(&label)
     });
 }
+
+/// SPEC 19 (issue 23.2): after a service comes back, `/status`, `anycastd status` and the
+/// metrics still say why its route went away: the prefix's state, since when and why, its
+/// last transitions, `anycastd_route_state` and `anycastd_check_failures_total`.
+#[test]
+fn a_route_that_went_away_says_why_after_it_is_back() {
+    let lab = Lab::new();
+    let mut target = HttpTarget::start();
+    let p = "192.0.2.116/32";
+    let d = lab.start(&config(&lab, "0s").service(http_service("web", &target.url()).routes(&[p])));
+    lab.wait(p, true, SESSION);
+    let state = |s: &str| d.sample("anycastd_route_state", &[("prefix", p), ("state", s)]);
+    wait_until("anycastd_route_state up", CHANGE, || state("up") == Some(1.0));
+    let check = status(lab.metrics)["services"][0]["checks"][0]["name"]
+        .as_str()
+        .expect("a check name")
+        .to_string();
+    let failures = || {
+        d.sample(
+            "anycastd_check_failures_total",
+            &[("service", "web"), ("check", check.as_str())],
+        )
+    };
+    assert_eq!(failures(), Some(0.0));
+
+    target.stop();
+    lab.wait(p, false, CHANGE);
+    wait_until("anycastd_route_state withdrawn", CHANGE, || {
+        state("withdrawn") == Some(1.0)
+    });
+    assert_eq!(
+        (state("up"), state("degraded"), state("draining")),
+        (Some(0.0), Some(0.0), Some(0.0))
+    );
+    target.restart();
+    lab.wait(p, true, CHANGE);
+    wait_until("anycastd_route_state up again", CHANGE, || {
+        state("up") == Some(1.0)
+    });
+    let s = status(lab.metrics);
+    // At least `fall` failed runs took it down.
+    let fall = s["services"][0]["fall"].as_f64().expect("fall");
+    assert!(
+        failures().is_some_and(|n| n >= fall),
+        "{:?} < {fall}",
+        failures()
+    );
+
+    let prefix = &s["prefixes"][0];
+    // The first announcement may come from the change or from a reconcile that saw it
+    // first (`reconcile: service web is up`).
+    let history: Vec<(String, String, String)> = prefix["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let reason = t["reason"].as_str().unwrap_or("?");
+            (
+                t["from"].as_str().unwrap_or("?").to_string(),
+                t["to"].as_str().unwrap_or("?").to_string(),
+                if i == 0 {
+                    reason.trim_start_matches("reconcile: ")
+                } else {
+                    reason
+                }
+                .to_string(),
+            )
+        })
+        .collect();
+    let t = |from: &str, to: &str, reason: &str| (from.into(), to.into(), reason.into());
+    assert_eq!(
+        history,
+        [
+            t("withdrawn", "up", "service web is up"),
+            t("up", "withdrawn", "service web is down"),
+            t("withdrawn", "up", "service web is up"),
+        ],
+        "{prefix:#}"
+    );
+    assert_eq!(prefix["state"], "up");
+    assert_eq!(prefix["cause"], "service web is up");
+    assert_eq!(prefix["since"], prefix["history"][2]["at"]);
+
+    // `anycastd status`: the transitions, oldest first, with the time of each.
+    let text = ok(&d.cli(&["status"]));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("TIME "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let times: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[1..].join(" ").replace("reconcile: ", ""))
+            .collect::<Vec<_>>(),
+        [
+            format!("{p} withdrawn up service web is up"),
+            format!("{p} up withdrawn service web is down"),
+            format!("{p} withdrawn up service web is up"),
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        times,
+        prefix["history"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .map(|t| t["at"].as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use crate::priority::NOTICE;
 
 use super::gobgp::ops::{Advert, Gobgp};
+use super::history::{PrefixState, Reasons, RouteHistory};
 use super::intent::{Route, RouteSpec};
 use super::reconcile::{Plan, plan};
 use super::run::{Announcer, Ask, Lost, Why};
@@ -31,6 +32,11 @@ use crate::service::gate::{Desire, Desired};
 const IN_FLIGHT: usize = 64;
 
 impl Announcer {
+    /// Each prefix's last transitions, for the status view.
+    pub fn history(&self) -> RouteHistory {
+        self.history.clone()
+    }
+
     /// The spec of a prefix anycastd manages now: the config's, or one on its way out.
     fn spec(&self, prefix: &IpNet) -> Option<&RouteSpec> {
         self.intent
@@ -269,10 +275,19 @@ impl Announcer {
         let mut deleted = stream::iter(deletes)
             .map(|(prefix, nh)| async move { c.delete_path(prefix, nh).await.map(|()| prefix) })
             .buffer_unordered(IN_FLIGHT);
+        let mut reasons = Reasons::default();
+        let now = std::time::SystemTime::now();
         while let Some(prefix) = deleted.try_next().await? {
             let reason = self.reason(&prefix, None, why, desired);
-            self.announced.remove(&prefix);
+            let before = self.announced.remove(&prefix).map(|r| r.state);
             self.leaving.remove(&prefix);
+            self.history.record(
+                prefix,
+                PrefixState::of(before),
+                PrefixState::Withdrawn,
+                reasons.get(&reason),
+                now,
+            );
             warn!(target: NOTICE, prefix = %prefix, reason = reason.as_str(), "withdrawn");
         }
         let mut added = stream::iter(p.add)
@@ -282,6 +297,13 @@ impl Announcer {
             let reason = self.reason(&r.prefix, Some(r.state), why, desired);
             let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
             let before = self.announced.insert(r.prefix, r.clone());
+            self.history.record(
+                r.prefix,
+                PrefixState::of(before.as_ref().map(|b| b.state)),
+                PrefixState::of(Some(r.state)),
+                reasons.get(&reason),
+                now,
+            );
             if before.is_some() {
                 warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
             } else {
@@ -304,10 +326,18 @@ impl Announcer {
             .map(|(p, nh)| async move { (p, c.delete_path(p, nh).await) })
             .buffer_unordered(IN_FLIGHT);
         let mut failed = 0;
+        let reason: std::sync::Arc<str> = std::sync::Arc::from("anycastd is shutting down");
         while let Some((p, result)) = results.next().await {
             match result {
                 Ok(()) => {
-                    self.announced.remove(&p);
+                    let before = self.announced.remove(&p).map(|r| r.state);
+                    self.history.record(
+                        p,
+                        PrefixState::of(before),
+                        PrefixState::Withdrawn,
+                        reason.clone(),
+                        std::time::SystemTime::now(),
+                    );
                     warn!(target: NOTICE, prefix = %p, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {

@@ -94,6 +94,8 @@ pub struct Announcer {
     pub(super) reconnects: Counter,
     pub(super) foreign_changes: Counter,
     pub(super) state: watch::Sender<AnnouncerState>,
+    /// Each prefix's last transitions (SPEC 19), written where they are logged.
+    pub(super) history: super::history::RouteHistory,
     failures: FailureLog,
     /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
     /// its outcome (for systemd's READY=1).
@@ -140,6 +142,7 @@ impl Announcer {
             reconnects: metrics.counter(names::GOBGP_RECONNECTS, &[]),
             foreign_changes: metrics.counter(names::GOBGP_FOREIGN_CHANGES, &[]),
             state: watch::channel(state).0,
+            history: super::history::RouteHistory::default(),
             failures: FailureLog::new("announcer"),
             first_attempt: None,
             connected_before: false,

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::announcer::AnnouncerState;
+use crate::announcer::history::PrefixState;
 use crate::announcer::gobgp::ops::PeerNumbers;
 use crate::announcer::peers::PeerTable;
 use crate::metrics::{Metrics, names};
@@ -39,9 +40,9 @@ impl Shown {
     }
 }
 
-/// `anycastd_route_announced{prefix}` of every prefix anycastd manages. While gobgpd cannot
-/// be asked they keep saying what gobgpd was last seen to announce (`anycastd_gobgp_up`
-/// says that it cannot be asked).
+/// `anycastd_route_announced{prefix}` and `anycastd_route_state{prefix,state}` of every
+/// prefix anycastd manages. While gobgpd cannot be asked they keep saying what gobgpd was
+/// last seen to announce (`anycastd_gobgp_up` says that it cannot be asked).
 pub fn routes(metrics: &Metrics, state: watch::Receiver<AnnouncerState>) {
     let shown = Shown::default();
     metrics.refresh_with(Box::new(move |m| {
@@ -49,9 +50,17 @@ pub fn routes(metrics: &Metrics, state: watch::Receiver<AnnouncerState>) {
         let mut now = BTreeSet::new();
         for p in &s.prefixes {
             let label = p.to_string();
-            let on = s.announced.contains_key(p);
+            let announced = s.announced.get(p);
             m.gauge(names::ROUTE_ANNOUNCED, &[("prefix", label.as_str())])
-                .set(if on { 1.0 } else { 0.0 });
+                .set(if announced.is_some() { 1.0 } else { 0.0 });
+            let state = PrefixState::of(announced.map(|(s, _)| *s));
+            for candidate in PrefixState::ALL {
+                m.gauge(
+                    names::ROUTE_STATE,
+                    &[("prefix", label.as_str()), ("state", candidate.name())],
+                )
+                .set(if candidate == state { 1.0 } else { 0.0 });
+            }
             now.insert(label);
         }
         shown.update(m, "prefix", now);

@@ -123,6 +123,7 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         peers: peer_table.clone(),
         reload: d.reload_status.subscribe(),
         fleet: d.fleet.clone(),
+        history: announcer.history(),
     };
     d.serve_metrics(StatusView::new(sources), announcer.state())
         .await?;

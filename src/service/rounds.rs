@@ -205,6 +205,9 @@ impl Service {
             let (up, dur) = &series.checks[i];
             up.set(if o.passed() { 1.0 } else { 0.0 });
             dur.set(o.duration.as_secs_f64());
+            if !o.passed() {
+                series.failures[i].increment(1);
+            }
             let changed = last[i] != Some(o.passed());
             last[i] = Some(o.passed());
             match (&o.result, changed) {
@@ -253,6 +256,8 @@ struct Series {
     transitions: Counter,
     /// `check_up` and `check_duration_seconds` of each check.
     checks: Vec<(Gauge, Gauge)>,
+    /// `check_failures_total` of each check.
+    failures: Vec<Counter>,
 }
 
 impl Series {
@@ -272,6 +277,16 @@ impl Series {
                     (
                         m.gauge(names::CHECK_UP, &labels),
                         m.gauge(names::CHECK_DURATION, &labels),
+                    )
+                })
+                .collect(),
+            failures: s
+                .checks
+                .iter()
+                .map(|c| {
+                    m.counter(
+                        names::CHECK_FAILURES,
+                        &[("service", svc), ("check", c.name.as_str())],
                     )
                 })
                 .collect(),
