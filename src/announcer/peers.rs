@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::priority::NOTICE;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-use crate::priority::NOTICE;
 
 use super::connection::{Attempt, Link};
 use super::gobgp::ops::{Gobgp, GobgpError, PeerEvents, PeerNumbers, PeerReport, SessionState};
@@ -271,7 +271,11 @@ async fn log_events(
         let to = state.name();
         let from = before.map_or("none", SessionState::name);
         let address = &report.address;
-        if state == SessionState::Established {
+        if state == SessionState::Established && before.is_none() {
+            // The first word of this peer since anycastd started (every restart): there is
+            // no `from` to tell (issue 23.7: `from=none` on every restart).
+            warn!(target: NOTICE, peer = %name, %address, "BGP session established");
+        } else if state == SessionState::Established {
             warn!(target: NOTICE, peer = %name, %address, from = %from, to = %to, "BGP session established");
         } else if before == Some(SessionState::Established) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::priority::NOTICE;
 use metrics::{Counter, Gauge};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
-use crate::priority::NOTICE;
 
 use super::gate::Gate;
 use super::health::{Health, Level, Round};
@@ -218,9 +218,11 @@ impl Service {
                     debug!(service = %svc, check = %runner.name, error = e.0.as_str(), "check still failing")
                 }
                 (Ok(()), true) => {
-                    info!(service = %svc, check = %runner.name, kind = %runner.kind, "check passed")
+                    info!(service = %svc, check = %runner.name, kind = %runner.kind, duration = ?o.duration, "check passed")
                 }
-                (Ok(()), false) => debug!(service = %svc, check = %runner.name, "check passed"),
+                (Ok(()), false) => {
+                    debug!(service = %svc, check = %runner.name, duration = ?o.duration, "check passed")
+                }
             }
         }
     }
