@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::config::{ConfigBuilder, ServiceBuilder, service};
 use common::e2e::{CHANGE, Lab, SESSION, http_check, http_service};
 use common::gobgpd::RibEvent;
-use common::lab::{HttpTarget, status, try_status, wait_until};
+use common::lab::{Anycastd, HttpTarget, status, try_status, wait_until};
 use common::prom;
 
 /// GRACEFUL_SHUTDOWN, 65535:0.
@@ -165,7 +165,19 @@ fn a_drain_file_drains_while_it_exists() {
     monitor.wait_for(p, "the announcement after the file went", CHANGE, |e| {
         !e.withdrawal && e.at > withdrawn.at
     });
-    assert!(d.log().contains("drain file appeared"), "{}", d.log());
+    // Issue 23.7: the line names the services the file drains.
+    let log = d.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("drain file appeared"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.ends_with(&format!(
+            "drain file appeared: draining file={} services=\"web\"",
+            file.display()
+        )),
+        "{line}"
+    );
 }
 
 #[test]
@@ -173,16 +185,25 @@ fn a_drain_survives_a_restart() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let p = "192.0.2.112/32";
-    let cfg = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
+    let cfg = config(&lab, "1s")
+        .service(http_service("web", &target.url()).routes(&[p]))
+        .service(http_service("dns", &target.url()).routes(&["192.0.2.118/32"]));
     let mut d = lab.start(&cfg);
     lab.wait(p, true, SESSION);
+    let drained_at = std::time::SystemTime::now();
     ok(&d.cli(&["drain", "web"]));
     lab.wait(p, false, CHANGE);
     let status_code = d.signal_and_wait("TERM", Duration::from_secs(10));
     assert_eq!(status_code.code(), Some(0));
 
     let monitor = lab.router.monitor();
-    let d = lab.start(&cfg);
+    // At the default level (WARN).
+    let d = Anycastd::start_with_env(
+        lab.dir.path(),
+        &cfg.to_string(),
+        lab.metrics,
+        &[("LOG_LEVEL", "WARN")],
+    );
     // Up by its checks and the session back, yet drained: never announced.
     wait_until(
         "the restarted daemon drained, its checks up and the session established",
@@ -199,6 +220,28 @@ fn a_drain_survives_a_restart() {
     wait_rounds(&lab, 3);
     assert!(monitor.events(p).is_empty(), "{:#?}", monitor.events(p));
     assert!(!lab.router.rib_prefixes().contains(p));
+    // Issue 23.4: said at start, once, for the drained service only, with what drained it
+    // and when.
+    let log = d.log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("service is drained"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    let (head, at) = said[0]
+        .split_once(
+            " WARN service is drained: its routes are not announced until it is undrained service=\"web\" drained_by=\"`anycastd drain` at ",
+        )
+        .unwrap_or_else(|| panic!("{}", said[0]));
+    let at = at.strip_suffix("\"").expect("quoted");
+    let at = humantime::parse_rfc3339(at).expect("an RFC 3339 time");
+    let logged = humantime::parse_rfc3339_weak(head.trim().trim_end_matches('Z')).expect("a time");
+    // The drain's time (to the second), before the line that says it.
+    assert!(
+        at + Duration::from_secs(1) >= drained_at && at <= logged,
+        "{}",
+        said[0]
+    );
     ok(&d.cli(&["undrain", "web"]));
     lab.wait(p, true, CHANGE);
 }
@@ -731,7 +774,9 @@ fn a_route_that_went_away_says_why_after_it_is_back() {
     let d = lab.start(&config(&lab, "0s").service(http_service("web", &target.url()).routes(&[p])));
     lab.wait(p, true, SESSION);
     let state = |s: &str| d.sample("anycastd_route_state", &[("prefix", p), ("state", s)]);
-    wait_until("anycastd_route_state up", CHANGE, || state("up") == Some(1.0));
+    wait_until("anycastd_route_state up", CHANGE, || {
+        state("up") == Some(1.0)
+    });
     let check = status(lab.metrics)["services"][0]["checks"][0]["name"]
         .as_str()
         .expect("a check name")
@@ -833,4 +878,74 @@ fn a_route_that_went_away_says_why_after_it_is_back() {
             .map(|t| t["at"].as_str().unwrap_or("?"))
             .collect::<Vec<_>>()
     );
+
+    // Issue 23.7, the log (at DEBUG here, with a reconcile every second): a passing check
+    // says how long it took; `peer already configured` is said once, not at every
+    // reconcile; the first session of a start has no `from=none`.
+    let log = d.log();
+    let passed: Vec<&str> = log.lines().filter(|l| l.contains("check passed")).collect();
+    assert!(!passed.is_empty(), "{log}");
+    assert!(
+        passed.iter().all(|l| l.contains(" duration=")),
+        "{passed:#?}"
+    );
+    assert!(log.matches("peer already configured").count() <= 1, "{log}");
+    let established: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("BGP session established"))
+        .collect();
+    assert!(!established.is_empty(), "{log}");
+    assert!(
+        established.iter().all(|l| !l.contains("from=none")),
+        "{established:#?}"
+    );
+}
+
+/// SPEC 19 (issue 23.3): `anycastd reload` of a file that does not parse (what `systemctl
+/// reload` runs) is not refused by the client alone: it finds the daemon through the
+/// file's `control:` lines all the same, and the daemon refuses it, so that its log says
+/// ERROR, `anycastd_config_last_reload_successful` turns 0 and `status` shows the attempt.
+#[test]
+fn a_reload_of_a_file_that_does_not_parse_reaches_the_daemon() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.117/32";
+    let good = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
+    let d = lab.start(&good);
+    lab.wait(p, true, SESSION);
+    assert_eq!(
+        d.sample("anycastd_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+
+    d.rewrite_config(&format!("{good}services: [not a list\n"));
+    let out = d.cli(&["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // The daemon's answer, once (not the client's own refusal before it).
+    assert!(err.starts_with("anycastd: config file "), "{err}");
+    assert_eq!(err.matches("is not valid").count(), 1, "{err}");
+    assert!(!err.contains("give it with --socket"), "{err}");
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("config reload refused")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.sample("anycastd_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    let s = status(lab.metrics);
+    assert_eq!(s["reload"]["ok"], false, "{:#}", s["reload"]);
+    // (The file names no metrics address that parses.)
+    let text = ok(&d.cli(&["status", "--address", &lab.metrics.to_string()]));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("last reload ") && l.contains(": REFUSED: config file ")),
+        "{text}"
+    );
+    // Nothing changed.
+    assert!(lab.router.rib_prefixes().contains(p));
 }

@@ -161,13 +161,7 @@ mod tests {
             at(1),
         );
         // Not a change.
-        h.record(
-            p,
-            PrefixState::Up,
-            PrefixState::Up,
-            reasons.get("x"),
-            at(2),
-        );
+        h.record(p, PrefixState::Up, PrefixState::Up, reasons.get("x"), at(2));
         assert_eq!(h.lock()[&p].last.len(), 1);
         for i in 0..20u64 {
             let (from, to) = if i % 2 == 0 {

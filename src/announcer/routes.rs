@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::priority::NOTICE;
 use ipnet::IpNet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
-use crate::priority::NOTICE;
 
 use super::gobgp::ops::{Advert, Gobgp};
 use super::history::{PrefixState, Reasons, RouteHistory};

@@ -19,10 +19,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::priority::NOTICE;
 use ipnet::IpNet;
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
-use crate::priority::NOTICE;
 
 use super::claims::Claims;
 use super::decision::{Decision, Held};

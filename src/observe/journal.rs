@@ -344,7 +344,10 @@ mod tests {
                 ("REASON".to_string(), "service dns is up".to_string()),
             ]
         );
-        assert_eq!(entries[1].fields[2].1, "no answer\nat all", "raw, not quoted");
+        assert_eq!(
+            entries[1].fields[2].1, "no answer\nat all",
+            "raw, not quoted"
+        );
         assert_eq!(entries[2].fields[0].0, "TYPE");
     }
 
@@ -363,7 +366,9 @@ mod tests {
         };
         let mut want = b"PRIORITY=5\nSYSLOG_IDENTIFIER=anycastd\nMESSAGE=withdrawn prefix=192.0.2.1/32\nPREFIX=192.0.2.1/32\nERROR\n".to_vec();
         want.extend_from_slice(&3u64.to_le_bytes());
-        want.extend_from_slice(b"a\nb\nTARGET=anycastd::notice\nCODE_FILE=src/announcer/routes.rs\nCODE_LINE=275\n");
+        want.extend_from_slice(
+            b"a\nb\nTARGET=anycastd::notice\nCODE_FILE=src/announcer/routes.rs\nCODE_LINE=275\n",
+        );
         assert_eq!(e.encode(None), want);
         // Cut at a character boundary.
         let long = Entry {

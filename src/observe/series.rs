@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use crate::announcer::AnnouncerState;
-use crate::announcer::history::PrefixState;
 use crate::announcer::gobgp::ops::PeerNumbers;
+use crate::announcer::history::PrefixState;
 use crate::announcer::peers::PeerTable;
 use crate::metrics::{Metrics, names};
 use crate::service::gate::Gate;

@@ -597,7 +597,11 @@ fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus], gobgp_up: bool) {
         rows.push(row(&[
             &p.prefix,
             p.next_hop.as_deref().unwrap_or("-"),
-            if p.held { "no (held)" } else { yes_no(p.wanted) },
+            if p.held {
+                "no (held)"
+            } else {
+                yes_no(p.wanted)
+            },
             &announced(p.announced, gobgp_up),
             p.attributes.as_deref().unwrap_or("-"),
             &p.gated_by.join(", "),
@@ -844,14 +848,24 @@ mod tests {
             cause: Some("service dns is up".into()),
             held: false,
             history: vec![
-                transition("2024-05-01T09:00:00.000Z", Withdrawn, Up, "service dns is up"),
+                transition(
+                    "2024-05-01T09:00:00.000Z",
+                    Withdrawn,
+                    Up,
+                    "service dns is up",
+                ),
                 transition(
                     "2024-05-01T10:00:02.100Z",
                     Up,
                     Withdrawn,
                     "service dns is down",
                 ),
-                transition("2024-05-01T10:00:07.250Z", Withdrawn, Up, "service dns is up"),
+                transition(
+                    "2024-05-01T10:00:07.250Z",
+                    Withdrawn,
+                    Up,
+                    "service dns is up",
+                ),
             ],
         };
         let web = PrefixStatus {

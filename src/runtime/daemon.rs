@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::priority::NOTICE;
 use metrics::Gauge;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
-use crate::priority::NOTICE;
 
 use super::commands::{Answer, Command, Commands, Done, Drained, Refused, Undrained};
 use super::drain::{self, Drains, Reason, Selection};

@@ -25,9 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::priority::NOTICE;
 use metrics::Gauge;
 use tracing::{error, warn};
-use crate::priority::NOTICE;
 
 use crate::config::Config;
 
