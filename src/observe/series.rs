@@ -45,26 +45,46 @@ impl Shown {
 /// last seen to announce (`anycastd_gobgp_up` says that it cannot be asked).
 pub fn routes(metrics: &Metrics, state: watch::Receiver<AnnouncerState>) {
     let shown = Shown::default();
+    let state_now = state.clone();
     metrics.refresh_with(Box::new(move |m| {
         let s = state.borrow();
         let mut now = BTreeSet::new();
         for p in &s.prefixes {
             let label = p.to_string();
-            let announced = s.announced.get(p);
+            let on = s.announced.contains_key(p);
             m.gauge(names::ROUTE_ANNOUNCED, &[("prefix", label.as_str())])
-                .set(if announced.is_some() { 1.0 } else { 0.0 });
-            let state = PrefixState::of(announced.map(|(s, _)| *s));
-            for candidate in PrefixState::ALL {
-                m.gauge(
-                    names::ROUTE_STATE,
-                    &[("prefix", label.as_str()), ("state", candidate.name())],
-                )
-                .set(if candidate == state { 1.0 } else { 0.0 });
-            }
+                .set(if on { 1.0 } else { 0.0 });
             now.insert(label);
         }
         shown.update(m, "prefix", now);
     }));
+    metrics.add_collector(Box::new(move || route_states(&state_now.borrow())));
+}
+
+/// `anycastd_route_state{prefix,state}`: four series a prefix, written straight from the
+/// state at each scrape (through the registry, 20,000 prefixes' 80,000 series took a
+/// second a scrape); a prefix no longer managed has none.
+pub fn route_states(s: &AnnouncerState) -> String {
+    use std::fmt::Write;
+    let name = names::ROUTE_STATE;
+    let mut out = String::with_capacity(64 + s.prefixes.len() * 4 * 64);
+    let _ = writeln!(
+        out,
+        "# HELP {name} {}\n# TYPE {name} gauge",
+        names::help(name)
+    );
+    for p in &s.prefixes {
+        let now = PrefixState::of(s.announced.get(p).map(|(st, _)| *st));
+        for candidate in PrefixState::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{prefix=\"{p}\",state=\"{}\"}} {}",
+                candidate.name(),
+                u8::from(candidate == now)
+            );
+        }
+    }
+    out
 }
 
 /// `anycastd_service_state{service,state}` of every service the gate knows (1 for its
@@ -297,5 +317,37 @@ mod tests {
             2,
             "{text}"
         );
+    }
+
+    /// SPEC 19: one series a state of each managed prefix, 1 for the state it is in.
+    #[test]
+    fn route_states_say_each_prefix_state() {
+        use crate::config::attributes::{PathAttributes, RouteState};
+        let a: ipnet::IpNet = "192.0.2.1/32".parse().expect("prefix");
+        let b: ipnet::IpNet = "192.0.2.2/32".parse().expect("prefix");
+        let state = AnnouncerState {
+            prefixes: [a, b].into_iter().collect(),
+            announced: [(a, (RouteState::Degraded, PathAttributes::default()))]
+                .into_iter()
+                .collect(),
+            ..AnnouncerState::default()
+        };
+        let text = route_states(&state);
+        let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            series,
+            [
+                "anycastd_route_state{prefix=\"192.0.2.1/32\",state=\"up\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.1/32\",state=\"degraded\"} 1",
+                "anycastd_route_state{prefix=\"192.0.2.1/32\",state=\"draining\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.1/32\",state=\"withdrawn\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.2/32\",state=\"up\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.2/32\",state=\"degraded\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.2/32\",state=\"draining\"} 0",
+                "anycastd_route_state{prefix=\"192.0.2.2/32\",state=\"withdrawn\"} 1",
+            ]
+        );
+        assert!(text.starts_with("# HELP anycastd_route_state 1 for the prefix's state"));
+        assert!(text.contains("\n# TYPE anycastd_route_state gauge\n"));
     }
 }
