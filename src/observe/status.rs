@@ -888,7 +888,7 @@ mod tests {
         };
         let mut out = String::new();
         prefixes_table(&mut out, &[dns.clone(), web], true);
-        transitions_table(&mut out, &[dns.clone()]);
+        transitions_table(&mut out, std::slice::from_ref(&dns));
         assert_eq!(
             out,
             "\
