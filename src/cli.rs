@@ -68,7 +68,10 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
-    /// Make the running daemon read its config file again; exit 2 when it refuses it.
+    /// Make the running daemon read its config file again; exit 2 when it refuses it. A file
+    /// that does not parse is refused by the daemon too (found at the control socket the
+    /// file's `control:` lines name, else the default): it logs the refusal and `status`
+    /// shows it.
     Reload {
         #[command(flatten)]
         socket: SocketArg,
@@ -105,6 +108,11 @@ pub fn command() -> clap::Command {
 const AFTER_HELP: &str = "\
 Environment: CONFIG_PATH (the config file, default /config.yaml; --config overrides it), \
 LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR; default WARN), LOG_FORMAT (text or json).
+
+Logs: on stderr; under systemd (JOURNAL_STREAM names stderr) and in text, to the journal \
+instead, each line with its priority (3 errors, 4 problems, 5 route and state changes, 6 \
+info, 7 debug: journalctl -p warning shows problems only) and its fields as journal fields \
+(journalctl -u anycastd PREFIX=192.0.2.1/32).
 
 Exit status: 0 a clean stop (every route withdrawn); 1 a failure (routes not withdrawn in \
 time, a daemon that could not be reached); 2 a bad config or environment, a refused reload, \

@@ -45,15 +45,34 @@ pub fn control_command(
                 c.control.socket
             }
             Err(e) => {
-                let hint =
-                    "the control socket is control.socket of the config; give it with --socket";
-                let mut fields = e.json_fields();
-                fields.insert("hint".into(), hint.into());
-                report.report(&format!("{e}\n({hint})"), fields);
-                return ExitCode::from(EXIT_CONFIG);
+                // The file does not parse: its control.socket is read as well as it can be
+                // (the default when it cannot), and the daemon asked there all the same. A
+                // reload is the daemon's to refuse: it reads the same file, logs the
+                // refusal at ERROR, sets anycastd_config_last_reload_successful to 0 and
+                // shows it in `status` (SPEC 19); refused here, nobody would know.
+                let socket = socket_of_unparsed(config_path);
+                if req == Request::Reload {
+                    // The daemon's refusal says what is wrong with the file.
+                    return ask(&socket, report, req, Some(&e));
+                }
+                let what = format!("control.socket {}", socket.display());
+                client_warning(report, &e, &what);
+                return ask(&socket, report, req, None);
             }
         },
     };
+    ask(&socket, report, req, None)
+}
+
+/// Sends `req` to the daemon at `socket` and reports its answer. `unparsed`: the config
+/// file's error, for a reload of a file that does not parse: when the daemon cannot be
+/// reached, it is reported with the error (the daemon was not told).
+fn ask(
+    socket: &Path,
+    report: Reporter,
+    req: Request,
+    unparsed: Option<&config::ConfigError>,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -67,7 +86,7 @@ pub fn control_command(
     let is_reload = req == Request::Reload;
     // A reload builds every check of the new config: give it time.
     let timeout = Duration::from_secs(30);
-    match rt.block_on(control::request(&socket, &req, timeout, MAX_REPLY)) {
+    match rt.block_on(control::request(socket, &req, timeout, MAX_REPLY)) {
         Ok(reply) if reply.ok => {
             println!("{}", reply.message);
             ExitCode::SUCCESS
@@ -80,11 +99,58 @@ pub fn control_command(
                 ExitCode::FAILURE
             }
         }
-        Err(e) => {
-            report.error(&e.to_string());
-            ExitCode::FAILURE
+        Err(e) => match unparsed {
+            Some(file) => {
+                let text = format!(
+                    "{file}\nthe daemon was not told: {e}\n(a daemon that runs keeps the config it loaded before)"
+                );
+                let mut fields = file.json_fields();
+                fields.insert("daemon".into(), format!("not told: {e}").into());
+                report.report(&text, fields);
+                ExitCode::from(EXIT_CONFIG)
+            }
+            None => {
+                report.error(&e.to_string());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// The control socket a config file that does not parse names, as well as it can be read:
+/// its `control.socket` when the file is well-formed YAML or JSON with the wrong shape, else
+/// the value of a `socket:` line indented under a `control:` line, else the default
+/// ([`config::model::DEFAULT_CONTROL_SOCKET`]).
+pub fn socket_of_unparsed(path: &Path) -> PathBuf {
+    let text = crate::small_file::read_settled(path, config::MAX_CONFIG_BYTES).unwrap_or_default();
+    socket_in(&text).unwrap_or_else(|| PathBuf::from(config::model::DEFAULT_CONTROL_SOCKET))
+}
+
+fn socket_in(text: &str) -> Option<PathBuf> {
+    let value = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .or_else(|| serde_saphyr::from_str::<serde_json::Value>(text).ok());
+    if let Some(v) = value {
+        return v["control"]["socket"].as_str().map(PathBuf::from);
+    }
+    let mut in_control = false;
+    for line in text.lines() {
+        let content = line.split(" #").next().unwrap_or("").trim_end();
+        if content.is_empty() || content.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            in_control = content == "control:";
+            continue;
+        }
+        if in_control && let Some(v) = content.trim_start().strip_prefix("socket:") {
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            if !v.is_empty() {
+                return Some(PathBuf::from(v));
+            }
         }
     }
+    None
 }
 
 /// `anycastd status`: fetches `/status` from a running daemon and prints it.
@@ -124,5 +190,35 @@ pub fn status_command(
             ));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_of_a_file_that_does_not_parse() {
+        // Well-formed, the wrong shape.
+        assert_eq!(
+            socket_in("announcer: [1]\ncontrol:\n  socket: /run/a.sock\n"),
+            Some(PathBuf::from("/run/a.sock"))
+        );
+        assert_eq!(
+            socket_in(r#"{"announcer": 1, "control": {"socket": "/run/j.sock"}}"#),
+            Some(PathBuf::from("/run/j.sock"))
+        );
+        // Not even YAML: the line under `control:`.
+        assert_eq!(
+            socket_in(
+                "announcer: [not a map\ncontrol:\n  # where\n  socket: \"/run/b.sock\"  # here\nmetrics:\n  socket: /no\n"
+            ),
+            Some(PathBuf::from("/run/b.sock"))
+        );
+        assert_eq!(
+            socket_in("announcer: [not a map\nmetrics:\n  socket: /no\n"),
+            None
+        );
+        assert_eq!(socket_in("control: {socket: /run/c.sock\n"), None);
     }
 }

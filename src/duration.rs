@@ -41,9 +41,30 @@ impl Dur {
     }
 }
 
+/// As the config writes it, and as it parses back: `1d`, `1m30s`, `100ms`, `0s` (humantime
+/// wrote `1day` and `1m 30s`, which read as neither).
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        let secs = self.0.as_secs();
+        let nanos = u64::from(self.0.subsec_nanos());
+        if secs == 0 && nanos == 0 {
+            return f.write_str("0s");
+        }
+        let parts = [
+            (secs / 86_400, "d"),
+            (secs / 3600 % 24, "h"),
+            (secs / 60 % 60, "m"),
+            (secs % 60, "s"),
+            (nanos / 1_000_000, "ms"),
+            (nanos / 1000 % 1000, "us"),
+            (nanos % 1000, "ns"),
+        ];
+        for (n, unit) in parts {
+            if n > 0 {
+                write!(f, "{n}{unit}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +115,9 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
     let how = "write a number and a unit, e.g. 100ms, 10s or 1m30s (units: ns, us, ms, s, m, h, d)";
     let d = humantime::parse_duration(t).map_err(|e| match e {
         humantime::DurationError::Empty => format!("is empty: {how}"),
+        humantime::DurationError::UnknownUnit { unit, value, .. } if unit.is_empty() => {
+            format!("`{value}` in `{t}` has no unit: {how}")
+        }
         humantime::DurationError::UnknownUnit { unit, .. } => {
             format!("`{unit}` in `{t}` is not a unit of time: {how}")
         }
@@ -114,3 +138,31 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
 
 /// The longest duration a config may give.
 pub const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 24 * 3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 23.7: `1d` was summarised as `every 1day`, and `1m 30` said "`` in `1m 30` is
+    /// not a unit".
+    #[test]
+    fn durations_read_as_written_and_a_bare_number_is_named() {
+        for (text, shown) in [
+            ("1d", "1d"),
+            ("1m30s", "1m30s"),
+            ("90s", "1m30s"),
+            ("100ms", "100ms"),
+            ("1h 5ms", "1h5ms"),
+            ("0s", "0s"),
+            ("1500us", "1ms500us"),
+        ] {
+            let d = parse_duration(text).expect(text);
+            assert_eq!(d.to_string(), shown, "{text}");
+            assert_eq!(parse_duration(shown).expect(shown), d);
+        }
+        assert_eq!(
+            parse_duration("1m 30").expect_err("no unit"),
+            "`30` in `1m 30` has no unit: write a number and a unit, e.g. 100ms, 10s or 1m30s (units: ns, us, ms, s, m, h, d)"
+        );
+    }
+}

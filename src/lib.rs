@@ -4,7 +4,7 @@
 //! Data flows one way; each layer imports only the ones before it (`tests/structure.rs`
 //! holds that no file imports one that imports it back):
 //! - leaves: [`wording`], [`duration`], [`problem`], [`backoff`], [`small_file`], [`kinds`],
-//!   [`fdlimit`], and [`metrics`] (names, the registry, liveness);
+//!   [`fdlimit`], [`priority`], and [`metrics`] (names, the registry, liveness);
 //! - [`config`]: the file, parsed and validated once into the values the runtime uses, every
 //!   spec (checks, watches, attributes, fleet) with it;
 //! - [`check`] and [`watch`]: the probers and the watch loops, one file per kind;
@@ -31,6 +31,7 @@ pub mod healthcheck;
 pub mod kinds;
 pub mod metrics;
 pub mod observe;
+pub mod priority;
 pub mod problem;
 pub mod runtime;
 pub mod service;

@@ -183,7 +183,7 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
     let h = handle.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            warn!(signal = %"SIGHUP", "reloading the config file");
+            warn!(target: anycastd::priority::NOTICE, signal = %"SIGHUP", "reloading the config file");
             h.reload_nowait().await;
         }
     });
@@ -226,12 +226,14 @@ fn listen_for_signals(handle: Handle) -> std::io::Result<()> {
             count += 1;
             if count == 1 {
                 warn!(
+                    target: anycastd::priority::NOTICE,
                     signal = %name,
                     "stopping: draining the routes, then withdrawing them (send it again to withdraw at once)"
                 );
                 handle.stop(Stop::Graceful).await;
             } else {
                 warn!(
+                    target: anycastd::priority::NOTICE,
                     signal = %name,
                     "stopping now: withdrawing every route at once"
                 );

@@ -89,3 +89,52 @@ fn status_and_healthcheck_take_one_address_option_and_explain_a_disabled_endpoin
         assert!(text.contains("cannot connect"), "{text}");
     }
 }
+
+/// Issue 23.3: `anycastd reload` of a file that does not parse, with no daemon at the
+/// socket the file names: the file's error and that the daemon was not told, exit 2.
+#[test]
+fn a_reload_of_a_file_that_does_not_parse_says_the_daemon_was_not_told() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("control.sock");
+    let file = dir.path().join("config.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "announcer: [not a map\ncontrol:\n  socket: {}\n",
+            socket.display()
+        ),
+    )
+    .expect("write the config");
+    let out = anycastd(&["--config", file.to_str().expect("utf-8"), "reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "anycastd: config file {} is not valid",
+            file.display()
+        )),
+        "{err}"
+    );
+    let told: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("the daemon was not told: "))
+        .collect();
+    assert_eq!(told.len(), 2, "{err}");
+    assert!(
+        told[0].starts_with(&format!(
+            "the daemon was not told: cannot reach anycastd at {}: ",
+            socket.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        told[1],
+        "(a daemon that runs keeps the config it loaded before)"
+    );
+    // Not the old refusal, which sent the operator to --socket as if the socket were what
+    // was wrong, while the daemon was never told.
+    assert!(
+        !err.contains("the control socket is control.socket of the config; give it with --socket"),
+        "{err}"
+    );
+}

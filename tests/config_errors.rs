@@ -968,7 +968,7 @@ fn check_config_prints_each_warning_once() {
     let (stdout, stderr, code) = run(&["check-config", "--config", seed], &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
-    let warning = "services[0].checks[4] (icmp_ping): its worst case (15s 200ms) is longer than the service's check_interval (10s): rounds will run back to back";
+    let warning = "services[0].checks[4] (icmp_ping): its worst case (15s200ms) is longer than the service's check_interval (10s): rounds will run back to back";
     assert_eq!(stdout.matches(warning).count(), 1, "{stdout}");
     assert!(
         stdout.contains(&format!("\nwarning  {warning}\n")),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::config::{ConfigBuilder, ServiceBuilder, service};
 use common::e2e::{CHANGE, Lab, SESSION, http_check, http_service};
 use common::gobgpd::RibEvent;
-use common::lab::{HttpTarget, status, try_status, wait_until};
+use common::lab::{Anycastd, HttpTarget, status, try_status, wait_until};
 use common::prom;
 
 /// GRACEFUL_SHUTDOWN, 65535:0.
@@ -165,7 +165,19 @@ fn a_drain_file_drains_while_it_exists() {
     monitor.wait_for(p, "the announcement after the file went", CHANGE, |e| {
         !e.withdrawal && e.at > withdrawn.at
     });
-    assert!(d.log().contains("drain file appeared"), "{}", d.log());
+    // Issue 23.7: the line names the services the file drains.
+    let log = d.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("drain file appeared"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.ends_with(&format!(
+            "drain file appeared: draining file={} services=\"web\"",
+            file.display()
+        )),
+        "{line}"
+    );
 }
 
 #[test]
@@ -173,16 +185,25 @@ fn a_drain_survives_a_restart() {
     let lab = Lab::new();
     let target = HttpTarget::start();
     let p = "192.0.2.112/32";
-    let cfg = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
+    let cfg = config(&lab, "1s")
+        .service(http_service("web", &target.url()).routes(&[p]))
+        .service(http_service("dns", &target.url()).routes(&["192.0.2.118/32"]));
     let mut d = lab.start(&cfg);
     lab.wait(p, true, SESSION);
+    let drained_at = std::time::SystemTime::now();
     ok(&d.cli(&["drain", "web"]));
     lab.wait(p, false, CHANGE);
     let status_code = d.signal_and_wait("TERM", Duration::from_secs(10));
     assert_eq!(status_code.code(), Some(0));
 
     let monitor = lab.router.monitor();
-    let d = lab.start(&cfg);
+    // At the default level (WARN).
+    let d = Anycastd::start_with_env(
+        lab.dir.path(),
+        &cfg.to_string(),
+        lab.metrics,
+        &[("LOG_LEVEL", "WARN")],
+    );
     // Up by its checks and the session back, yet drained: never announced.
     wait_until(
         "the restarted daemon drained, its checks up and the session established",
@@ -199,6 +220,28 @@ fn a_drain_survives_a_restart() {
     wait_rounds(&lab, 3);
     assert!(monitor.events(p).is_empty(), "{:#?}", monitor.events(p));
     assert!(!lab.router.rib_prefixes().contains(p));
+    // Issue 23.4: said at start, once, for the drained service only, with what drained it
+    // and when.
+    let log = d.log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("service is drained"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    let (head, at) = said[0]
+        .split_once(
+            " WARN service is drained: its routes are not announced until it is undrained service=\"web\" drained_by=\"`anycastd drain` at ",
+        )
+        .unwrap_or_else(|| panic!("{}", said[0]));
+    let at = at.strip_suffix("\"").expect("quoted");
+    let at = humantime::parse_rfc3339(at).expect("an RFC 3339 time");
+    let logged = humantime::parse_rfc3339_weak(head.trim().trim_end_matches('Z')).expect("a time");
+    // The drain's time (to the second), before the line that says it.
+    assert!(
+        at + Duration::from_secs(1) >= drained_at && at <= logged,
+        "{}",
+        said[0]
+    );
     ok(&d.cli(&["undrain", "web"]));
     lab.wait(p, true, CHANGE);
 }
@@ -718,4 +761,191 @@ fn a_reload_that_removes_a_watch_removes_its_series() {
     wait_until("the watch's series again", CHANGE, || {
         d.metrics_text().contains(&label)
     });
+}
+
+/// SPEC 19 (issue 23.2): after a service comes back, `/status`, `anycastd status` and the
+/// metrics still say why its route went away: the prefix's state, since when and why, its
+/// last transitions, `anycastd_route_state` and `anycastd_check_failures_total`.
+#[test]
+fn a_route_that_went_away_says_why_after_it_is_back() {
+    let lab = Lab::new();
+    let mut target = HttpTarget::start();
+    let p = "192.0.2.116/32";
+    let d = lab.start(&config(&lab, "0s").service(http_service("web", &target.url()).routes(&[p])));
+    lab.wait(p, true, SESSION);
+    let state = |s: &str| d.sample("anycastd_route_state", &[("prefix", p), ("state", s)]);
+    wait_until("anycastd_route_state up", CHANGE, || {
+        state("up") == Some(1.0)
+    });
+    let check = status(lab.metrics)["services"][0]["checks"][0]["name"]
+        .as_str()
+        .expect("a check name")
+        .to_string();
+    let failures = || {
+        d.sample(
+            "anycastd_check_failures_total",
+            &[("service", "web"), ("check", check.as_str())],
+        )
+    };
+    assert_eq!(failures(), Some(0.0));
+
+    target.stop();
+    lab.wait(p, false, CHANGE);
+    wait_until("anycastd_route_state withdrawn", CHANGE, || {
+        state("withdrawn") == Some(1.0)
+    });
+    assert_eq!(
+        (state("up"), state("degraded"), state("draining")),
+        (Some(0.0), Some(0.0), Some(0.0))
+    );
+    target.restart();
+    lab.wait(p, true, CHANGE);
+    wait_until("anycastd_route_state up again", CHANGE, || {
+        state("up") == Some(1.0)
+    });
+    let s = status(lab.metrics);
+    // At least `fall` failed runs took it down.
+    let fall = s["services"][0]["fall"].as_f64().expect("fall");
+    assert!(
+        failures().is_some_and(|n| n >= fall),
+        "{:?} < {fall}",
+        failures()
+    );
+
+    let prefix = &s["prefixes"][0];
+    // The first announcement may come from the change or from a reconcile that saw it
+    // first (`reconcile: service web is up`).
+    let history: Vec<(String, String, String)> = prefix["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let reason = t["reason"].as_str().unwrap_or("?");
+            (
+                t["from"].as_str().unwrap_or("?").to_string(),
+                t["to"].as_str().unwrap_or("?").to_string(),
+                if i == 0 {
+                    reason.trim_start_matches("reconcile: ")
+                } else {
+                    reason
+                }
+                .to_string(),
+            )
+        })
+        .collect();
+    let t = |from: &str, to: &str, reason: &str| (from.into(), to.into(), reason.into());
+    assert_eq!(
+        history,
+        [
+            t("withdrawn", "up", "service web is up"),
+            t("up", "withdrawn", "service web is down"),
+            t("withdrawn", "up", "service web is up"),
+        ],
+        "{prefix:#}"
+    );
+    assert_eq!(prefix["state"], "up");
+    assert_eq!(prefix["cause"], "service web is up");
+    assert_eq!(prefix["since"], prefix["history"][2]["at"]);
+
+    // `anycastd status`: the transitions, oldest first, with the time of each.
+    let text = ok(&d.cli(&["status"]));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("TIME "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let times: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[1..].join(" ").replace("reconcile: ", ""))
+            .collect::<Vec<_>>(),
+        [
+            format!("{p} withdrawn up service web is up"),
+            format!("{p} up withdrawn service web is down"),
+            format!("{p} withdrawn up service web is up"),
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        times,
+        prefix["history"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .map(|t| t["at"].as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+    );
+
+    // Issue 23.7, the log (at DEBUG here, with a reconcile every second): a passing check
+    // says how long it took; `peer already configured` is said once, not at every
+    // reconcile; the first session of a start has no `from=none`.
+    let log = d.log();
+    let passed: Vec<&str> = log.lines().filter(|l| l.contains("check passed")).collect();
+    assert!(!passed.is_empty(), "{log}");
+    assert!(
+        passed.iter().all(|l| l.contains(" duration=")),
+        "{passed:#?}"
+    );
+    assert!(log.matches("peer already configured").count() <= 1, "{log}");
+    let established: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("BGP session established"))
+        .collect();
+    assert!(!established.is_empty(), "{log}");
+    assert!(
+        established.iter().all(|l| !l.contains("from=none")),
+        "{established:#?}"
+    );
+}
+
+/// SPEC 19 (issue 23.3): `anycastd reload` of a file that does not parse (what `systemctl
+/// reload` runs) is not refused by the client alone: it finds the daemon through the
+/// file's `control:` lines all the same, and the daemon refuses it, so that its log says
+/// ERROR, `anycastd_config_last_reload_successful` turns 0 and `status` shows the attempt.
+#[test]
+fn a_reload_of_a_file_that_does_not_parse_reaches_the_daemon() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.117/32";
+    let good = config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p]));
+    let d = lab.start(&good);
+    lab.wait(p, true, SESSION);
+    assert_eq!(
+        d.sample("anycastd_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+
+    d.rewrite_config(&format!("{good}services: [not a list\n"));
+    let out = d.cli(&["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    // The daemon's answer, once (not the client's own refusal before it).
+    assert!(err.starts_with("anycastd: config file "), "{err}");
+    assert_eq!(err.matches("is not valid").count(), 1, "{err}");
+    assert!(!err.contains("give it with --socket"), "{err}");
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("config reload refused")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.sample("anycastd_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    let s = status(lab.metrics);
+    assert_eq!(s["reload"]["ok"], false, "{:#}", s["reload"]);
+    // (The file names no metrics address that parses.)
+    let text = ok(&d.cli(&["status", "--address", &lab.metrics.to_string()]));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("last reload ") && l.contains(": REFUSED: config file ")),
+        "{text}"
+    );
+    // Nothing changed.
+    assert!(lab.router.rib_prefixes().contains(p));
 }

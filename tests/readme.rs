@@ -304,3 +304,21 @@ fn lines_marked_min_are_the_minimums() {
     }
     assert!(checked >= 14, "only {checked} minimums checked");
 }
+
+/// Issue 23.6: README's list of the keys that need a restart is the one the code refuses.
+#[test]
+fn restart_only_keys_are_the_ones_reload_refuses() {
+    let text = readme().replace('\n', " ");
+    let (_, after) = text
+        .split_once("A change of `")
+        .expect("README says which changes need a restart");
+    let (list, _) = after
+        .split_once(" needs a restart")
+        .expect("the sentence's end");
+    let list = format!("`{list}");
+    let named: BTreeSet<&str> = list.split('`').skip(1).step_by(2).collect();
+    let code: BTreeSet<&str> = anycastd::runtime::reload::RESTART_ONLY
+        .into_iter()
+        .collect();
+    assert_eq!(named, code);
+}

@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::common::lab::{free_tcp_port, try_status, wait_until};
+use super::common::lab::{free_tcp_port, http_get, try_status, wait_until};
 use super::common::targets::ProcessTarget;
 use super::{Bench, CHANGE, measure, net, p50, since, stats};
 
@@ -87,6 +87,11 @@ pub fn many() {
         &d,
         Duration::from_secs(5),
     );
+
+    // What a scrape and `anycastd status` cost with every prefix's state and transitions
+    // (SPEC 19: each has one, withdrawn -> up).
+    let (scrape, metrics_bytes) = timed_gets(metrics, "/metrics");
+    let (status, status_bytes) = timed_gets(metrics, "/status");
 
     let mut down = Vec::new();
     let mut up = Vec::new();
@@ -166,6 +171,16 @@ pub fn many() {
         anycastd::small_file::SETTLE.as_millis(),
         stats(&at_once)
     );
+    println!(
+        "| `GET /metrics` ({:.1} MB) | {} |",
+        metrics_bytes as f64 / 1e6,
+        stats(&scrape)
+    );
+    println!(
+        "| `GET /status` ({:.1} MB) | {} |",
+        status_bytes as f64 / 1e6,
+        stats(&status)
+    );
     println!();
     println!(
         "| workload | CPU | peak RSS | window | checks failed in window |\n|---|---|---|---|---|"
@@ -177,4 +192,18 @@ pub fn many() {
         p50(&reload),
         p50(&at_once)
     );
+}
+
+/// Ten `GET path` in a row: how long each took, and the size of the last answer.
+fn timed_gets(metrics: SocketAddr, path: &str) -> (Vec<Duration>, usize) {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (code, body) = http_get(metrics, path).unwrap_or_else(|| panic!("GET {path}"));
+        times.push(t.elapsed());
+        assert_eq!(code, 200, "GET {path}: {body}");
+        bytes = body.len();
+    }
+    (times, bytes)
 }

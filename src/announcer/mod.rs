@@ -14,6 +14,7 @@
 
 pub mod connection;
 pub mod gobgp;
+pub mod history;
 pub mod intent;
 pub mod owner;
 pub mod peers;

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::priority::NOTICE;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -345,8 +346,12 @@ async fn log_events<G: Gobgp>(
                 .iter()
                 .any(|p| p.address == a && p.bfd.is_some())
         });
-        if state == SessionState::Established {
-            warn!(peer = %name, %address, from = %from, to = %to, "BGP session established");
+        if state == SessionState::Established && before.is_none() {
+            // The first word of this peer since anycastd started (every restart): there is
+            // no `from` to tell (issue 23.7: `from=none` on every restart).
+            warn!(target: NOTICE, peer = %name, %address, "BGP session established");
+        } else if state == SessionState::Established {
+            warn!(target: NOTICE, peer = %name, %address, from = %from, to = %to, "BGP session established");
         } else if before == Some(SessionState::Established)
             && with_bfd
             && cause.was_bfd(address).await

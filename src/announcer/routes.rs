@@ -14,11 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::priority::NOTICE;
 use ipnet::IpNet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::gobgp::ops::{Advert, Gobgp};
+use super::history::{PrefixState, Reasons, RouteHistory};
 use super::intent::{Route, RouteSpec};
 use super::reconcile::{Plan, join, plan};
 use super::run::{Announcer, Ask, Lost, Why};
@@ -39,6 +41,11 @@ enum Present<'a> {
 const IN_FLIGHT: usize = 64;
 
 impl Announcer {
+    /// Each prefix's last transitions, for the status view.
+    pub fn history(&self) -> RouteHistory {
+        self.history.clone()
+    }
+
     /// The spec of a prefix anycastd manages now: the config's, or one on its way out.
     fn spec(&self, prefix: &IpNet) -> Option<&RouteSpec> {
         self.intent
@@ -301,6 +308,8 @@ impl Announcer {
         let mut deleted = stream::iter(deletes)
             .map(|(prefix, nh)| async move { c.delete_path(prefix, nh).await.map(|()| prefix) })
             .buffer_unordered(IN_FLIGHT);
+        let mut reasons = Reasons::default();
+        let now = std::time::SystemTime::now();
         let mut left = false;
         let done = loop {
             let prefix = match deleted.try_next().await {
@@ -309,9 +318,18 @@ impl Announcer {
                 Err(e) => break Err(e),
             };
             let reason = self.reason(&prefix, None, why, desired);
-            Arc::make_mut(&mut self.announced).remove(&prefix);
+            let before = Arc::make_mut(&mut self.announced)
+                .remove(&prefix)
+                .map(|r| r.state);
             left |= self.leaving.remove(&prefix).is_some();
-            warn!(prefix = %prefix, reason = reason.as_str(), "withdrawn");
+            self.history.record(
+                prefix,
+                PrefixState::of(before),
+                PrefixState::Withdrawn,
+                reasons.get(&reason),
+                now,
+            );
+            warn!(target: NOTICE, prefix = %prefix, reason = reason.as_str(), "withdrawn");
         };
         drop(deleted);
         // Once, not per prefix: a reload that removes 10,000 prefixes withdraws them here.
@@ -326,10 +344,17 @@ impl Announcer {
             let reason = self.reason(&r.prefix, Some(r.state), why, desired);
             let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
             let before = Arc::make_mut(&mut self.announced).insert(r.prefix, r.clone());
+            self.history.record(
+                r.prefix,
+                PrefixState::of(before.as_ref().map(|b| b.state)),
+                PrefixState::of(Some(r.state)),
+                reasons.get(&reason),
+                now,
+            );
             if before.is_some() {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "re-announced with new attributes");
             } else {
-                warn!(prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "announced");
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "announced");
             }
         }
         Ok(())
@@ -348,11 +373,21 @@ impl Announcer {
             .map(|(p, nh)| async move { (p, c.delete_path(p, nh).await) })
             .buffer_unordered(IN_FLIGHT);
         let mut failed = 0;
+        let reason: std::sync::Arc<str> = std::sync::Arc::from("anycastd is shutting down");
         while let Some((p, result)) = results.next().await {
             match result {
                 Ok(()) => {
-                    Arc::make_mut(&mut self.announced).remove(&p);
-                    warn!(prefix = %p, reason = "anycastd is shutting down", "withdrawn");
+                    let before = Arc::make_mut(&mut self.announced)
+                        .remove(&p)
+                        .map(|r| r.state);
+                    self.history.record(
+                        p,
+                        PrefixState::of(before),
+                        PrefixState::Withdrawn,
+                        reason.clone(),
+                        std::time::SystemTime::now(),
+                    );
+                    warn!(target: NOTICE, prefix = %p, reason = "anycastd is shutting down", "withdrawn");
                 }
                 Err(e) => {
                     failed += 1;
@@ -362,9 +397,11 @@ impl Announcer {
         }
         self.release_mark(c).await;
         self.publish_usable();
-        info!(
+        warn!(
+            target: NOTICE,
             withdrawn = total - failed,
-            failed, "shutdown: routes withdrawn"
+            failed,
+            "shutdown: routes withdrawn"
         );
     }
 }

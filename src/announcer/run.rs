@@ -101,6 +101,8 @@ pub struct Announcer {
     /// `anycastd_gobgp_api_info{api}` of each API.
     api_info: Vec<(Api, Gauge)>,
     pub(super) state: watch::Sender<AnnouncerState>,
+    /// Each prefix's last transitions (SPEC 19), written where they are logged.
+    pub(super) history: super::history::RouteHistory,
     failures: FailureLog,
     /// Told once the first attempt to connect to and set up gobgpd has finished, whatever
     /// its outcome (for systemd's READY=1).
@@ -158,6 +160,7 @@ impl Announcer {
                 })
                 .collect(),
             state: watch::channel(state).0,
+            history: super::history::RouteHistory::default(),
             failures: FailureLog::new("announcer"),
             first_attempt: None,
             connected_before: false,
@@ -299,7 +302,7 @@ impl Announcer {
                 }
                 Stop::Graceful if self.announced.is_empty() => {
                     self.release_mark(c).await;
-                    info!("shutdown: every route withdrawn");
+                    tracing::warn!(target: crate::priority::NOTICE, "shutdown: every route withdrawn");
                     return Ok(());
                 }
                 _ => {}

@@ -117,7 +117,12 @@ impl Announcer {
             let change = c.ensure_peer(p).await?;
             let ours_before = self.peers_set.get(&p.address) == Some(p);
             match change {
-                PeerChange::Unchanged => debug!(peer = %p.name, "peer already configured"),
+                // Said once, when found in place (after a restart of anycastd), not at
+                // every reconcile (issue 23.7: every 5 s at DEBUG).
+                PeerChange::Unchanged if !ours_before => {
+                    debug!(peer = %p.name, "peer already configured")
+                }
+                PeerChange::Unchanged => {}
                 _ if ours_before => {
                     let what = format!(
                         "peer {} ({}) was {} in gobgpd by someone else",

@@ -573,7 +573,7 @@ mod tests {
 
     #[test]
     fn offsets_read_well() {
-        assert_eq!(describe_offset(2.5), "2s 500ms ahead of");
+        assert_eq!(describe_offset(2.5), "2s500ms ahead of");
         assert_eq!(describe_offset(-0.25), "250ms behind");
         assert_eq!(describe_offset(0.0004), "400µs ahead of");
         assert_eq!(

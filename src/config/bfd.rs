@@ -197,7 +197,7 @@ mod tests {
             p,
             [
                 "min_tx: 1ms is too short: write at least 10ms",
-                "min_rx: 1m 1s is too long: write at most 1m",
+                "min_rx: 1m1s is too long: write at most 1m",
                 "multiplier: 0 is out of range: write 1..255 (3 is usual)",
                 "port: 70000 is not a port: write 1..65535, or leave it out for 3784",
             ]

@@ -318,3 +318,53 @@ fn spec_before_kind_still_parses() {
     let c = yaml(&text).expect("parses");
     assert_eq!(c, yaml(SEED_YAML).expect("seed"));
 }
+
+/// Issue 23.7: a relative drain file was accepted where a relative pid file is refused.
+#[test]
+fn drain_files_are_absolute_paths() {
+    let text = seed_with(
+        "  local_asn: 65999\n",
+        "  local_asn: 65999\n  drain_file: drain\n",
+    )
+    .replacen(
+        "    check_interval: 10s\n",
+        "    check_interval: 10s\n    drain_file: ./web.drain\n",
+        1,
+    );
+    let msgs: Vec<String> = problems(&text).iter().map(|p| p.to_string()).collect();
+    assert!(
+        msgs.iter().any(|m| m.starts_with("announcer.drain_file")
+            && m.ends_with(
+                "drain is a relative path; write an absolute one, e.g. /run/anycastd/drain"
+            )),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m.starts_with("services[0].drain_file")
+            && m.ends_with(
+                "./web.drain is a relative path; write an absolute one, e.g. /run/anycastd/drain"
+            )),
+        "{msgs:#?}"
+    );
+}
+
+/// Issue 23.7: a next hop that defaults to a loopback local_address is a warning.
+#[test]
+fn a_loopback_next_hop_by_default_is_a_warning() {
+    let loopback = seed_with("local_address: 10.0.0.1", "local_address: 127.0.0.1");
+    let w = yaml(&loopback)
+        .expect("parses")
+        .validate()
+        .expect("only warnings");
+    assert!(
+        w.contains(&"announcer.next_hop is not set, so the routes go with local_address 127.0.0.1 as their next hop, a loopback address that routers drop: set announcer.next_hop to this host's address on the peering network".to_string()),
+        "{w:#?}"
+    );
+    let set = loopback.replacen(
+        "  local_asn: 65999\n",
+        "  local_asn: 65999\n  next_hop: 192.0.2.254\n",
+        1,
+    );
+    let w = yaml(&set).expect("parses").validate().expect("valid");
+    assert!(!w.iter().any(|w| w.contains("next_hop")), "{w:#?}");
+}

@@ -47,6 +47,8 @@ pub fn validate(c: &Config) -> Result<Vec<String>, Vec<Problem>> {
     peers(c, &mut problems, &mut warnings);
     attributes(c, &mut problems, &mut warnings);
     services(c, &mut problems, &mut warnings);
+    drain_files(c, &mut problems);
+    loopback_next_hop(c, &mut warnings);
     if let Some(fleet) = &c.fleet {
         problems.extend(fleet.validate().into_iter().map(|p| p.under("fleet")));
         fleet_prefixes(c, &mut problems);
@@ -55,6 +57,58 @@ pub fn validate(c: &Config) -> Result<Vec<String>, Vec<Problem>> {
         Ok(warnings)
     } else {
         Err(problems)
+    }
+}
+
+/// Drain files are absolute paths, as pid files are: anycastd's working directory is
+/// nobody's business (`/` under systemd), and a relative file would be looked for there.
+fn drain_files(c: &Config, problems: &mut Vec<Problem>) {
+    let relative = |path: String, file: &std::path::Path| {
+        (!file.is_absolute()).then(|| {
+            Problem::new(
+                path,
+                format!(
+                    "{} is a relative path; write an absolute one, e.g. /run/anycastd/drain",
+                    file.display()
+                ),
+            )
+        })
+    };
+    if let Some(f) = &c.announcer.drain_file {
+        problems.extend(relative("announcer.drain_file".into(), f));
+    }
+    for (i, svc) in c.services.iter().enumerate() {
+        if let Some(f) = &svc.drain_file {
+            problems.extend(relative(format!("services[{i}].drain_file"), f));
+        }
+    }
+}
+
+/// A next hop that defaults to a loopback `local_address`: routers drop such routes (and
+/// gobgpd itself does not send them), so nothing would be announced anywhere.
+fn loopback_next_hop(c: &Config, warnings: &mut Vec<String>) {
+    let a = &c.announcer;
+    let (v4, v6) = c
+        .route_attributes()
+        .keys()
+        .fold((false, false), |(v4, v6), p| match p {
+            IpNet::V4(_) => (true, v6),
+            IpNet::V6(_) => (v4, true),
+        });
+    let unset = match a.local_address {
+        std::net::IpAddr::V4(_) => v4 && a.next_hop.is_none(),
+        std::net::IpAddr::V6(_) => v6 && a.next_hop_ipv6.is_none(),
+    };
+    if unset && a.local_address.is_loopback() {
+        let key = if a.local_address.is_ipv4() {
+            "next_hop"
+        } else {
+            "next_hop_ipv6"
+        };
+        warnings.push(format!(
+            "announcer.{key} is not set, so the routes go with local_address {} as their next hop, a loopback address that routers drop: set announcer.{key} to this host's address on the peering network",
+            a.local_address
+        ));
     }
 }
 

@@ -20,7 +20,7 @@ pub enum EtcdError {
     #[error("no etcd member answered: {}", .0.join("; "))]
     Unreachable(Vec<String>),
     /// A member answered with an error that another member would repeat (permission, ...).
-    #[error("etcd refused: {}", crate::wording::error_chain(.0))]
+    #[error("etcd refused: {}", describe(.0))]
     Refused(etcd_client::Error),
 }
 
@@ -70,8 +70,7 @@ impl Etcd {
                             c
                         }
                         Ok(Err(e)) if !answered(&e) => {
-                            failures
-                                .push(format!("{endpoint}: {}", crate::wording::error_chain(&e)));
+                            failures.push(format!("{endpoint}: {}", describe(&e)));
                             continue;
                         }
                         Ok(Err(e)) => return Err(EtcdError::Refused(e)),
@@ -89,9 +88,7 @@ impl Etcd {
                     return Ok(v);
                 }
                 Ok(Err(e)) if answered(&e) => return Err(EtcdError::Refused(e)),
-                Ok(Err(e)) => {
-                    failures.push(format!("{endpoint}: {}", crate::wording::error_chain(&e)))
-                }
+                Ok(Err(e)) => failures.push(format!("{endpoint}: {}", describe(&e))),
                 Err(_) => failures.push(format!("{endpoint}: no answer within {:?}", self.attempt)),
             }
         }
@@ -166,6 +163,26 @@ impl Etcd {
     }
 }
 
+/// An etcd-client error in words: a transport error by its causes (`transport error: tcp
+/// connect error: Connection refused (os error 111)`), a status by its code and its causes
+/// or message; never a debug dump (`status: Unavailable, message:
+/// "tonic::transport::Error(Transport, ConnectError(...))"`, issue 23.7).
+pub fn describe(e: &etcd_client::Error) -> String {
+    use crate::wording::error_chain;
+    match e {
+        etcd_client::Error::TransportError(t) => error_chain(t),
+        etcd_client::Error::GRpcStatus(s) => {
+            let why = match std::error::Error::source(s) {
+                Some(cause) => error_chain(cause),
+                None if s.message().is_empty() => "no message".to_string(),
+                None => s.message().to_string(),
+            };
+            format!("{} ({why})", s.code().description())
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Whether a member answered `e` itself (another member would say the same), as opposed to
 /// not answering at all.
 fn answered(e: &etcd_client::Error) -> bool {
@@ -188,6 +205,33 @@ fn answered(e: &etcd_client::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23.7: a member that is not there is said in words, not as a debug dump.
+    #[tokio::test]
+    async fn a_member_that_is_not_there_is_said_in_words() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut etcd = Etcd::new(
+            vec![format!("http://127.0.0.1:{port}")],
+            ConnectOptions::new(),
+            Duration::from_secs(2),
+        );
+        let e = etcd
+            .range("/x")
+            .await
+            .expect_err("nobody listens")
+            .to_string();
+        assert!(!e.contains("Error(") && !e.contains("ConnectError"), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "no etcd member answered: http://127.0.0.1:{port}: "
+            )),
+            "{e}"
+        );
+        assert!(e.contains("Connection refused"), "{e}");
+    }
 
     #[test]
     fn only_answers_that_every_member_would_repeat_stop_the_failover() {

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::priority::NOTICE;
 use ipnet::IpNet;
 use tokio::sync::watch;
 use tracing::{debug, error, warn};
@@ -119,7 +120,7 @@ impl Fleet {
                 Decision::Released(release) => {
                     state.held.remove(&prefix);
                     state.claimed.remove(&prefix);
-                    warn!(prefix = %prefix, release = release.to_string().as_str(), "fleet guard: this site may withdraw");
+                    warn!(target: NOTICE, prefix = %prefix, release = release.to_string().as_str(), "fleet guard: this site may withdraw");
                 }
                 Decision::Held(held) => {
                     let before = state.held.get(&prefix).map(|(_, h)| &h.reason);
@@ -160,7 +161,7 @@ impl Fleet {
                 .collect();
             for p in &claim {
                 if state.held.remove(p).is_some() {
-                    warn!(prefix = %p, "fleet guard: the services are back; no longer held");
+                    warn!(target: NOTICE, prefix = %p, "fleet guard: the services are back; no longer held");
                 }
                 state.claimed.insert(*p);
             }

@@ -4,7 +4,11 @@ pub const SERVICE_UP: &str = "anycastd_service_up";
 pub const SERVICE_TRANSITIONS: &str = "anycastd_service_transitions_total";
 pub const CHECK_UP: &str = "anycastd_check_up";
 pub const CHECK_DURATION: &str = "anycastd_check_duration_seconds";
+/// Labels {service, check}: every failed run of the check.
+pub const CHECK_FAILURES: &str = "anycastd_check_failures_total";
 pub const ROUTE_ANNOUNCED: &str = "anycastd_route_announced";
+/// Labels {prefix, state}: 1 for the prefix's state in gobgpd, 0 for the three others.
+pub const ROUTE_STATE: &str = "anycastd_route_state";
 pub const GOBGP_UP: &str = "anycastd_gobgp_up";
 pub const GOBGP_RECONNECTS: &str = "anycastd_gobgp_reconnects_total";
 pub const GOBGP_OWNER_CONFLICT: &str = "anycastd_gobgp_owner_conflict";
@@ -102,8 +106,16 @@ pub const HELP: &[(&str, &str)] = &[
         "Duration of the last run of the check (all attempts) in seconds",
     ),
     (
+        CHECK_FAILURES,
+        "Runs of the check that failed (all its attempts), since anycastd started",
+    ),
+    (
         ROUTE_ANNOUNCED,
         "Whether the prefix is announced through gobgpd (1) or not (0)",
+    ),
+    (
+        ROUTE_STATE,
+        "1 for the prefix's state in gobgpd (up, degraded, draining: announced so; withdrawn), 0 for the others",
     ),
     (
         GOBGP_UP,

@@ -55,10 +55,25 @@ pub fn filter(level: LevelFilter) -> Targets {
         .with_target(env!("CARGO_CRATE_NAME"), level)
 }
 
-/// Installs the process's log subscriber (to stderr).
+/// Installs the process's log subscriber: to journald's socket when stderr is journald's
+/// stream (`JOURNAL_STREAM`, set by systemd) and the socket answers, with the text format
+/// ([`super::journal`]: each line with its priority and fields, SPEC 19); else to stderr
+/// (`LOG_FORMAT=json` keeps JSON lines on stderr: whoever asked for them reads them there).
+/// The level (`LOG_LEVEL`, WARN by default) decides what is logged either way.
 pub fn init(level: LevelFilter, format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    if format == LogFormat::Text
+        && super::journal::stderr_is_journal()
+        && let Ok(journal) =
+            super::journal::Journal::connect(std::path::Path::new(super::journal::SOCKET))
+    {
+        let _ = tracing_subscriber::registry()
+            .with(journal)
+            .with(filter(level))
+            .try_init();
+        return;
+    }
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)

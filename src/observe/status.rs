@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::announcer::gobgp::ops::Api;
+use crate::announcer::history::{PrefixState, RouteHistory};
 use crate::announcer::intent::Intent;
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
@@ -160,6 +161,37 @@ pub struct PrefixStatus {
     /// The attributes it is announced with, by state: `up`, `degraded: med 500, prepend 3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<String>,
+    /// Its state in gobgpd: `up`, `degraded`, `draining` (announced so) or `withdrawn`.
+    #[serde(default = "withdrawn")]
+    pub state: PrefixState,
+    /// Since when (RFC 3339): its last transition; `None` if it has not changed since
+    /// anycastd started.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Why it is in that state: the reason of its last transition, or what the gate says of
+    /// it while it has none.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// Held announced by the fleet guard, while its services (or a drain) would withdraw it.
+    #[serde(default)]
+    pub held: bool,
+    /// Its last transitions, oldest first (at most `announcer::history::KEPT`).
+    #[serde(default)]
+    pub history: Vec<TransitionStatus>,
+}
+
+/// One change of a prefix's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionStatus {
+    /// RFC 3339, with milliseconds.
+    pub at: String,
+    pub from: PrefixState,
+    pub to: PrefixState,
+    pub reason: String,
+}
+
+fn withdrawn() -> PrefixState {
+    PrefixState::Withdrawn
 }
 
 /// The outcome of the last reload.
@@ -232,6 +264,8 @@ pub struct Sources {
     pub peers: watch::Receiver<Option<PeerTable>>,
     pub reload: watch::Receiver<Option<ReloadStatus>>,
     pub fleet: Option<Fleet>,
+    /// Each prefix's last transitions.
+    pub history: RouteHistory,
 }
 
 /// Reads the daemon's state from the channels its tasks publish on.
@@ -271,26 +305,57 @@ impl StatusView {
             })
             .collect();
         let desired = gate.desired();
+        let fleet = src.fleet.as_ref().map(Fleet::status);
+        let held: std::collections::BTreeSet<&str> = fleet
+            .iter()
+            .flat_map(|f| f.prefixes.iter())
+            .filter(|p| p.held_here)
+            .map(|p| p.prefix.as_str())
+            .collect();
+        let history = src.history.lock();
         let prefixes = a
             .prefixes
             .iter()
             .map(|p| {
                 let announced = a.announced.get(p);
+                let record = history.get(p);
+                let label = p.to_string();
+                let held = held.contains(label.as_str()) && announced.is_some();
+                let current = record.and_then(|r| r.current());
                 PrefixStatus {
-                    prefix: p.to_string(),
                     next_hop: intent.routes.get(p).map(|r| r.next_hop.to_string()),
                     gated_by: desired
                         .get(p)
                         .map_or_else(Vec::new, |w| w.cause.names().map(str::to_string).collect()),
-                    wanted: is_wanted(
-                        desired.get(p).and_then(|w| w.desire.route_state()),
-                        announced.is_some(),
-                    ),
+                    wanted: !held
+                        && is_wanted(
+                            desired.get(p).and_then(|w| w.desire.route_state()),
+                            announced.is_some(),
+                        ),
                     announced: announced.is_some(),
                     attributes: announced.map(|r| describe(r.state, &r.advert.attrs)),
+                    state: PrefixState::of(announced.map(|r| r.state)),
+                    since: current.map(|t| rfc3339(t.at)),
+                    cause: current
+                        .map(|t| t.reason.to_string())
+                        .or_else(|| desired.get(p).map(|w| w.cause.to_string())),
+                    held,
+                    history: record.map_or_else(Vec::new, |r| {
+                        r.last
+                            .iter()
+                            .map(|t| TransitionStatus {
+                                at: rfc3339(t.at),
+                                from: t.from,
+                                to: t.to,
+                                reason: t.reason.to_string(),
+                            })
+                            .collect()
+                    }),
+                    prefix: label,
                 }
             })
             .collect();
+        drop(history);
         let (error, unusable_since) = match &a.gobgp {
             GobgpHealth::Unusable { error, since } => (Some(error.clone()), Some(rfc3339(*since))),
             _ => (None, None),
@@ -318,7 +383,7 @@ impl StatusView {
                 t.peers.iter().map(|p| p.clone().as_of(now)).collect()
             }),
             reload: src.reload.borrow().clone(),
-            fleet: src.fleet.as_ref().map(Fleet::status),
+            fleet,
             watches: src
                 .services
                 .borrow()
@@ -400,6 +465,7 @@ pub fn render_table(s: &Status) -> String {
     watches_table(&mut out, &s.watches);
     out.push('\n');
     prefixes_table(&mut out, &s.prefixes, s.gobgp.up);
+    transitions_table(&mut out, &s.prefixes);
     out.push('\n');
     peers_table(&mut out, s.peers.as_deref());
     if let Some(f) = &s.fleet {
@@ -540,16 +606,53 @@ fn prefixes_table(out: &mut String, prefixes: &[PrefixStatus], gobgp_up: bool) {
         "ANNOUNCED",
         "ATTRIBUTES",
         "GATED BY",
+        "SINCE",
+        "WHY",
     ])];
     for p in prefixes {
         rows.push(row(&[
             &p.prefix,
             p.next_hop.as_deref().unwrap_or("-"),
-            yes_no(p.wanted),
+            if p.held {
+                "no (held)"
+            } else {
+                yes_no(p.wanted)
+            },
             &announced(p.announced, gobgp_up),
             p.attributes.as_deref().unwrap_or("-"),
             &p.gated_by.join(", "),
+            p.since.as_deref().unwrap_or("-"),
+            p.cause.as_deref().unwrap_or(""),
         ]));
+    }
+    table(out, &rows);
+}
+
+/// The most transitions `anycastd status` prints (`--json` has every prefix's last ones).
+const TRANSITIONS_SHOWN: usize = 30;
+
+/// The last transitions of every prefix, newest last, at most [`TRANSITIONS_SHOWN`].
+fn transitions_table(out: &mut String, prefixes: &[PrefixStatus]) {
+    let mut all: Vec<(&str, &TransitionStatus)> = prefixes
+        .iter()
+        .flat_map(|p| p.history.iter().map(move |t| (p.prefix.as_str(), t)))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    // RFC 3339 in UTC with a fixed precision: the text sorts as the time does.
+    all.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(b.0)));
+    out.push('\n');
+    let skipped = all.len().saturating_sub(TRANSITIONS_SHOWN);
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "last {TRANSITIONS_SHOWN} route transitions ({skipped} earlier: anycastd status --json)"
+        );
+    }
+    let mut rows = vec![row(&["TIME", "PREFIX", "FROM", "TO", "REASON"])];
+    for (prefix, t) in &all[skipped..] {
+        rows.push(row(&[&t.at, prefix, t.from.name(), t.to.name(), &t.reason]));
     }
     table(out, &rows);
 }
@@ -721,6 +824,11 @@ mod tests {
             wanted: false,
             announced: true,
             attributes: None,
+            state: PrefixState::Up,
+            since: None,
+            cause: None,
+            held: false,
+            history: Vec::new(),
         };
         let mut up = String::new();
         prefixes_table(&mut up, std::slice::from_ref(&p), true);
@@ -741,5 +849,110 @@ mod tests {
             &[row(&["A", "LONGER", "Z"]), row(&["wide cell", "b", "c"])],
         );
         assert_eq!(out, "A          LONGER  Z\nwide cell  b       c\n");
+    }
+
+    fn transition(at: &str, from: PrefixState, to: PrefixState, reason: &str) -> TransitionStatus {
+        TransitionStatus {
+            at: at.into(),
+            from,
+            to,
+            reason: reason.into(),
+        }
+    }
+
+    /// SPEC 19: why a route went away, after its service came back; a prefix held by the
+    /// fleet is not wanted, whatever holds it (a drain or failed services).
+    #[test]
+    fn prefixes_say_since_when_and_why_and_their_last_transitions() {
+        use PrefixState::{Degraded, Draining, Up, Withdrawn};
+        let dns = PrefixStatus {
+            prefix: "192.0.2.53/32".into(),
+            next_hop: Some("198.51.100.1".into()),
+            gated_by: vec!["dns".into()],
+            wanted: true,
+            announced: true,
+            attributes: Some("up".into()),
+            state: Up,
+            since: Some("2024-05-01T10:00:07.250Z".into()),
+            cause: Some("service dns is up".into()),
+            held: false,
+            history: vec![
+                transition(
+                    "2024-05-01T09:00:00.000Z",
+                    Withdrawn,
+                    Up,
+                    "service dns is up",
+                ),
+                transition(
+                    "2024-05-01T10:00:02.100Z",
+                    Up,
+                    Withdrawn,
+                    "service dns is down",
+                ),
+                transition(
+                    "2024-05-01T10:00:07.250Z",
+                    Withdrawn,
+                    Up,
+                    "service dns is up",
+                ),
+            ],
+        };
+        let web = PrefixStatus {
+            prefix: "192.0.2.80/32".into(),
+            next_hop: Some("198.51.100.1".into()),
+            gated_by: vec!["web".into()],
+            wanted: false,
+            announced: true,
+            attributes: Some("degraded: med 500".into()),
+            state: Degraded,
+            since: Some("2024-05-01T10:00:03.000Z".into()),
+            cause: Some("service web is down".into()),
+            held: true,
+            history: vec![transition(
+                "2024-05-01T10:00:03.000Z",
+                Draining,
+                Degraded,
+                "service web is down",
+            )],
+        };
+        let mut out = String::new();
+        prefixes_table(&mut out, &[dns.clone(), web], true);
+        transitions_table(&mut out, std::slice::from_ref(&dns));
+        assert_eq!(
+            out,
+            "\
+PREFIX         NEXT HOP      WANTED     ANNOUNCED  ATTRIBUTES         GATED BY  SINCE                     WHY
+192.0.2.53/32  198.51.100.1  yes        yes        up                 dns       2024-05-01T10:00:07.250Z  service dns is up
+192.0.2.80/32  198.51.100.1  no (held)  yes        degraded: med 500  web       2024-05-01T10:00:03.000Z  service web is down
+
+TIME                      PREFIX         FROM       TO         REASON
+2024-05-01T09:00:00.000Z  192.0.2.53/32  withdrawn  up         service dns is up
+2024-05-01T10:00:02.100Z  192.0.2.53/32  up         withdrawn  service dns is down
+2024-05-01T10:00:07.250Z  192.0.2.53/32  withdrawn  up         service dns is up
+"
+        );
+        // The JSON of one prefix, as /status serves it.
+        let json = serde_json::to_value(&dns).expect("json");
+        assert_eq!(json["state"], "up");
+        assert_eq!(json["since"], "2024-05-01T10:00:07.250Z");
+        assert_eq!(json["cause"], "service dns is up");
+        assert_eq!(
+            json["history"][1],
+            serde_json::json!({"at": "2024-05-01T10:00:02.100Z", "from": "up", "to": "withdrawn", "reason": "service dns is down"})
+        );
+        // Many transitions: the newest, and how many are left out.
+        let mut many = dns;
+        many.history = (0..40)
+            .map(|i| transition(&format!("2024-05-01T10:00:{i:02}.000Z"), Up, Withdrawn, "x"))
+            .collect();
+        let mut out = String::new();
+        transitions_table(&mut out, &[many]);
+        assert!(
+            out.starts_with(
+                "\nlast 30 route transitions (10 earlier: anycastd status --json)\nTIME "
+            ),
+            "{out}"
+        );
+        assert!(out.contains("2024-05-01T10:00:10.000Z") && !out.contains("T10:00:09.000Z"));
     }
 }

@@ -9,6 +9,8 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use crate::config::Config;
+use crate::config::OnFailure;
+use crate::config::attributes::{AttributesConfig, RouteState, describe};
 use crate::config::watches::WatchSpec;
 
 /// Peers listed; the rest are counted.
@@ -107,6 +109,14 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
             thousands(a.peers.len() - PEERS)
         ));
     }
+    lines.push(format!("next hop {}", next_hops(cfg)));
+    lines.push(format!("attrs    {}", attributes(&a.attributes)));
+    if let Some(f) = &a.drain_file {
+        lines.push(format!(
+            "drain    every service while {} exists",
+            clip(&f.display().to_string(), 2 * MAX_FIELD)
+        ));
+    }
     lines.push(format!(
         "routes   {} (while every service is up)",
         routes(&a.routes)
@@ -122,16 +132,29 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
         ));
         for c in svc.checks.iter().take(CHECKS) {
             lines.push(format!(
-                "  check  {:<18} {:<17} {}",
+                "  check  {:<18} {:<17} {}{}",
                 clip(&c.name, MAX_FIELD),
                 c.kind(),
-                clip(&c.spec.target(), 2 * MAX_FIELD)
+                clip(&c.spec.target(), 2 * MAX_FIELD),
+                match c.on_failure {
+                    OnFailure::Degrade => "  (on failure: degrade)",
+                    OnFailure::Withdraw => "",
+                }
             ));
         }
         if svc.checks.len() > CHECKS {
             lines.push(format!(
                 "  check  ({} more)",
                 thousands(svc.checks.len() - CHECKS)
+            ));
+        }
+        if let Some(own) = &svc.attributes {
+            lines.push(format!("  attrs  {}", attributes(own)));
+        }
+        if let Some(f) = &svc.drain_file {
+            lines.push(format!(
+                "  drain  while {} exists",
+                clip(&f.display().to_string(), 2 * MAX_FIELD)
             ));
         }
         if let Some(f) = svc.fast_interval {
@@ -156,20 +179,95 @@ pub fn render(path: &Path, cfg: &Config, warnings: &[String]) -> String {
             "disabled".into()
         }
     ));
-    for w in warnings.iter().take(WARNINGS) {
-        lines.push(format!("warning  {w}"));
-    }
-    if warnings.len() > WARNINGS {
+    if let Some(f) = &cfg.fleet {
         lines.push(format!(
-            "warning  ({} more; fix the ones above and run check-config again)",
-            thousands(warnings.len() - WARNINGS)
+            "fleet    site {}  etcd {}  min_sites {}  on_unreachable {}  prefixes {}",
+            clip(&f.site_name(a.router_id), MAX_FIELD),
+            clip(&f.etcd.endpoints.join(","), 2 * MAX_FIELD),
+            f.min_sites,
+            match f.on_unreachable {
+                crate::config::fleet::OnUnreachable::Hold => "hold",
+                crate::config::fleet::OnUnreachable::Withdraw => "withdraw",
+            },
+            f.prefixes
+                .as_deref()
+                .map_or("every one".to_string(), routes)
         ));
+    }
+    let mut wrapped = Vec::new();
+    for w in warnings.iter().take(WARNINGS) {
+        // Whole words: a warning is read to the end (it was cut mid-word before).
+        for (i, l) in wrap(w, MAX_LINE - 9).into_iter().enumerate() {
+            wrapped.push(format!(
+                "{}{l}",
+                if i == 0 { "warning  " } else { "         " }
+            ));
+        }
     }
     let mut s = String::new();
     for l in lines {
         let _ = writeln!(s, "{}", clip(&l, MAX_LINE));
     }
+    for l in wrapped {
+        let _ = writeln!(s, "{l}");
+    }
+    if warnings.len() > WARNINGS {
+        let _ = writeln!(
+            s,
+            "warning  ({} more; fix the ones above and run check-config again)",
+            thousands(warnings.len() - WARNINGS)
+        );
+    }
     s
+}
+
+/// The next hops of the routes: `next_hop`/`next_hop_ipv6`, else `local_address`'s.
+fn next_hops(cfg: &Config) -> String {
+    let a = &cfg.announcer;
+    let one = |set: bool, hop: Option<std::net::IpAddr>, key: &str| match hop {
+        Some(h) if set => h.to_string(),
+        Some(h) => format!("{h} (local_address; {key} not set)"),
+        None => "none".to_string(),
+    };
+    format!(
+        "IPv4 {}  IPv6 {}",
+        one(a.next_hop.is_some(), cfg.next_hop_v4(), "next_hop"),
+        one(
+            a.next_hop_ipv6.is_some(),
+            cfg.next_hop_v6(),
+            "next_hop_ipv6"
+        )
+    )
+}
+
+/// The attributes of each state, as `status` shows them.
+fn attributes(c: &AttributesConfig) -> String {
+    let all = c.resolve();
+    [RouteState::Up, RouteState::Degraded, RouteState::Draining]
+        .into_iter()
+        .map(|st| describe(st, all.of(st)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a word longer
+/// than `width` has a line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
 }
 
 /// The lines of a service's watches in `anycastd check-config` (at most `max`).
@@ -210,6 +308,8 @@ mod tests {
              gobgpd   127.0.0.1:50051  router id 10.3.3.3  ASN 65999  local address 10.0.0.1  listen port -1\n\
              peer     some_router_1    10.0.0.252 AS65000\n\
              peer     some_router_2    10.0.0.253 AS65000\n\
+             next hop IPv4 10.0.0.1 (local_address; next_hop not set)  IPv6 none\n\
+             attrs    up; degraded; draining: local_pref 0, communities graceful_shutdown\n\
              routes   10.0.0.128/32 (while every service is up)\n\
              service  http  every 10s  rise 1 fall 1  routes -\n\
              \x20 check  dns_lookup         dns_lookup        google.com @127.0.0.1:53\n\
@@ -281,5 +381,72 @@ mod tests {
             s.contains("warning  (1,995 more; fix the ones above and run check-config again)"),
             "{s}"
         );
+    }
+
+    /// Issue 23.5: the next hops, the attributes, a degrade check marked, the drain files
+    /// and the fleet; a long warning in whole words (it was cut mid-word).
+    #[test]
+    fn everything_that_decides_an_announcement_is_summed_up() {
+        let y = "\
+announcer:
+  router_id: 10.0.0.1
+  local_address: 10.0.0.1
+  local_asn: 65001
+  next_hop_ipv6: 2001:db8::1
+  routes: [192.0.2.1/32]
+  attributes:
+    up: {med: 100}
+    degraded: {med: 500, as_path_prepend: 3}
+  drain_file: /run/anycastd/drain
+  peers: [{name: r, remote_address: 10.0.0.2, remote_asn: 65000}]
+services:
+  - name: web
+    check_interval: 1d
+    drain_file: /run/anycastd/web.drain
+    attributes: {up: {med: 5}}
+    routes: [192.0.2.2/32]
+    checks:
+      - {kind: assigned_address, spec: {ipv4: 127.0.0.1}}
+      - {kind: assigned_address, name: latency, on_failure: degrade, spec: {ipv4: 127.0.0.2}}
+fleet:
+  etcd: {endpoints: [\"http://127.0.0.1:2379\"]}
+  site: fra
+  min_sites: 2
+";
+        let cfg = crate::config::parse(y, crate::config::Format::Yaml).expect("parses");
+        let long = "services[0].checks[1] (latency): its worst case is longer than the service's check_interval and the routers will not see the difference between a slow service and a dead one, which is what this warning is here to say in full";
+        let s = render(Path::new("c.yaml"), &cfg, &[long.to_string()]);
+        assert_eq!(
+            s,
+            "config c.yaml is valid
+gobgpd   127.0.0.1:50051  router id 10.0.0.1  ASN 65001  local address 10.0.0.1  listen port -1
+peer     r                10.0.0.2 AS65000
+next hop IPv4 10.0.0.1 (local_address; next_hop not set)  IPv6 2001:db8::1
+attrs    up: med 100; degraded: med 500, prepend 3; draining: med 100, local_pref 0, communities graceful_shutdown
+drain    every service while /run/anycastd/drain exists
+routes   192.0.2.1/32 (while every service is up)
+service  web  every 1d  rise 1 fall 1  routes 192.0.2.2/32
+  check  assigned_address   assigned_address  127.0.0.1
+  check  latency            assigned_address  127.0.0.2  (on failure: degrade)
+  attrs  up: med 5; degraded: med 5; draining: med 5, local_pref 0, communities graceful_shutdown
+  drain  while /run/anycastd/web.drain exists
+metrics  http://127.0.0.1:9090/metrics
+fleet    site fra  etcd http://127.0.0.1:2379  min_sites 2  on_unreachable hold  prefixes every one
+warning  services[0].checks[1] (latency): its worst case is longer than the service's check_interval and the routers will not see the difference between a slow
+         service and a dead one, which is what this warning is here to say in full
+"
+        );
+        let warning: Vec<&str> = s
+            .lines()
+            .skip_while(|l| !l.starts_with("warning"))
+            .collect();
+        assert_eq!(
+            warning.join(" ").split_whitespace().collect::<Vec<_>>(),
+            ["warning"]
+                .into_iter()
+                .chain(long.split_whitespace())
+                .collect::<Vec<_>>()
+        );
+        assert!(s.lines().all(|l| l.chars().count() <= MAX_LINE), "{s}");
     }
 }

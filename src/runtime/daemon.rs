@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::priority::NOTICE;
 use metrics::Gauge;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -122,6 +123,7 @@ pub async fn run(config: Config, path: &Path, commands: Commands) -> Result<(), 
         peers: peer_table.clone(),
         reload: d.reload_status.subscribe(),
         fleet: d.fleet.clone(),
+        history: announcer.history(),
     };
     d.serve_metrics(StatusView::new(sources), announcer.state())
         .await?;
@@ -454,6 +456,7 @@ impl Daemon {
         for (service, reasons) in self.drain_reasons.borrow().iter() {
             let by: Vec<String> = reasons.iter().map(ToString::to_string).collect();
             warn!(
+                target: NOTICE,
                 service = service.as_str(),
                 drained_by = by.join("; ").as_str(),
                 "service is drained: its routes are not announced until it is undrained"
@@ -467,8 +470,10 @@ impl Daemon {
         if changed {
             self.apply_drains();
             warn!(
+                target: NOTICE,
                 services = what.to_string().as_str(),
-                force, "drained by command"
+                force,
+                "drained by command"
             );
         }
         let held = match (&self.fleet, force) {
@@ -517,7 +522,7 @@ impl Daemon {
         let (changed, unsaved) = self.drains.undrain(&self.config, &what)?;
         if changed {
             self.apply_drains();
-            warn!(services = what.to_string().as_str(), "undrained by command");
+            warn!(target: NOTICE, services = what.to_string().as_str(), "undrained by command");
         }
         let names: Vec<String> = match &what {
             Selection::All => self
@@ -561,7 +566,7 @@ impl Daemon {
         let at = crate::wording::rfc3339(SystemTime::now());
         match &result {
             Ok(plan) => {
-                warn!(file = %self.path.display(), changes = plan.to_string().as_str(), "config reloaded");
+                warn!(target: NOTICE, file = %self.path.display(), changes = plan.to_string().as_str(), "config reloaded");
                 self.reload_ok.set(1.0);
                 self.reload_time.set(unix_seconds());
             }

@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::priority::NOTICE;
 use metrics::Gauge;
 use tracing::{error, warn};
 
@@ -364,9 +365,9 @@ impl Drains {
         for f in existing.symmetric_difference(&self.files) {
             let services = services_of(cfg, f);
             if existing.contains(f) {
-                warn!(file = %f.display(), services = services.as_str(), "drain file appeared: draining");
+                warn!(target: NOTICE, file = %f.display(), services = services.as_str(), "drain file appeared: draining");
             } else {
-                warn!(file = %f.display(), services = services.as_str(), "drain file is gone: undraining");
+                warn!(target: NOTICE, file = %f.display(), services = services.as_str(), "drain file is gone: undraining");
             }
         }
         self.files = existing;

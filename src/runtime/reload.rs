@@ -44,34 +44,45 @@ pub struct ReloadPlan {
     pub routes_removed: Vec<IpNet>,
     pub peers_added: Vec<String>,
     pub peers_removed: Vec<String>,
+    /// Routes kept whose next hop or attributes changed: `192.0.2.1/32 (attributes)`.
+    pub routes_changed: Vec<String>,
+    /// Peers kept whose settings changed (timers, password, ...).
+    pub peers_changed: Vec<String>,
+    /// The announcer's other settings that changed (`announcer.drain_linger`, ...).
+    pub settings: Vec<&'static str>,
 }
 
-/// The settings a reload cannot change: gobgpd's global ones (SPEC 12), where anycastd
-/// itself listens, and the fleet (its lease and site name are the process's).
+/// The settings a reload cannot change (README names them all: tests/readme.rs): gobgpd's
+/// global ones (SPEC 12), where anycastd itself listens, and the fleet (its lease and site
+/// name are the process's).
+pub const RESTART_ONLY: [&str; 7] = [
+    "announcer.router_id",
+    "announcer.local_asn",
+    "announcer.listen_port",
+    "announcer.gobgp.address",
+    "metrics",
+    "control.socket",
+    "fleet",
+];
+
+/// Refuses a reload that changes one of [`RESTART_ONLY`].
 pub fn needs_restart(old: &Config, new: &Config) -> Result<(), ReloadError> {
     let (a, b) = (&old.announcer, &new.announcer);
-    let mut fields = Vec::new();
-    if a.router_id != b.router_id {
-        fields.push("announcer.router_id");
-    }
-    if a.local_asn != b.local_asn {
-        fields.push("announcer.local_asn");
-    }
-    if a.listen_port != b.listen_port {
-        fields.push("announcer.listen_port");
-    }
-    if a.gobgp.address != b.gobgp.address {
-        fields.push("announcer.gobgp.address");
-    }
-    if old.metrics != new.metrics {
-        fields.push("metrics");
-    }
-    if old.control != new.control {
-        fields.push("control.socket");
-    }
-    if old.fleet != new.fleet {
-        fields.push("fleet");
-    }
+    // In the order of RESTART_ONLY (one length: the compiler holds them together).
+    let changed: [bool; RESTART_ONLY.len()] = [
+        a.router_id != b.router_id,
+        a.local_asn != b.local_asn,
+        a.listen_port != b.listen_port,
+        a.gobgp.address != b.gobgp.address,
+        old.metrics != new.metrics,
+        old.control != new.control,
+        old.fleet != new.fleet,
+    ];
+    let fields: Vec<&'static str> = RESTART_ONLY
+        .into_iter()
+        .zip(changed)
+        .filter_map(|(f, c)| c.then_some(f))
+        .collect();
     if fields.is_empty() {
         Ok(())
     } else {
@@ -130,6 +141,52 @@ pub fn plan(
     let (old_peers, new_peers) = (peers(old), peers(new));
     p.peers_added = new_peers.difference(&old_peers).cloned().collect();
     p.peers_removed = old_peers.difference(&new_peers).cloned().collect();
+    p.routes_changed = new
+        .routes
+        .iter()
+        .filter_map(|(prefix, n)| {
+            let o = old.routes.get(prefix)?;
+            use crate::config::attributes::RouteState as S;
+            let attrs_changed = [S::Up, S::Degraded, S::Draining]
+                .into_iter()
+                .any(|s| o.attrs(s) != n.attrs(s));
+            let what = match (o.next_hop != n.next_hop, attrs_changed) {
+                (false, false) => return None,
+                (true, false) => "next hop",
+                (false, true) => "attributes",
+                (true, true) => "next hop, attributes",
+            };
+            Some(format!("{prefix} ({what})"))
+        })
+        .collect();
+    p.peers_changed = new
+        .peers
+        .iter()
+        .filter(|n| old.peers.iter().any(|o| o.name == n.name && o != *n))
+        .map(|n| n.name.clone())
+        .collect();
+    for (changed, name) in [
+        (
+            old.drain_linger != new.drain_linger,
+            "announcer.drain_linger",
+        ),
+        (
+            old.reconcile_interval != new.reconcile_interval,
+            "announcer.gobgp.reconcile_interval",
+        ),
+        (
+            old.rpc_timeout != new.rpc_timeout,
+            "announcer.gobgp.rpc_timeout",
+        ),
+        (
+            old.peer_poll_interval != new.peer_poll_interval,
+            "announcer.gobgp.peer_poll_interval",
+        ),
+    ] {
+        if changed {
+            p.settings.push(name);
+        }
+    }
     p
 }
 
@@ -149,14 +206,79 @@ impl fmt::Display for ReloadPlan {
         let nets = |v: &[IpNet]| list(&v.iter().map(ToString::to_string).collect::<Vec<_>>());
         write!(
             f,
-            "services added {}, changed {}, removed {}; routes added {}, removed {}; peers added {}, removed {}",
+            "services added {}, changed {}, removed {}; routes added {}, removed {}, changed {}; peers added {}, removed {}, changed {}",
             list(&self.added),
             list(&self.changed),
             list(&self.removed),
             nets(&self.routes_added),
             nets(&self.routes_removed),
+            list(&self.routes_changed),
             list(&self.peers_added),
             list(&self.peers_removed),
-        )
+            list(&self.peers_changed),
+        )?;
+        if !self.settings.is_empty() {
+            write!(f, "; also changed: {}", self.settings.join(", "))?;
+        }
+        if self.is_empty() {
+            f.write_str(" (nothing changed)")?;
+        }
+        Ok(())
+    }
+}
+
+impl ReloadPlan {
+    /// Whether the reload changed nothing anycastd does.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.changed.is_empty()
+            && self.removed.is_empty()
+            && self.routes_added.is_empty()
+            && self.routes_removed.is_empty()
+            && self.routes_changed.is_empty()
+            && self.peers_added.is_empty()
+            && self.peers_removed.is_empty()
+            && self.peers_changed.is_empty()
+            && self.settings.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "announcer:\n  router_id: 10.0.0.1\n  local_address: 10.0.0.1\n  local_asn: 65001\n  next_hop: 198.51.100.1\n  routes: [192.0.2.1/32, 192.0.2.2/32]\n  peers:\n    - name: router\n      remote_address: 10.0.0.2\n      remote_asn: 65000\n{extra}services:\n  - name: web\n    check_interval: 1s\n    checks:\n      - kind: assigned_address\n        spec: {{ ipv4: 127.0.0.1 }}\n"
+        );
+        crate::config::parse(&text, crate::config::Format::Yaml).expect("a valid config")
+    }
+
+    fn summary(old: &Config, new: &Config) -> String {
+        let running = old
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect();
+        let (a, b) = (
+            Intent::from_config(old).expect("intent"),
+            Intent::from_config(new).expect("intent"),
+        );
+        plan(&running, |_| Some(Level::Up), |_| None, new, &a, &b).to_string()
+    }
+
+    /// Issue 23.5: a reload that changed only attributes (or the linger) said nothing of it.
+    #[test]
+    fn a_reload_says_which_routes_and_settings_changed() {
+        let old = config("");
+        let attrs = config("  attributes:\n    up:\n      med: 100\n  drain_linger: 9s\n");
+        assert_eq!(
+            summary(&old, &attrs),
+            "services added -, changed -, removed -; routes added -, removed -, changed 192.0.2.1/32 (attributes), 192.0.2.2/32 (attributes); peers added -, removed -, changed -; also changed: announcer.drain_linger"
+        );
+        assert_eq!(
+            summary(&old, &old),
+            "services added -, changed -, removed -; routes added -, removed -, changed -; peers added -, removed -, changed - (nothing changed)"
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::priority::NOTICE;
 use metrics::{Counter, Gauge};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
@@ -204,6 +205,9 @@ impl Service {
             let (up, dur) = &series.checks[i];
             up.set(if o.passed() { 1.0 } else { 0.0 });
             dur.set(o.duration.as_secs_f64());
+            if !o.passed() {
+                series.failures[i].increment(1);
+            }
             let changed = last[i] != Some(o.passed());
             last[i] = Some(o.passed());
             match (&o.result, changed) {
@@ -214,9 +218,11 @@ impl Service {
                     debug!(service = %svc, check = %runner.name, error = e.0.as_str(), "check still failing")
                 }
                 (Ok(()), true) => {
-                    info!(service = %svc, check = %runner.name, kind = %runner.kind, "check passed")
+                    info!(service = %svc, check = %runner.name, kind = %runner.kind, duration = ?o.duration, "check passed")
                 }
-                (Ok(()), false) => debug!(service = %svc, check = %runner.name, "check passed"),
+                (Ok(()), false) => {
+                    debug!(service = %svc, check = %runner.name, duration = ?o.duration, "check passed")
+                }
             }
         }
     }
@@ -235,12 +241,12 @@ impl Service {
                 .join("; ")
         };
         match next.level() {
-            Level::Up => warn!(service = %svc, rise = self.rise, "service is up"),
+            Level::Up => warn!(target: NOTICE, service = %svc, rise = self.rise, "service is up"),
             Level::Degraded => {
-                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is degraded")
+                warn!(target: NOTICE, service = %svc, fall = self.fall, failing = failing().as_str(), "service is degraded")
             }
             Level::Down => {
-                warn!(service = %svc, fall = self.fall, failing = failing().as_str(), "service is down")
+                warn!(target: NOTICE, service = %svc, fall = self.fall, failing = failing().as_str(), "service is down")
             }
         }
     }
@@ -252,6 +258,8 @@ struct Series {
     transitions: Counter,
     /// `check_up` and `check_duration_seconds` of each check.
     checks: Vec<(Gauge, Gauge)>,
+    /// `check_failures_total` of each check.
+    failures: Vec<Counter>,
 }
 
 impl Series {
@@ -271,6 +279,16 @@ impl Series {
                     (
                         m.gauge(names::CHECK_UP, &labels),
                         m.gauge(names::CHECK_DURATION, &labels),
+                    )
+                })
+                .collect(),
+            failures: s
+                .checks
+                .iter()
+                .map(|c| {
+                    m.counter(
+                        names::CHECK_FAILURES,
+                        &[("service", svc), ("check", c.name.as_str())],
                     )
                 })
                 .collect(),

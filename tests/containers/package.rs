@@ -577,11 +577,24 @@ fn systemctl_reload_applies_a_new_config_and_refuses_a_bad_one() {
     );
     let journal = m.journal();
     assert!(
-        // Told by `anycastd reload` (ExecReload), which cannot read the socket's path out
-        // of a file that does not parse; the earlier, good reload logged the file's name
-        // but never this.
+        // The earlier, good reload logged the file's name but never this.
         journal.contains("/etc/anycastd/config.yaml is not valid"),
         "the reason is not in the journal:\n{journal}"
+    );
+    // SPEC 19: `anycastd reload` found the daemon at the default socket all the same, and
+    // the daemon refused the file itself: an ERROR (priority 3) in its journal, and in
+    // `status` (the metrics address is the default; the file names none that parses).
+    let errors = m.sh_ok("journalctl -u anycastd -p err --no-pager -o cat");
+    assert!(
+        errors.contains("config reload refused; the running config stays"),
+        "{errors}"
+    );
+    let status = m.sh_ok("anycastd status --address 127.0.0.1:9090");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("last reload ") && l.contains(": REFUSED: config file ")),
+        "{status}"
     );
     assert_eq!(m.show("anycastd", "ActiveState"), "active");
     assert!(router_rib(&m).is_superset(&BTreeSet::from([
@@ -593,4 +606,143 @@ fn systemctl_reload_applies_a_new_config_and_refuses_a_bad_one() {
     assert_eq!(m.show("anycastd", "MainPID"), pid);
     assert_eq!(m.show("anycastd", "NRestarts"), "0");
     assert_eq!(m.show("anycastd-gobgpd", "InvocationID"), gobgpd_run);
+}
+
+/// One journal entry as `journalctl -o json` prints it: its fields, as text.
+fn entries(m: &Machine, args: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    m.sh_ok(&format!("journalctl --no-pager -o json {args}"))
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn field<'a>(e: &'a serde_json::Map<String, serde_json::Value>, name: &str) -> &'a str {
+    e.get(name).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// SPEC 19 (issue 23.1): under systemd each line reaches the journal with its priority and
+/// its fields: route and state changes at notice (5), problems at warning (4), so that
+/// `journalctl -p warning` shows problems only; `PREFIX=` selects one prefix's lines. Then
+/// what an operator reads after a route went away and came back: the journal at `-p
+/// notice` and `anycastd status`.
+#[test]
+fn journal_lines_carry_their_priority_and_fields() {
+    let m = with_router("journal", None);
+    let announced = |m: &Machine| {
+        entries(m, &format!("-u anycastd PREFIX={PREFIX}"))
+            .into_iter()
+            .filter(|e| field(e, "MESSAGE").starts_with("announced "))
+            .collect::<Vec<_>>()
+    };
+    let mut first = Vec::new();
+    wait_until_or(
+        "the announcement in the journal",
+        Duration::from_secs(10),
+        || {
+            first = announced(&m);
+            !first.is_empty()
+        },
+        || m.journal(),
+    );
+    let e = &first[0];
+    assert_eq!(field(e, "PRIORITY"), "5", "{e:?}");
+    assert_eq!(field(e, "SYSLOG_IDENTIFIER"), "anycastd", "{e:?}");
+    assert_eq!(field(e, "_TRANSPORT"), "journal", "{e:?}");
+    assert_eq!(field(e, "PREFIX"), PREFIX, "{e:?}");
+    assert!(field(e, "REASON").ends_with("service local is up"), "{e:?}");
+    assert_eq!(
+        field(e, "MESSAGE"),
+        format!(
+            "announced prefix={PREFIX} next_hop=198.51.100.1 attributes=\"up\" reason=\"{}\"",
+            field(e, "REASON")
+        )
+    );
+    // Once: not also through stderr's stream.
+    let text = m.sh_ok("journalctl -u anycastd --no-pager -o cat");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with(&format!("announced prefix={PREFIX} ")))
+            .count(),
+        1,
+        "{text}"
+    );
+
+    // The route goes away (a drain) and comes back; then a problem: the router stops.
+    m.sh_ok("anycastd --config /etc/anycastd/config.yaml drain local");
+    wait_for_route(
+        &m,
+        false,
+        Duration::from_secs(30),
+        "the drained route to leave",
+    );
+    m.sh_ok("anycastd --config /etc/anycastd/config.yaml undrain local");
+    wait_for_route(&m, true, Duration::from_secs(30), "the route back");
+    m.sh_ok("systemctl stop router");
+    let mut lost = Vec::new();
+    wait_until_or(
+        "the lost session in the journal",
+        Duration::from_secs(30),
+        || {
+            lost = entries(&m, "-u anycastd PEER=router")
+                .into_iter()
+                .filter(|e| field(e, "MESSAGE").starts_with("BGP session lost"))
+                .collect();
+            !lost.is_empty()
+        },
+        || m.journal(),
+    );
+    assert_eq!(field(&lost[0], "PRIORITY"), "4", "{:?}", lost[0]);
+
+    // -p warning: the problems, none of the changes.
+    let warnings = m.sh_ok("journalctl -u anycastd -p warning --no-pager -o cat");
+    assert!(warnings.contains("BGP session lost"), "{warnings}");
+    for change in [
+        "announced ",
+        "withdrawn ",
+        "drained by command",
+        "undrained by command",
+    ] {
+        assert!(
+            !warnings.lines().any(|l| l.starts_with(change)),
+            "`{change}` at -p warning:\n{warnings}"
+        );
+    }
+    // -p notice: the changes too, each with its reason.
+    let notice = m.sh_ok("journalctl -u anycastd -p notice --no-pager -o short-precise");
+    for change in [
+        format!(
+            "withdrawn prefix={PREFIX} reason=\"service local is drained (drain linger over)\""
+        ),
+        "drained by command".to_string(),
+        "undrained by command".to_string(),
+        "BGP session established".to_string(),
+    ] {
+        assert!(
+            notice.contains(&change),
+            "`{change}` not at -p notice:\n{notice}"
+        );
+    }
+    let withdrawn = entries(&m, &format!("-u anycastd PREFIX={PREFIX} -p notice"))
+        .into_iter()
+        .filter(|e| field(e, "MESSAGE").starts_with("withdrawn "))
+        .count();
+    assert!(withdrawn >= 1, "{notice}");
+    let status = m.sh_ok("anycastd --config /etc/anycastd/config.yaml status");
+    // The transitions: up -> draining -> withdrawn, and back.
+    let transitions: Vec<String> = status
+        .lines()
+        .filter(|l| l.contains(&format!(" {PREFIX} ")))
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    for t in [
+        "up draining service local is drained",
+        "draining withdrawn service local is drained (drain linger over)",
+        "withdrawn up service local is up",
+    ] {
+        assert!(transitions.iter().any(|l| l == t), "{t:?} not in\n{status}");
+    }
+    eprintln!(
+        "--- journalctl -u anycastd -p notice ---\n{}\n--- anycastd status ---\n{status}",
+        notice.trim_end()
+    );
 }
