@@ -107,8 +107,8 @@ async fn bad_answers_fail_at_once_and_say_why() {
     }
     // Clocks off, to the millisecond that a loaded machine's delays may move.
     for (offset, shown, side) in [
-        (30.0, ["30s ", "29s 9"], "ahead of"),
-        (-2.5, ["2s 5", "2s 49"], "behind"),
+        (30.0, ["30s ", "29s9"], "ahead of"),
+        (-2.5, ["2s5", "2s49"], "behind"),
     ] {
         srv.set(Mode::Offset(offset));
         let o = r.run().await;
