@@ -101,6 +101,10 @@ fn containerfile() -> (BTreeMap<String, String>, Vec<Stage>) {
     (args, stages)
 }
 
+fn copies_of(s: &Stage) -> Vec<&str> {
+    s.all("COPY")
+}
+
 /// `["a", "b"]` (the exec form) as words.
 fn exec_form(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not the exec form ({e}): {s}"))
@@ -112,11 +116,12 @@ fn containerfile_stages_users_ports_and_defaults_match_the_code() {
     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["build", "gobgpd", "anycastd"],
+        ["build", "gobgp-build", "gobgpd", "anycastd"],
         "the daemon's stage must be last (the default target)"
     );
     let stage = |n: &str| stages.iter().find(|s| s.name == n).expect("stage");
     let (build, gobgpd, daemon) = (stage("build"), stage("gobgpd"), stage("anycastd"));
+    let go = stage("gobgp-build");
 
     // One Debian release throughout: the binary's glibc is that of the final images.
     assert!(build.base.contains("bookworm"), "{}", build.base);
@@ -166,20 +171,37 @@ fn containerfile_stages_users_ports_and_defaults_match_the_code() {
         .expect("run anycastd healthcheck --help");
     assert!(out.status.success(), "{out:?}");
 
-    // gobgpd: Debian's package, the supervisor, and the anycastd binary it probes with.
+    // gobgpd: GoBGP 4.8.0 built by the Go stage by default, Debian's package with
+    // GOBGPD=debian (README, "Supported GoBGP versions"); the supervisor, and the anycastd
+    // binary it probes with.
+    assert!(go.base.contains("golang"), "{}", go.base);
+    let (args, _) = containerfile();
+    assert_eq!(args.get("GOBGPD").map(String::as_str), Some("upstream"));
+    assert!(
+        go.all("ARG").contains(&"GOBGP_VERSION=4.8.0"),
+        "{:?}",
+        go.all("ARG")
+    );
+    assert!(
+        go.all("RUN").iter().any(|r| r.contains("go install")
+            && r.contains("github.com/osrg/gobgp/v4/cmd/gobgpd@v${GOBGP_VERSION}")),
+        "the Go stage builds GoBGP 4's gobgpd"
+    );
     assert!(
         gobgpd
             .all("RUN")
             .iter()
-            .any(|r| r.contains("apt-get install") && r.contains("gobgpd")),
-        "gobgpd comes from Debian"
+            .any(|r| r.contains("apt-get install")
+                && r.contains("gobgpd")
+                && r.contains("debian)")),
+        "GOBGPD=debian installs Debian's gobgpd"
     );
+    assert!(copies_of(gobgpd).contains(&"--from=gobgp-build /out/ /tmp/gobgp/"));
     assert_eq!(
         exec_form(gobgpd.last("ENTRYPOINT").expect("ENTRYPOINT")),
         ["/usr/local/bin/gobgpd-bound"]
     );
-    let copies = gobgpd.all("COPY");
-    assert!(copies.contains(&"--from=build /out/anycastd /usr/local/bin/anycastd"));
+    assert!(copies_of(gobgpd).contains(&"--from=build /out/anycastd /usr/local/bin/anycastd"));
 
     // Every COPY from the build context exists, and target/ stays out of the context.
     for s in &stages {
