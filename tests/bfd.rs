@@ -295,9 +295,16 @@ fn gobgpd_without_bfd_is_found_out() {
             || d.sample("anycastd_gobgp_peer_bfd_supported", &peer) == Some(0.0),
             || d.metrics_text(),
         );
-        let p = &common::lab::status(d.metrics)["peers"][0];
-        assert_eq!(p["bfd"]["supported"], false, "gobgpd {v}: {p}");
-        assert_eq!(p["session_state"], "ESTABLISHED", "gobgpd {v}: {p}");
+        // The peer table is polled: the session shows at the next poll.
+        wait_until_or(
+            "the peer established, BFD not supported, in /status",
+            Duration::from_secs(10),
+            || {
+                let p = &common::lab::status(d.metrics)["peers"][0];
+                p["session_state"] == "ESTABLISHED" && p["bfd"]["supported"] == false
+            },
+            || format!("gobgpd {v}: {}", common::lab::status(d.metrics)),
+        );
         eprintln!("gobgpd {v}: {error}");
     }
 }
