@@ -7,6 +7,7 @@
 //!   anycastd logs the session lost to BFD, and the route comes back with the link.
 //! - The same cut without BFD, in the same test, waits for the hold time (9 s).
 //! - The host frozen (SIGSTOP of gobgpd and anycastd): gone in under 2 s; back on SIGCONT.
+//!   gobgpd killed: gone at once (its kernel closes the session; BFD plays no part).
 //! - FRR's bgpd and bfdd as the router: the same cut and freeze.
 //! - A gobgpd without BFD (Debian's 3.10, GoBGP 4.5.0) is found out: ERROR, `/status`,
 //!   `anycastd_gobgp_peer_bfd_supported 0`, and the session still works.
@@ -199,6 +200,17 @@ fn host_freeze_with_bfd() {
     let back = wait_route(&router, &host, true, SESSION);
     eprintln!("host thawed: the route back at the router after {back:?}");
     assert_bfd_up_at_host(&host, BFD_300);
+    // For the README's table: gobgpd itself crashing needs no BFD, its kernel closes the
+    // TCP session and the router drops the routes at once.
+    wait_steady(&router, &host, true, STEADY, SESSION);
+    let t0 = Instant::now();
+    common::lab::send_signal(host.gobgpd.pid(), "KILL");
+    let gone = router.gone_after(PREFIX, t0, Duration::from_secs(15));
+    eprintln!("speaker gobgpd killed (SIGKILL): gone at the router after {gone:?}");
+    assert!(
+        gone < Duration::from_millis(500),
+        "a killed gobgpd's session closes at once; the route left after {gone:?}"
+    );
 }
 
 #[test]
