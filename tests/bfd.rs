@@ -67,6 +67,14 @@ fn assert_bfd_up_at_host(host: &Host, timers: Timers) {
     );
     let b = host.bfd_status().expect("the peer's BFD in /status");
     assert_eq!(b["supported"], true, "{b}");
+    // `anycastd status` (it reads /status from the metrics address, in the namespace).
+    let out = host.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("UP {}", timers.describe())),
+        "anycastd status:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Counters move: a few packets every interval.
     let sent = b["packets_sent"].as_u64().unwrap_or(0);
     wait_until(

@@ -465,6 +465,23 @@ impl Host {
             .map(|p| p["bfd"].clone())
     }
 
+    /// `anycastd ARGS` (a client command such as `status`) in the host's namespace, on the
+    /// daemon's config file.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                env!("CARGO_BIN_EXE_anycastd"),
+                "--config",
+            ])
+            .arg(self.dir.path().join("anycastd.yaml"))
+            .args(args)
+            .output()
+            .expect("run the anycastd binary")
+    }
+
     /// SIGSTOP to gobgpd and anycastd: the host hangs, its kernel still answers.
     pub fn freeze(&self) {
         send_signal(self.gobgpd.pid(), "STOP");
