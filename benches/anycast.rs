@@ -10,7 +10,7 @@
 //! watch section (killed and hung target processes, 1,000 watches) is in `anycast/watch.rs`.
 //! The bfd section (a host's link cut, with and without BFD; `anycast/bfd.rs`) runs only
 //! when named (`./scripts/bench.sh bfd`): it needs root for its network namespaces and
-//! takes about ten minutes.
+//! takes about twenty minutes.
 
 #[path = "../tests/common"]
 pub mod common {
@@ -83,7 +83,7 @@ fn main() {
     if wants("many") {
         many::many();
     }
-    // Not part of "all": root, network namespaces, ten minutes.
+    // Not part of "all": root, network namespaces, twenty minutes.
     if args.iter().any(|a| a == "bfd") {
         bfd::bfd();
     }
