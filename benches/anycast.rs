@@ -8,20 +8,27 @@
 //! router's best path went away. Environment: `BENCH_CYCLES` (default 50),
 //! `BENCH_SECONDS` (footprint window, default 60), `BENCH_WATCH_CYCLES` (default 20). The
 //! watch section (killed and hung target processes, 1,000 watches) is in `anycast/watch.rs`.
+//! The bfd section (a host's link cut, with and without BFD; `anycast/bfd.rs`) runs only
+//! when named (`./scripts/bench.sh bfd`): it needs root for its network namespaces and
+//! takes about twenty minutes.
 
 #[path = "../tests/common"]
 pub mod common {
     pub mod artifacts;
+    pub mod bfd;
     pub mod config;
     pub mod dns;
     pub mod gobgpd;
     pub mod lab;
+    pub mod netns;
     pub mod prom;
     pub mod seed;
     pub mod targets;
     pub mod tftpd;
     pub mod tls;
 }
+#[path = "anycast/bfd.rs"]
+mod bfd;
 #[path = "anycast/many.rs"]
 mod many;
 #[path = "anycast/watch.rs"]
@@ -75,6 +82,10 @@ fn main() {
     }
     if wants("many") {
         many::many();
+    }
+    // Not part of "all": root, network namespaces, twenty minutes.
+    if args.iter().any(|a| a == "bfd") {
+        bfd::bfd();
     }
 }
 

@@ -2,8 +2,10 @@
 # The benchmark of BENCHMARKS.md, in one command: installs what is missing (gobgpd, exabgp,
 # curl, Rust), then runs `cargo bench --bench anycast` with real gobgpd speaker and router,
 # the release anycastd and ExaBGP's healthcheck side by side. Arguments pick sections:
-# latency, footprint, scale, watch, many (default: all). BENCH_CYCLES, BENCH_SECONDS and
-# BENCH_WATCH_CYCLES tune it; BENCH_GOBGP lists the GoBGP releases to run against. The watch section needs python3 (its targets are real processes).
+# latency, footprint, scale, watch, many (default: all), and bfd (only when named: root, network
+# namespaces, GoBGP 4.8.0; BENCH_BFD_CYCLES). BENCH_CYCLES, BENCH_SECONDS and
+# BENCH_WATCH_CYCLES tune it; BENCH_GOBGP lists the GoBGP releases to run against. The watch
+# section needs python3 (its targets are real processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

@@ -35,6 +35,10 @@ command -v podman >/dev/null || need+=(podman)
 command -v catatonit >/dev/null || need+=(catatonit)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
+# BFD tests (tests/bfd.rs): FRR's bgpd, bfdd and zebra as a router (run by the tests, never
+# started as a service), iproute2 for the network namespaces.
+[ -x /usr/lib/frr/bfdd ] || need+=(frr)
+command -v ip >/dev/null || need+=(iproute2)
 # The Kubernetes manifests' tools (below) need a Python venv.
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
@@ -80,7 +84,8 @@ fi
 # per machine into ANYCASTD_GOBGP_CACHE (default ~/.cache/anycastd-gobgp/VERSION/); the test
 # harness (tests/common/gobgpd.rs) builds them the same way when they are missing.
 gobgp_cache=${ANYCASTD_GOBGP_CACHE:-$HOME/.cache/anycastd-gobgp}
-for module in github.com/osrg/gobgp/v4@v4.8.0 github.com/osrg/gobgp/v3@v3.37.0; do
+# 4.5.0: the BFD tests' gobgpd that has BFD in its API but does not run it.
+for module in github.com/osrg/gobgp/v4@v4.8.0 github.com/osrg/gobgp/v3@v3.37.0 github.com/osrg/gobgp/v4@v4.5.0; do
   version=${module##*@v}
   dir="$gobgp_cache/$version"
   if [ ! -x "$dir/gobgpd" ] || [ ! -x "$dir/gobgp" ]; then

@@ -145,10 +145,12 @@ impl Announcer {
                         && before.bfd != p.bfd
                         && before.bfd.is_some()
                     {
-                        // Verified on GoBGP 4.8: gobgpd keeps its BGP session, but makes a
-                        // new BFD session, which starts down; a router whose BGP follows BFD
-                        // resets the session (a flap of about a second).
-                        warn!(peer = %p.name, address = %p.address, bfd = %describe(p.bfd), "BFD settings changed: gobgpd keeps the BGP session but starts a new BFD session; a router that ties BGP to BFD may reset the session once");
+                        // Verified on GoBGP 4.8 (tests/bfd.rs): gobgpd keeps its BGP
+                        // session, but makes a new BFD session, silent for up to a second
+                        // and starting down; a GoBGP router's BFD expires and it resets BGP,
+                        // and the routes leave it until the session is back (about 7 s:
+                        // gobgpd waits 5 s after a NOTIFICATION received).
+                        warn!(peer = %p.name, address = %p.address, bfd = %describe(p.bfd), "BFD settings changed: gobgpd keeps the BGP session but starts a new BFD session; a router that ties BGP to BFD resets the session once, and the routes leave it for several seconds (drain first to move traffic away cleanly)");
                     }
                 }
             }

@@ -26,6 +26,9 @@ pub enum Release {
     V3_37,
     /// The current 4.x, built from source: the tests' default.
     V4_8,
+    /// 4.5.0, built from source: the first with BFD in its API, and none behind it (it
+    /// echoes `bfd.enabled` false). Only the BFD tests run it; not in [`Release::ALL`].
+    V4_5,
 }
 
 impl Default for Release {
@@ -51,6 +54,7 @@ impl Release {
             Release::Debian => "3.10.0 (Debian)",
             Release::V3_37 => "3.37.0",
             Release::V4_8 => "4.8.0",
+            Release::V4_5 => "4.5.0",
         }
     }
 
@@ -58,7 +62,7 @@ impl Release {
     pub fn api(self) -> &'static str {
         match self {
             Release::Debian | Release::V3_37 => "v3",
-            Release::V4_8 => "v4",
+            Release::V4_8 | Release::V4_5 => "v4",
         }
     }
 
@@ -68,6 +72,7 @@ impl Release {
             Release::Debian => None,
             Release::V3_37 => Some(("github.com/osrg/gobgp/v3", "3.37.0")),
             Release::V4_8 => Some(("github.com/osrg/gobgp/v4", "4.8.0")),
+            Release::V4_5 => Some(("github.com/osrg/gobgp/v4", "4.5.0")),
         }
     }
 
@@ -95,8 +100,13 @@ impl Release {
 /// The directory of an upstream release's binaries, built with `go install` once per machine
 /// (a file lock keeps test binaries running at once from building it twice).
 fn built(r: Release) -> PathBuf {
-    static DIRS: [OnceLock<PathBuf>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let slot = Release::ALL.iter().position(|x| *x == r).unwrap_or(0);
+    static DIRS: [OnceLock<PathBuf>; 4] = [const { OnceLock::new() }; 4];
+    let slot = match r {
+        Release::Debian => 0,
+        Release::V3_37 => 1,
+        Release::V4_8 => 2,
+        Release::V4_5 => 3,
+    };
     DIRS[slot]
         .get_or_init(|| {
             let (module, version) = r.module().expect("an upstream release");

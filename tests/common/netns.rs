@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use super::gobgpd::{Monitor, Release, RouterOpts, rib_json_prefixes, router_toml};
@@ -103,7 +103,43 @@ pub fn link(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: 
     b.ip(&["link", "set", b_if, "up"]);
 }
 
-/// A router gobgpd in a namespace (its API on the namespace's 127.0.0.1:50051), killed on drop.
+/// `a` and `b` on one switch: a bridge in `switch`, a veth from each to it (`a_if` in `a`
+/// with `a_addr`, `b_if` in `b` with `b_addr`, CIDR), all up. Unlike a direct [`link`],
+/// taking `a_if` down leaves `b_if`'s carrier up, as a switch port does: `b` learns that
+/// `a` went away only from its protocols (BFD, the BGP hold timer), not from its own link.
+pub fn switched(
+    a: &NetNs,
+    a_if: &str,
+    a_addr: &str,
+    switch: &NetNs,
+    b: &NetNs,
+    b_if: &str,
+    b_addr: &str,
+) {
+    switch.ip(&["link", "add", "name", "br0", "type", "bridge"]);
+    switch.ip(&["link", "set", "br0", "up"]);
+    for (ns, dev, addr, port) in [(a, a_if, a_addr, "port-a"), (b, b_if, b_addr, "port-b")] {
+        ns.ip(&[
+            "link",
+            "add",
+            "name",
+            dev,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            &switch.name,
+        ]);
+        switch.ip(&["link", "set", port, "master", "br0"]);
+        switch.ip(&["link", "set", port, "up"]);
+        ns.ip(&["addr", "add", addr, "dev", dev]);
+        ns.ip(&["link", "set", dev, "up"]);
+    }
+}
+
+/// A gobgpd in a namespace (its API on the namespace's 127.0.0.1:50051), killed on drop.
 pub struct NsRouter {
     ns: String,
     release: Release,
@@ -120,17 +156,26 @@ impl NsRouter {
 
     /// [`NsRouter::start`] with GoBGP `release`.
     pub fn start_of(release: Release, ns: &NetNs, o: &RouterOpts, port: u16) -> NsRouter {
+        NsRouter::launch(release, ns, Some(&router_toml(o, port, &[])))
+    }
+
+    /// A gobgpd of `release` in `ns` on this TOML config, or on none (a speaker that
+    /// anycastd sets up over the API); its API on the namespace's 127.0.0.1:50051.
+    pub fn launch(release: Release, ns: &NetNs, toml: Option<&str>) -> NsRouter {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("router.toml");
-        std::fs::write(&config, router_toml(o, port, &[])).expect("write the router config");
-        let log = dir.path().join("router.log");
-        let child = ns
-            .command(&release.gobgpd().to_string_lossy())
-            .arg("-f")
-            .arg(&config)
+        let log = dir.path().join("gobgpd.log");
+        let mut cmd = ns.command(&release.gobgpd().to_string_lossy());
+        if let Some(toml) = toml {
+            let config = dir.path().join("gobgpd.toml");
+            std::fs::write(&config, toml).expect("write the gobgpd config");
+            cmd.arg("-f").arg(&config);
+        }
+        // GoBGP 4 logs to stdout, 3.x to stderr.
+        let file = File::create(&log).expect("create the gobgpd log");
+        let child = cmd
             .args(["--api-hosts", "127.0.0.1:50051", "--pprof-disable"])
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("create the router log"))
+            .stdout(file.try_clone().expect("the log's fd"))
+            .stderr(file)
             .spawn()
             .expect("start gobgpd in the namespace");
         let r = NsRouter {
@@ -141,12 +186,22 @@ impl NsRouter {
             _dir: dir,
         };
         wait_until_or(
-            "the router gobgpd's API",
+            "the gobgpd's API in the namespace",
             Duration::from_secs(20),
             || r.cli(&["neighbor"]).is_some(),
             || r.log_tail(),
         );
         r
+    }
+
+    /// The gobgpd's process id (`ip netns exec` runs it in its own place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gobgpd's whole log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `gobgp ARGS` against this router: its output, or `None` when it failed.
@@ -182,8 +237,7 @@ impl NsRouter {
 
     /// The last lines of the router's log.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        format!("router log:\n{}", tail(&log, 20))
+        format!("gobgpd log:\n{}", tail(&self.log(), 20))
     }
 }
 
