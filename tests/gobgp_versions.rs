@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use common::config::{Map, map, service};
 use common::e2e::{CHANGE, Lab, SESSION, http_check, router_opts};
 use common::etcd::EtcdCluster;
-use common::gobgpd::{Gobgpd, Release, RibEvent, attr_of, router_toml};
+use common::gobgpd::{
+    Gobgpd, Release, RibEvent, as_path_of as as_path, communities_of,
+    large_communities_of as large_communities, med_of, router_toml,
+};
 use common::lab::{Anycastd, HttpTarget, status, wait_until, wait_until_or};
 
 const V4: &str = "192.0.2.150/32";
@@ -43,45 +46,14 @@ fn attributes() -> Map {
 }
 
 fn med(e: &RibEvent) -> Option<u64> {
-    e.attr(4).and_then(|m| m["metric"].as_u64())
+    med_of(&e.attrs)
 }
 
+/// The communities, sorted.
 fn communities(attrs: &serde_json::Value) -> Vec<u64> {
-    let mut c: Vec<u64> = attr_of(attrs, 8)
-        .and_then(|a| a["communities"].as_array())
-        .map(|c| c.iter().filter_map(serde_json::Value::as_u64).collect())
-        .unwrap_or_default();
+    let mut c = communities_of(attrs);
     c.sort();
     c
-}
-
-fn as_path(attrs: &serde_json::Value) -> Vec<u64> {
-    attr_of(attrs, 2)
-        .and_then(|a| a["as_paths"].as_array())
-        .map(|segs| {
-            segs.iter()
-                .flat_map(|s| s["asns"].as_array().cloned().unwrap_or_default())
-                .filter_map(|n| n.as_u64())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn large_communities(attrs: &serde_json::Value) -> Vec<(u64, u64, u64)> {
-    attr_of(attrs, 32)
-        .and_then(|a| a["value"].as_array())
-        .map(|c| {
-            c.iter()
-                .map(|l| {
-                    (
-                        l["ASN"].as_u64().unwrap_or_default(),
-                        l["LocalData1"].as_u64().unwrap_or_default(),
-                        l["LocalData2"].as_u64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn has_gshut(e: &RibEvent) -> bool {
@@ -276,9 +248,10 @@ fn core_scenarios(speaker: Release, router: Release) {
         CHANGE,
         || {
             d.sample("anycastd_gobgp_foreign_changes_total", &[]) >= Some(1.0)
-                && lab.router.rib_path(V4).is_some_and(|p| {
-                    attr_of(&p["attrs"], 4).and_then(|m| m["metric"].as_u64()) == Some(100)
-                })
+                && lab
+                    .router
+                    .rib_path(V4)
+                    .is_some_and(|p| med_of(&p["attrs"]) == Some(100))
         },
         || d.log(),
     );

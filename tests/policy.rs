@@ -15,7 +15,10 @@ use std::time::Instant;
 
 use common::config::{CheckBuilder, ConfigBuilder, Map, check, config, map, peer, service};
 use common::e2e::{CHANGE, Lab, SESSION, http_check, http_service};
-use common::gobgpd::{Gobgpd, RouterOpts, attr_of};
+use common::gobgpd::{
+    Gobgpd, RouterOpts, as_path_of as as_path, attr_of, communities_of as communities,
+    large_communities_of as large_communities, med_of as med,
+};
 use common::lab::{HttpTarget, status, wait_until};
 use common::prom;
 
@@ -24,46 +27,6 @@ fn attrs_at(router: &Gobgpd, prefix: &str) -> serde_json::Value {
     router
         .rib_path(prefix)
         .map(|p| p["attrs"].clone())
-        .unwrap_or_default()
-}
-
-fn med(attrs: &serde_json::Value) -> Option<u64> {
-    attr_of(attrs, 4).and_then(|a| a["metric"].as_u64())
-}
-
-fn as_path(attrs: &serde_json::Value) -> Vec<u64> {
-    attr_of(attrs, 2)
-        .and_then(|a| a["as_paths"].as_array())
-        .map(|segs| {
-            segs.iter()
-                .flat_map(|s| s["asns"].as_array().cloned().unwrap_or_default())
-                .filter_map(|n| n.as_u64())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn communities(attrs: &serde_json::Value) -> Vec<u64> {
-    attr_of(attrs, 8)
-        .and_then(|a| a["communities"].as_array())
-        .map(|c| c.iter().filter_map(serde_json::Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
-fn large_communities(attrs: &serde_json::Value) -> Vec<(u64, u64, u64)> {
-    attr_of(attrs, 32)
-        .and_then(|a| a["value"].as_array())
-        .map(|c| {
-            c.iter()
-                .map(|l| {
-                    (
-                        l["ASN"].as_u64().unwrap_or_default(),
-                        l["LocalData1"].as_u64().unwrap_or_default(),
-                        l["LocalData2"].as_u64().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
         .unwrap_or_default()
 }
 

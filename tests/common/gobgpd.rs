@@ -492,6 +492,50 @@ pub fn attr_of(attrs: &serde_json::Value, code: u64) -> Option<&serde_json::Valu
         .find(|a| a["type"].as_u64() == Some(code))
 }
 
+/// MED (type 4) of a path's `attrs` as gobgp prints them.
+pub fn med_of(attrs: &serde_json::Value) -> Option<u64> {
+    attr_of(attrs, 4).and_then(|a| a["metric"].as_u64())
+}
+
+/// The AS numbers of the AS_PATH (type 2), in order.
+pub fn as_path_of(attrs: &serde_json::Value) -> Vec<u64> {
+    attr_of(attrs, 2)
+        .and_then(|a| a["as_paths"].as_array())
+        .map(|segs| {
+            segs.iter()
+                .flat_map(|s| s["asns"].as_array().cloned().unwrap_or_default())
+                .filter_map(|n| n.as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The COMMUNITIES (type 8), as gobgp lists them.
+pub fn communities_of(attrs: &serde_json::Value) -> Vec<u64> {
+    attr_of(attrs, 8)
+        .and_then(|a| a["communities"].as_array())
+        .map(|c| c.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+/// The LARGE_COMMUNITIES (type 32) as (global, local 1, local 2).
+pub fn large_communities_of(attrs: &serde_json::Value) -> Vec<(u64, u64, u64)> {
+    attr_of(attrs, 32)
+        .and_then(|a| a["value"].as_array())
+        .map(|c| {
+            c.iter()
+                .map(|l| {
+                    (
+                        l["ASN"].as_u64().unwrap_or_default(),
+                        l["LocalData1"].as_u64().unwrap_or_default(),
+                        l["LocalData2"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The RIB changes of a gobgpd, collected by a thread as they come.
 pub struct Monitor {
     child: Child,
