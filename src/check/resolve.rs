@@ -109,6 +109,34 @@ pub(crate) async fn first_address(
         .ok_or_else(|| format!("cannot resolve {host}"))
 }
 
+/// How [`connect_any`] failed: every address refused (the last error, in words), or one
+/// did not answer before `deadline` (the caller words the timeout its own way).
+pub(crate) enum ConnectFailure {
+    Refused(String),
+    NoAnswer(SocketAddr),
+}
+
+/// Resolves `host` and connects to the first of its addresses that accepts on `port`, by
+/// `deadline`: the TCP step of tls_certificate's remote fetch and of tls_client's dial.
+pub(crate) async fn connect_any(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+) -> Result<Result<tokio::net::TcpStream, ConnectFailure>, String> {
+    let addrs = addresses_by(host, timeout, deadline).await?;
+    let mut last = String::new();
+    for ip in addrs {
+        let addr = SocketAddr::new(ip, port);
+        match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => return Ok(Ok(s)),
+            Ok(Err(e)) => last = format!("cannot connect to {addr}: {e}"),
+            Err(_) => return Ok(Err(ConnectFailure::NoAnswer(addr))),
+        }
+    }
+    Ok(Err(ConnectFailure::Refused(last)))
+}
+
 /// A DNS failure in an operator's words: `NXDOMAIN`, `SERVFAIL`, `no answer`, ...
 pub(crate) fn describe(e: &NetError) -> String {
     match e {

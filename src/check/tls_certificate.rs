@@ -11,14 +11,13 @@
 //!
 //! This file is the kind's prober; its spec is `config/checks/tls_certificate.rs`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::Gauge;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::client::WebPkiServerVerifier;
@@ -135,21 +134,14 @@ impl RemoteTarget {
     /// of the chain verification if it failed.
     async fn fetch(&self, deadline: Instant) -> Result<(Vec<u8>, Option<String>), String> {
         let within = |what: &str| format!("{what}: no answer within the timeout");
-        let addrs = resolve::addresses_by(&self.host, self.timeout, deadline).await?;
-        let mut last = String::new();
-        let mut stream = None;
-        for ip in addrs {
-            let addr = SocketAddr::new(ip, self.port);
-            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => {
-                    stream = Some(s);
-                    break;
+        let stream =
+            match resolve::connect_any(&self.host, self.port, self.timeout, deadline).await? {
+                Ok(s) => s,
+                Err(resolve::ConnectFailure::Refused(last)) => return Err(last),
+                Err(resolve::ConnectFailure::NoAnswer(addr)) => {
+                    return Err(within(&format!("connecting to {addr}")));
                 }
-                Ok(Err(e)) => last = format!("cannot connect to {addr}: {e}"),
-                Err(_) => return Err(within(&format!("connecting to {addr}"))),
-            }
-        }
-        let stream = stream.ok_or(last)?;
+            };
         let verifier = Arc::new(Capture {
             inner: self.webpki.clone(),
             insecure: self.insecure,

@@ -4,12 +4,10 @@
 //! `insecure`. Everything is cut at the attempt's deadline, with a message that says which
 //! step did not finish.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::client::danger::{
@@ -88,26 +86,17 @@ impl Dialer {
 
     /// Connects (and shakes hands), by `deadline`.
     pub(crate) async fn dial(&self, deadline: Instant) -> Result<Box<dyn Io>, String> {
-        let addrs = resolve::addresses_by(&self.host, self.timeout, deadline).await?;
-        let mut last = String::new();
-        let mut stream = None;
-        for ip in addrs {
-            let addr = SocketAddr::new(ip, self.port);
-            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => {
-                    stream = Some(s);
-                    break;
-                }
-                Ok(Err(e)) => last = format!("cannot connect to {addr}: {e}"),
-                Err(_) => {
+        let stream =
+            match resolve::connect_any(&self.host, self.port, self.timeout, deadline).await? {
+                Ok(s) => s,
+                Err(resolve::ConnectFailure::Refused(last)) => return Err(last),
+                Err(resolve::ConnectFailure::NoAnswer(addr)) => {
                     return Err(format!(
                         "cannot connect to {addr}: no answer within {}",
                         Dur(self.timeout)
                     ));
                 }
-            }
-        }
-        let stream = stream.ok_or(last)?;
+            };
         let _ = stream.set_nodelay(true);
         let Some((connector, name)) = &self.tls else {
             return Ok(Box::new(stream));
