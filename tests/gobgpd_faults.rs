@@ -91,8 +91,9 @@ fn a_refused_start_bgp_backs_off_instead_of_spinning() {
     // At debug level every attempt is logged: about one every 5 s once backed off.
     // Two loops (the announcer and the peer monitor) each probe the API and back off:
     // attempts 0.2, 0.6, 1.4 and 3.0 s after the first, 4 lines each in 6 s (WARN for
-    // the first, DEBUG after); a spin makes thousands.
-    assert!(lines <= 8, "{lines} lines in 6 s:\n{}", d.log());
+    // the first, DEBUG after), and the second loop's first line may fall inside the
+    // window: at most 9 (seen: 8 and 9); a spin makes thousands.
+    assert!(lines <= 9, "{lines} lines in 6 s:\n{}", d.log());
 
     let text = d.metrics_text();
     assert_eq!(
@@ -138,8 +139,9 @@ fn something_that_is_not_gobgpd_backs_off() {
     assert!(cpu < 0.05, "{:.1} % of a core", cpu * 100.0);
     // Two loops (the announcer and the peer monitor) each probe the API and back off:
     // attempts 0.2, 0.6, 1.4 and 3.0 s after the first, 4 lines each in 6 s (WARN for
-    // the first, DEBUG after); a spin makes thousands.
-    assert!(lines <= 8, "{lines} lines in 6 s:\n{}", d.log());
+    // the first, DEBUG after), and the second loop's first line may fall inside the
+    // window: at most 9 (seen: 8 and 9); a spin makes thousands.
+    assert!(lines <= 9, "{lines} lines in 6 s:\n{}", d.log());
     assert_eq!(
         prom::value(&prom::parse(&d.metrics_text()), "anycastd_gobgp_up", &[]),
         Some(0.0)
