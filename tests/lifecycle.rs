@@ -129,6 +129,57 @@ fn drain_command_lingers_with_graceful_shutdown_then_undrain_returns_at_once() {
     );
 }
 
+/// Issue 20.10: 1,000 drain and undrain commands in a row sent the router 1,394 UPDATEs,
+/// each a best-path change. A drain still goes at once; an undrain waits until
+/// `attribute_hold` (default 1 s) after the route's last change.
+#[test]
+fn drains_and_undrains_in_a_row_send_a_few_updates_and_end_up() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.114/32";
+    let d =
+        lab.start(&config(&lab, "30s").service(http_service("web", &target.url()).routes(&[p])));
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    let before = monitor.events(p).len();
+
+    let asked = Instant::now();
+    ok(&d.cli(&["drain", "web"]));
+    let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    let first = drained.at.duration_since(asked);
+    // Never held: the drain reaches the router in milliseconds (tens of them, for the
+    // command's own start).
+    assert!(first < Duration::from_millis(500), "{first:?}");
+    let start = Instant::now();
+    const PAIRS: usize = 500;
+    for _ in 0..PAIRS {
+        ok(&d.cli(&["undrain", "web"]));
+        ok(&d.cli(&["drain", "web"]));
+    }
+    ok(&d.cli(&["undrain", "web"]));
+    let took = start.elapsed();
+    // The last undrain: up at the router within the hold.
+    wait_until("up after the last undrain", CHANGE, || {
+        monitor
+            .events(p)
+            .last()
+            .is_some_and(|e| !e.withdrawal && !has_gshut(e))
+    });
+    let updates = monitor.events(p).len() - before;
+    let seconds = took.as_secs_f64();
+    eprintln!(
+        "{} drains and undrains in {seconds:.1} s: {updates} UPDATEs at the router",
+        2 * PAIRS + 2
+    );
+    // Two changes per hold at most (down at once, back at its end), and the last two.
+    let bound = 2 * (seconds.ceil() as usize + 1) + 2;
+    assert!(
+        updates <= bound,
+        "{updates} UPDATEs in {seconds:.1} s (bound {bound})"
+    );
+    assert!(!has_gshut(monitor.events(p).last().expect("events")));
+}
+
 #[test]
 fn a_drain_file_drains_while_it_exists() {
     let lab = Lab::new();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::gobgp::ops::{Advert, GlobalSettings, PeerSettings, PeerTimers};
+use super::reconcile::Pace;
 use crate::config::Config;
 use crate::config::attributes::{Attributes, PathAttributes, RouteState};
 
@@ -86,6 +87,9 @@ pub struct Intent {
     /// How long a route leaving for another reason than failing health keeps its
     /// `draining` attributes before it is withdrawn (RFC 8326).
     pub drain_linger: Duration,
+    /// How long a route announced in a less preferred state (degraded, draining) stays so
+    /// before it goes back toward up.
+    pub attribute_hold: Duration,
     /// How often the fleet guard is asked again about a prefix it holds: every round of
     /// the fastest service.
     pub fleet_retry: Duration,
@@ -105,6 +109,14 @@ pub enum IntentError {
 }
 
 impl Intent {
+    /// The linger of draining routes and the hold of lowered ones.
+    pub fn pace(&self) -> Pace {
+        Pace {
+            linger: self.drain_linger,
+            hold: self.attribute_hold,
+        }
+    }
+
     /// Reads the peers' password files; everything else comes from `cfg` as validated.
     pub fn from_config(cfg: &Config) -> Result<Intent, IntentError> {
         let a = &cfg.announcer;
@@ -176,6 +188,7 @@ impl Intent {
             peers,
             routes,
             drain_linger: a.drain_linger.0,
+            attribute_hold: a.attribute_hold.0,
             fleet_retry: cfg
                 .services
                 .iter()

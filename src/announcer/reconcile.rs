@@ -112,13 +112,48 @@ where
 }
 
 /// The routes to announce, from the states the gate wants, with each draining route's
-/// linger: it keeps its draining attributes for `linger` from the moment it began to
-/// drain, and is withdrawn after that. A route that is not announced is not drained: it
-/// stays withdrawn (a drained service is not announced at start, for instance).
+/// linger and each lowered route's hold:
+///
+/// - a draining route keeps its draining attributes for `linger` from the moment it began
+///   to drain, and is withdrawn after that. A route that is not announced is not drained:
+///   it stays withdrawn (a drained service is not announced at start, for instance);
+/// - a route announced in a less preferred state than up (degraded, draining) goes back
+///   toward up no sooner than `hold` after it last changed (issue 20.10: 1,000 drain and
+///   undrain commands in a row sent 1,394 UPDATEs, each a best-path change at every
+///   router). A change away from up, and a withdraw, is never held: it is what moves
+///   traffic off a site that should not have it.
 #[derive(Debug, Default)]
 pub struct Wanted {
     /// When each draining route began draining.
     since: BTreeMap<IpNet, Instant>,
+    /// The announced routes in a less preferred state than up, with when they entered it.
+    lowered: BTreeMap<IpNet, Lowered>,
+}
+
+/// A route announced in a less preferred state than up.
+#[derive(Debug, Clone, Copy)]
+struct Lowered {
+    state: RouteState,
+    /// When it was announced in `state`.
+    at: Instant,
+    /// Whether a more preferred state waits for the end of the hold.
+    waiting: bool,
+}
+
+/// How long a draining route lingers, and how long a lowered one is held (see [`Wanted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub linger: Duration,
+    pub hold: Duration,
+}
+
+/// How much a router is made to prefer a route in `state`: up over degraded over draining.
+fn preference(state: RouteState) -> u8 {
+    match state {
+        RouteState::Up => 2,
+        RouteState::Degraded => 1,
+        RouteState::Draining => 0,
+    }
 }
 
 impl Wanted {
@@ -129,22 +164,70 @@ impl Wanted {
         &mut self,
         states: &[(IpNet, RouteState, &RouteSpec)],
         announced: impl Fn(&IpNet) -> bool,
-        linger: Duration,
+        pace: Pace,
         now: Instant,
     ) -> Vec<Route> {
         let mut out = Vec::with_capacity(states.len());
+        let mut lowered = BTreeMap::new();
         for (prefix, state, spec) in states {
+            let on = announced(prefix);
             if *state == RouteState::Draining {
-                if !announced(prefix) {
+                if !on {
                     continue;
                 }
                 let since = *self.since.entry(*prefix).or_insert(now);
-                if now.duration_since(since) >= linger {
+                if now.duration_since(since) >= pace.linger {
                     continue;
                 }
             }
-            out.push(spec.route(*prefix, *state));
+            let mut state = *state;
+            match self.lowered.get(prefix).filter(|_| on) {
+                Some(l) if preference(state) > preference(l.state) => {
+                    if now.duration_since(l.at) < pace.hold {
+                        // Held: announced as it is until the hold ends.
+                        state = l.state;
+                        lowered.insert(
+                            *prefix,
+                            Lowered {
+                                waiting: true,
+                                ..*l
+                            },
+                        );
+                    } else if state != RouteState::Up {
+                        lowered.insert(
+                            *prefix,
+                            Lowered {
+                                state,
+                                at: now,
+                                waiting: false,
+                            },
+                        );
+                    }
+                }
+                Some(l) if state == l.state => {
+                    lowered.insert(
+                        *prefix,
+                        Lowered {
+                            waiting: false,
+                            ..*l
+                        },
+                    );
+                }
+                _ if state != RouteState::Up => {
+                    lowered.insert(
+                        *prefix,
+                        Lowered {
+                            state,
+                            at: now,
+                            waiting: false,
+                        },
+                    );
+                }
+                _ => {}
+            }
+            out.push(spec.route(*prefix, state));
         }
+        self.lowered = lowered;
         // A route that is no longer draining (undrained, or withdrawn) starts over.
         self.since.retain(|p, _| {
             let draining = states
@@ -155,9 +238,12 @@ impl Wanted {
         out
     }
 
-    /// When the next draining route's linger ends.
-    pub fn next_deadline(&self, linger: Duration) -> Option<Instant> {
-        self.since.values().min().map(|s| *s + linger)
+    /// When the next draining route's linger ends, or the next held route may go back
+    /// toward up.
+    pub fn next_deadline(&self, pace: Pace) -> Option<Instant> {
+        let lingers = self.since.values().map(|s| *s + pace.linger);
+        let holds = self.lowered.values().filter(|l| l.waiting);
+        lingers.chain(holds.map(|l| l.at + pace.hold)).min()
     }
 }
 
@@ -324,6 +410,10 @@ mod tests {
         let mut w = Wanted::default();
         let specs = specs();
         let linger = Duration::from_secs(5);
+        let pace = Pace {
+            linger,
+            hold: Duration::ZERO,
+        };
         let t0 = Instant::now();
         let states = states(
             &specs,
@@ -335,7 +425,7 @@ mod tests {
         // Only the announced one drains; the other stays withdrawn.
         let announced = BTreeSet::from([net("192.0.2.1/32")]);
         let on = |p: &IpNet| announced.contains(p);
-        let r = w.routes(&states, on, linger, t0);
+        let r = w.routes(&states, on, pace, t0);
         assert_eq!(
             r.iter().map(|r| r.prefix).collect::<Vec<_>>(),
             [net("192.0.2.1/32")]
@@ -344,10 +434,10 @@ mod tests {
             r[0].advert.attrs.to_string(),
             "med 100, local_pref 0, communities graceful_shutdown"
         );
-        assert_eq!(w.next_deadline(linger), Some(t0 + linger));
-        let r = w.routes(&states, on, linger, t0 + Duration::from_secs(4));
+        assert_eq!(w.next_deadline(pace), Some(t0 + linger));
+        let r = w.routes(&states, on, pace, t0 + Duration::from_secs(4));
         assert_eq!(r.len(), 1, "still lingering");
-        let r = w.routes(&states, on, linger, t0 + linger);
+        let r = w.routes(&states, on, pace, t0 + linger);
         assert!(r.is_empty(), "withdrawn once the linger is over");
     }
 
@@ -356,19 +446,23 @@ mod tests {
         let mut w = Wanted::default();
         let specs = specs();
         let linger = Duration::from_secs(5);
+        let pace = Pace {
+            linger,
+            hold: Duration::ZERO,
+        };
         let t0 = Instant::now();
         let p = net("192.0.2.1/32");
         let on = |q: &IpNet| *q == p;
         let draining = states(&specs, &[(p, RouteState::Draining)]);
-        w.routes(&draining, on, linger, t0);
+        w.routes(&draining, on, pace, t0);
         let up = states(&specs, &[(p, RouteState::Up)]);
-        let r = w.routes(&up, on, linger, t0 + Duration::from_secs(3));
+        let r = w.routes(&up, on, pace, t0 + Duration::from_secs(3));
         assert_eq!(r[0].state, RouteState::Up);
-        assert_eq!(w.next_deadline(linger), None);
+        assert_eq!(w.next_deadline(pace), None);
         // Drained again: a full linger from now.
         let t1 = t0 + Duration::from_secs(4);
-        w.routes(&draining, on, linger, t1);
-        assert_eq!(w.next_deadline(linger), Some(t1 + linger));
+        w.routes(&draining, on, pace, t1);
+        assert_eq!(w.next_deadline(pace), Some(t1 + linger));
     }
 
     #[test]
@@ -380,15 +474,147 @@ mod tests {
         let on = |q: &IpNet| *q == p;
         let t0 = Instant::now();
         let linger = Duration::from_secs(5);
-        w.routes(
-            &states(&specs, &[(p, RouteState::Draining)]),
-            on,
+        let pace = Pace {
             linger,
-            t0,
-        );
-        let r = w.routes(&[], on, linger, t0);
+            hold: Duration::ZERO,
+        };
+        w.routes(&states(&specs, &[(p, RouteState::Draining)]), on, pace, t0);
+        let r = w.routes(&[], on, pace, t0);
         assert!(r.is_empty());
-        assert_eq!(w.next_deadline(linger), None);
+        assert_eq!(w.next_deadline(pace), None);
+    }
+
+    /// The state `w` wants `p` announced in at `t` when the gate wants `state` (`None`:
+    /// withdrawn), `p` being announced.
+    fn state_at(
+        w: &mut Wanted,
+        specs: &BTreeMap<IpNet, RouteSpec>,
+        p: IpNet,
+        state: Option<RouteState>,
+        pace: Pace,
+        t: Instant,
+    ) -> Option<RouteState> {
+        let states = states(specs, &Vec::from_iter(state.map(|s| (p, s))));
+        let r = w.routes(&states, |q| *q == p, pace, t);
+        r.first().map(|r| r.state)
+    }
+
+    #[test]
+    fn a_change_back_toward_up_waits_for_the_hold() {
+        use RouteState::*;
+        let specs = specs();
+        let p = net("192.0.2.1/32");
+        let ms = Duration::from_millis;
+        let pace = Pace {
+            linger: ms(5000),
+            hold: ms(1000),
+        };
+        let mut w = Wanted::default();
+        let t0 = Instant::now();
+        assert_eq!(state_at(&mut w, &specs, p, Some(Up), pace, t0), Some(Up));
+        assert_eq!(w.next_deadline(pace), None);
+        // Drained: at once. Undrained 200 ms later: held until 1 s after the drain.
+        assert_eq!(
+            state_at(&mut w, &specs, p, Some(Draining), pace, t0),
+            Some(Draining)
+        );
+        let undrained = state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(200));
+        assert_eq!(undrained, Some(Draining));
+        assert_eq!(w.next_deadline(pace), Some(t0 + ms(1000)));
+        // Drained and undrained again meanwhile: nothing new to send, the same end.
+        state_at(&mut w, &specs, p, Some(Draining), pace, t0 + ms(400));
+        assert_eq!(
+            w.next_deadline(pace),
+            Some(t0 + ms(400) + ms(5000)),
+            "the linger's"
+        );
+        state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(600));
+        assert_eq!(w.next_deadline(pace), Some(t0 + ms(1000)));
+        let r = state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(999));
+        assert_eq!(r, Some(Draining));
+        assert_eq!(
+            state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(1000)),
+            Some(Up)
+        );
+        assert_eq!(w.next_deadline(pace), None);
+        // Degraded, then draining: the hold counts from the last change.
+        state_at(&mut w, &specs, p, Some(Degraded), pace, t0 + ms(2000));
+        state_at(&mut w, &specs, p, Some(Draining), pace, t0 + ms(2500));
+        let r = state_at(&mut w, &specs, p, Some(Degraded), pace, t0 + ms(3200));
+        assert_eq!(r, Some(Draining), "held toward degraded too");
+        let r = state_at(&mut w, &specs, p, Some(Degraded), pace, t0 + ms(3500));
+        assert_eq!(r, Some(Degraded));
+        let r = state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(3600));
+        assert_eq!(r, Some(Degraded), "and from there toward up");
+        assert_eq!(w.next_deadline(pace), Some(t0 + ms(4500)));
+    }
+
+    #[test]
+    fn a_change_away_from_up_and_a_withdraw_are_never_held() {
+        use RouteState::*;
+        let specs = specs();
+        let p = net("192.0.2.1/32");
+        let ms = Duration::from_millis;
+        let pace = Pace {
+            linger: ms(5000),
+            hold: ms(1000),
+        };
+        let mut w = Wanted::default();
+        let t0 = Instant::now();
+        state_at(&mut w, &specs, p, Some(Degraded), pace, t0);
+        let r = state_at(&mut w, &specs, p, Some(Draining), pace, t0 + ms(1));
+        assert_eq!(r, Some(Draining), "less preferred still: at once");
+        assert_eq!(state_at(&mut w, &specs, p, None, pace, t0 + ms(2)), None);
+        // Withdrawn, then wanted up: a new announcement, not a change back.
+        assert_eq!(
+            state_at(&mut w, &specs, p, Some(Up), pace, t0 + ms(3)),
+            Some(Up)
+        );
+        // Without a hold, nothing waits.
+        let none = Pace {
+            hold: Duration::ZERO,
+            ..pace
+        };
+        state_at(&mut w, &specs, p, Some(Draining), none, t0 + ms(4));
+        assert_eq!(
+            state_at(&mut w, &specs, p, Some(Up), none, t0 + ms(5)),
+            Some(Up)
+        );
+    }
+
+    #[test]
+    fn a_thousand_drains_and_undrains_make_two_changes_a_hold() {
+        // Issue 20.10: 1,000 alternations, one every 10 ms (10 s), sent 1,394 UPDATEs.
+        use RouteState::*;
+        let specs = specs();
+        let p = net("192.0.2.1/32");
+        let ms = Duration::from_millis;
+        let pace = Pace {
+            linger: ms(5000),
+            hold: ms(1000),
+        };
+        let mut w = Wanted::default();
+        let t0 = Instant::now();
+        let mut last = state_at(&mut w, &specs, p, Some(Up), pace, t0);
+        let mut changes = 0;
+        for i in 1..=1000u64 {
+            let want = if i % 2 == 1 { Draining } else { Up };
+            let now = state_at(&mut w, &specs, p, Some(want), pace, t0 + ms(10 * i));
+            if now != last {
+                changes += 1;
+                last = now;
+            }
+            if want == Draining {
+                assert_eq!(now, Some(Draining), "a drain is never held");
+            }
+        }
+        assert!(
+            changes <= 20,
+            "{changes} changes in 10 s with a hold of 1 s"
+        );
+        // The last command was an undrain: up once the hold is over.
+        let end = w.next_deadline(pace).expect("an undrain waits");
+        assert_eq!(state_at(&mut w, &specs, p, Some(Up), pace, end), Some(Up));
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Announcer {
             Present::Listed(l) => l.contains_key(p),
         };
         self.wanted
-            .routes(&states, on, self.intent.drain_linger, Instant::now())
+            .routes(&states, on, self.intent.pace(), Instant::now())
     }
 
     /// Applies a change of the wanted routes against what anycastd knows gobgpd has.

@@ -307,7 +307,7 @@ impl Announcer {
                 }
                 _ => {}
             }
-            let linger_end = self.wanted.next_deadline(self.intent.drain_linger);
+            let linger_end = self.wanted.next_deadline(self.intent.pace());
             let holds = self.fleet.as_ref().is_some_and(Fleet::holds_any);
             tokio::select! {
                 changed = self.stop.changed() => {

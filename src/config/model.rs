@@ -93,6 +93,10 @@ pub struct AnnouncerConfig {
     /// reload) keeps its `draining` attributes before it is withdrawn.
     #[serde(default = "default_drain_linger")]
     pub drain_linger: Dur,
+    /// How long a route announced in a less preferred state than up (degraded, draining)
+    /// stays so before it goes back toward up; a change away from up is never held.
+    #[serde(default = "default_attribute_hold")]
+    pub attribute_hold: Dur,
     /// Every service is drained while this file exists.
     #[serde(default)]
     pub drain_file: Option<PathBuf>,
@@ -103,6 +107,10 @@ pub struct AnnouncerConfig {
 
 fn default_state_directory() -> PathBuf {
     PathBuf::from("/var/lib/anycastd")
+}
+
+fn default_attribute_hold() -> Dur {
+    Dur::secs(1)
 }
 
 fn default_drain_linger() -> Dur {

@@ -368,3 +368,23 @@ fn a_loopback_next_hop_by_default_is_a_warning() {
     let w = yaml(&set).expect("parses").validate().expect("valid");
     assert!(!w.iter().any(|w| w.contains("next_hop")), "{w:#?}");
 }
+
+#[test]
+fn attribute_hold_defaults_to_a_second_and_is_at_most_an_hour() {
+    let c = yaml(SEED_YAML).expect("seed");
+    assert_eq!(c.announcer.attribute_hold, Dur::secs(1));
+    let p = problems(&seed_with(
+        "local_asn: 65999",
+        "local_asn: 65999\n  attribute_hold: 2h",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].path, "announcer.attribute_hold");
+    assert_eq!(p[0].message, "2h is too long: write at most 1h");
+    let c = yaml(&seed_with(
+        "local_asn: 65999",
+        "local_asn: 65999\n  attribute_hold: 0s",
+    ))
+    .expect("0s turns the hold off");
+    assert_eq!(c.announcer.attribute_hold, Dur::secs(0));
+    assert!(c.validate().is_ok());
+}

@@ -27,6 +27,9 @@ pub const MIN_GOBGP_INTERVAL: Dur = Dur::millis(100);
 /// and a mark claiming a longer period is taken for a forged one
 /// ([`crate::announcer::owner::MAX_REFRESH`]).
 pub const MAX_RECONCILE_INTERVAL: Dur = Dur::secs(3600);
+/// `announcer.attribute_hold` at most: a longer one would keep a recovered route announced
+/// as degraded or draining for longer than anyone would wait for it.
+pub const MAX_ATTRIBUTE_HOLD: Dur = Dur::secs(3600);
 /// `gobgp.timeout`: a call to a busy gobgpd (a RIB of 10,000 prefixes) takes tens of ms;
 /// a shorter bound fails calls that would have succeeded, and each failure reconnects.
 pub const MIN_GOBGP_TIMEOUT: Dur = Dur::millis(100);
@@ -153,6 +156,9 @@ fn gobgp_and_global(c: &Config, problems: &mut Vec<Problem>) {
     }
     if let Err(m) = a.gobgp.reconcile_interval.at_most(MAX_RECONCILE_INTERVAL) {
         problems.push(Problem::new("announcer.gobgp.reconcile_interval", m));
+    }
+    if let Err(m) = a.attribute_hold.at_most(MAX_ATTRIBUTE_HOLD) {
+        problems.push(Problem::new("announcer.attribute_hold", m));
     }
 }
 

@@ -171,12 +171,16 @@ pub fn plan(
             "announcer.drain_linger",
         ),
         (
+            old.attribute_hold != new.attribute_hold,
+            "announcer.attribute_hold",
+        ),
+        (
             old.reconcile_interval != new.reconcile_interval,
             "announcer.gobgp.reconcile_interval",
         ),
         (
             old.rpc_timeout != new.rpc_timeout,
-            "announcer.gobgp.rpc_timeout",
+            "announcer.gobgp.timeout",
         ),
         (
             old.peer_poll_interval != new.peer_poll_interval,
