@@ -19,9 +19,9 @@ use ipnet::IpNet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::gobgp::ops::{Advert, Gobgp};
+use super::gobgp::ops::{Advert, Gobgp, OriginatedPath};
 use super::history::{PrefixState, Reasons, RouteHistory};
-use super::intent::{Route, RouteSpec};
+use super::intent::{Intent, Route, RouteSpec};
 use super::reconcile::{Plan, join, plan};
 use super::run::{Announcer, Ask, Lost, Why};
 use super::state::Stop;
@@ -35,6 +35,33 @@ enum Present<'a> {
     Announced,
     /// What a listing of gobgpd's RIB found.
     Listed(&'a BTreeMap<IpNet, Option<Advert>>),
+}
+
+/// The inputs of a reconcile that found nothing to change (see [`Announcer::settles`]): a
+/// reconcile with the same ones (each the same `Arc`: a change makes a new one) would
+/// find nothing either, and stops after the listing. At 20,000 prefixes the rest of a
+/// reconcile (the listing read into a map, compared, the wanted routes, the plan) was
+/// about a third of anycastd's idle CPU (perf, issue 20).
+pub(super) struct Settled {
+    listing: Arc<Vec<OriginatedPath>>,
+    announced: Arc<BTreeMap<IpNet, Route>>,
+    desired: Arc<Desired>,
+    intent: Arc<Intent>,
+}
+
+impl Settled {
+    fn same(
+        &self,
+        a: &Announcer,
+        listing: &Arc<Vec<OriginatedPath>>,
+        desired: &Arc<Desired>,
+    ) -> bool {
+        Arc::ptr_eq(&self.listing, listing)
+            && Arc::ptr_eq(&self.announced, &a.announced)
+            && Arc::ptr_eq(&self.desired, desired)
+            && Arc::ptr_eq(&self.intent, &a.intent)
+            && a.settles()
+    }
 }
 
 /// How many AddPath/DeletePath calls may be in flight at once.
@@ -138,13 +165,26 @@ impl Announcer {
             warn!("gobgpd had lost its global config (it restarted); set it up again");
             self.reconnects.increment(1);
         }
-        let present: BTreeMap<IpNet, Option<Advert>> = c
-            .originated_paths(self.intent.global.asn)
-            .await?
-            .into_iter()
+        let listing = c.originated_paths(self.intent.global.asn).await?;
+        let desired = self.gate.borrow().desired();
+        if first || fresh {
+            self.settled = None;
+        } else if self
+            .settled
+            .as_ref()
+            .is_some_and(|s| s.same(self, &listing, &desired))
+        {
+            // Nothing changed since a reconcile that found nothing to change.
+            self.publish_usable();
+            return Ok(());
+        }
+        self.settled = None;
+        let present: BTreeMap<IpNet, Option<Advert>> = listing
+            .iter()
             .filter(|p| self.ours(&p.prefix))
-            .map(|p| (p.prefix, p.advert))
+            .map(|p| (p.prefix, p.advert.clone()))
             .collect();
+        let mut foreign = false;
         if !first && !fresh {
             let believed = self.announced.iter().map(|(p, r)| (*p, &*r.advert));
             let listed = present.iter().map(|(p, a)| (*p, a.as_ref()));
@@ -156,6 +196,7 @@ impl Announcer {
                 .map(|(p, ..)| p.to_string())
                 .collect();
             if !changed.is_empty() {
+                foreign = true;
                 self.foreign_change(format!("paths of {} were changed", changed.join(", ")));
             }
         }
@@ -163,7 +204,6 @@ impl Announcer {
         if self.announced.keys().any(|p| !present.contains_key(p)) {
             Arc::make_mut(&mut self.announced).retain(|p, _| present.contains_key(p));
         }
-        let desired = self.gate.borrow().desired();
         let wanted = self.wanted(&desired, Present::Listed(&present));
         let leaving = self.leaving_of(&wanted, &desired, present.keys());
         let wanted = self.guard(wanted, leaving, Ask::NewOnly).await;
@@ -176,10 +216,29 @@ impl Announcer {
                 "reconcile: gobgpd's RIB differs from the wanted routes"
             );
         }
+        let nothing = p.is_empty() && !foreign;
         self.execute(c, p, Why::Reconcile, &desired).await?;
         self.follow_fleet(&desired).await;
         self.publish_usable();
+        if nothing && self.settles() {
+            self.settled = Some(Settled {
+                listing,
+                announced: self.announced.clone(),
+                desired,
+                intent: self.intent.clone(),
+            });
+        }
         Ok(())
+    }
+
+    /// Whether a reconcile that found nothing to change would find nothing again while its
+    /// inputs stay the same: nothing waits for a time (a linger, a hold), nothing leaves,
+    /// no fleet guard (its claims follow every reconcile), not stopping.
+    fn settles(&self) -> bool {
+        *self.stop.borrow() == Stop::Running
+            && self.fleet.is_none()
+            && self.leaving.is_empty()
+            && self.wanted.next_deadline(self.intent.pace()).is_none()
     }
 
     /// The prefixes of the intent that are announced (`present`, sorted) but not wanted,

@@ -88,6 +88,8 @@ pub struct Announcer {
     /// someone else's).
     pub(super) peers_set: BTreeMap<std::net::IpAddr, PeerSettings>,
     pub(super) wanted: Wanted,
+    /// The last reconcile's inputs, when it found nothing to change.
+    pub(super) settled: Option<super::routes::Settled>,
     /// This process's ownership mark, what it has seen of others', and the entry it last
     /// wrote.
     pub(super) owner: owner::Owner,
@@ -144,6 +146,7 @@ impl Announcer {
             removed_peers: Vec::new(),
             peers_set: BTreeMap::new(),
             wanted: Wanted::default(),
+            settled: None,
             mark_entry: None,
             doubted_marks: BTreeSet::new(),
             up,

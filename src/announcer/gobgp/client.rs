@@ -166,7 +166,10 @@ impl Gobgp for Client {
         each!(self, c => c.delete_path(prefix, next_hop).await)
     }
 
-    async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
+    async fn originated_paths(
+        &self,
+        local_asn: u32,
+    ) -> Result<std::sync::Arc<Vec<OriginatedPath>>, GobgpError> {
         each!(self, c => c.originated_paths(local_asn).await)
     }
 

@@ -423,7 +423,7 @@ pub trait Gobgp: Clone + Send + Sync + 'static {
     fn originated_paths(
         &self,
         local_asn: u32,
-    ) -> impl Future<Output = Result<Vec<OriginatedPath>, GobgpError>> + Send;
+    ) -> impl Future<Output = Result<std::sync::Arc<Vec<OriginatedPath>>, GobgpError>> + Send;
 
     /// The stream of peer events. gobgpd sends its headers only with the first event: run
     /// this in a task of its own; the stream has no timeout.

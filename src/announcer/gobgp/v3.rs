@@ -298,7 +298,10 @@ impl Gobgp for Client {
 
     /// The paths of gobgpd's global RIB (IPv4 and IPv6 unicast) that were added through the
     /// API, as opposed to learned from a peer. `local_asn` reads the AS path as a prepend.
-    async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
+    async fn originated_paths(
+        &self,
+        local_asn: u32,
+    ) -> Result<std::sync::Arc<Vec<OriginatedPath>>, GobgpError> {
         // Read raw, and decoded only where a path's bytes changed since the last listing
         // (see `path_cache`: 54 ms of each reconcile with 20,000 prefixes).
         let mut dests = Vec::new();

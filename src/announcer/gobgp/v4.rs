@@ -324,7 +324,10 @@ impl Gobgp for Client {
         self.call("DeletePath", c.delete_path(req)).await.map(drop)
     }
 
-    async fn originated_paths(&self, local_asn: u32) -> Result<Vec<OriginatedPath>, GobgpError> {
+    async fn originated_paths(
+        &self,
+        local_asn: u32,
+    ) -> Result<Arc<Vec<OriginatedPath>>, GobgpError> {
         // Read raw, and decoded only where a path's bytes changed since the last listing
         // (`path_cache`: with 20,000 prefixes, decoding was 54 ms of each reconcile).
         let mut dests = Vec::new();
