@@ -157,12 +157,14 @@ fn preference(state: RouteState) -> u8 {
 }
 
 impl Wanted {
-    /// `states`: the state each prefix should be announced in, with its spec, sorted by
-    /// prefix (absent: withdrawn). `announced`: whether gobgpd announces a prefix now.
-    /// The routes, sorted by prefix.
+    /// `states`: the state each prefix of `scope` should be announced in, with its spec,
+    /// sorted by prefix (absent: withdrawn). `scope`: the prefixes `states` speaks of,
+    /// sorted (`None`: every prefix; the lingers and holds of the others are kept).
+    /// `announced`: whether gobgpd announces a prefix now. The routes, sorted by prefix.
     pub fn routes(
         &mut self,
         states: &[(IpNet, RouteState, &RouteSpec)],
+        scope: Option<&[IpNet]>,
         announced: impl Fn(&IpNet) -> bool,
         pace: Pace,
         now: Instant,
@@ -227,13 +229,15 @@ impl Wanted {
             }
             out.push(spec.route(*prefix, state));
         }
-        self.lowered = lowered;
+        let in_scope = |p: &IpNet| scope.is_none_or(|s| s.binary_search(p).is_ok());
+        self.lowered.retain(|p, _| !in_scope(p));
+        self.lowered.extend(lowered);
         // A route that is no longer draining (undrained, or withdrawn) starts over.
         self.since.retain(|p, _| {
             let draining = states
                 .binary_search_by(|(q, ..)| q.cmp(p))
                 .is_ok_and(|i| states[i].1 == RouteState::Draining);
-            draining && announced(p)
+            !in_scope(p) || (draining && announced(p))
         });
         out
     }
@@ -425,7 +429,7 @@ mod tests {
         // Only the announced one drains; the other stays withdrawn.
         let announced = BTreeSet::from([net("192.0.2.1/32")]);
         let on = |p: &IpNet| announced.contains(p);
-        let r = w.routes(&states, on, pace, t0);
+        let r = w.routes(&states, None, on, pace, t0);
         assert_eq!(
             r.iter().map(|r| r.prefix).collect::<Vec<_>>(),
             [net("192.0.2.1/32")]
@@ -435,9 +439,9 @@ mod tests {
             "med 100, local_pref 0, communities graceful_shutdown"
         );
         assert_eq!(w.next_deadline(pace), Some(t0 + linger));
-        let r = w.routes(&states, on, pace, t0 + Duration::from_secs(4));
+        let r = w.routes(&states, None, on, pace, t0 + Duration::from_secs(4));
         assert_eq!(r.len(), 1, "still lingering");
-        let r = w.routes(&states, on, pace, t0 + linger);
+        let r = w.routes(&states, None, on, pace, t0 + linger);
         assert!(r.is_empty(), "withdrawn once the linger is over");
     }
 
@@ -454,14 +458,14 @@ mod tests {
         let p = net("192.0.2.1/32");
         let on = |q: &IpNet| *q == p;
         let draining = states(&specs, &[(p, RouteState::Draining)]);
-        w.routes(&draining, on, pace, t0);
+        w.routes(&draining, None, on, pace, t0);
         let up = states(&specs, &[(p, RouteState::Up)]);
-        let r = w.routes(&up, on, pace, t0 + Duration::from_secs(3));
+        let r = w.routes(&up, None, on, pace, t0 + Duration::from_secs(3));
         assert_eq!(r[0].state, RouteState::Up);
         assert_eq!(w.next_deadline(pace), None);
         // Drained again: a full linger from now.
         let t1 = t0 + Duration::from_secs(4);
-        w.routes(&draining, on, pace, t1);
+        w.routes(&draining, None, on, pace, t1);
         assert_eq!(w.next_deadline(pace), Some(t1 + linger));
     }
 
@@ -478,8 +482,14 @@ mod tests {
             linger,
             hold: Duration::ZERO,
         };
-        w.routes(&states(&specs, &[(p, RouteState::Draining)]), on, pace, t0);
-        let r = w.routes(&[], on, pace, t0);
+        w.routes(
+            &states(&specs, &[(p, RouteState::Draining)]),
+            None,
+            on,
+            pace,
+            t0,
+        );
+        let r = w.routes(&[], None, on, pace, t0);
         assert!(r.is_empty());
         assert_eq!(w.next_deadline(pace), None);
     }
@@ -495,7 +505,7 @@ mod tests {
         t: Instant,
     ) -> Option<RouteState> {
         let states = states(specs, &Vec::from_iter(state.map(|s| (p, s))));
-        let r = w.routes(&states, |q| *q == p, pace, t);
+        let r = w.routes(&states, None, |q| *q == p, pace, t);
         r.first().map(|r| r.state)
     }
 
@@ -615,6 +625,72 @@ mod tests {
         // The last command was an undrain: up once the hold is over.
         let end = w.next_deadline(pace).expect("an undrain waits");
         assert_eq!(state_at(&mut w, &specs, p, Some(Up), pace, end), Some(Up));
+    }
+
+    #[test]
+    fn a_walk_of_some_prefixes_keeps_the_lingers_and_holds_of_the_others() {
+        use RouteState::*;
+        let specs = specs();
+        let (p, q) = (net("192.0.2.1/32"), net("192.0.2.2/32"));
+        let ms = Duration::from_millis;
+        let pace = Pace {
+            linger: ms(5000),
+            hold: ms(1000),
+        };
+        let on = |_: &IpNet| true;
+        let mut w = Wanted::default();
+        let t0 = Instant::now();
+        // p drains, q is degraded then wanted up (held).
+        w.routes(
+            &states(&specs, &[(p, Draining), (q, Degraded)]),
+            None,
+            on,
+            pace,
+            t0,
+        );
+        let r = w.routes(
+            &states(&specs, &[(p, Draining), (q, Up)]),
+            None,
+            on,
+            pace,
+            t0,
+        );
+        assert_eq!(r[1].state, Degraded);
+        assert_eq!(w.next_deadline(pace), Some(t0 + ms(1000)));
+        // A walk of q alone: p's linger stays.
+        let only_q = [q];
+        let r = w.routes(
+            &states(&specs, &[(q, Up)]),
+            Some(&only_q),
+            on,
+            pace,
+            t0 + ms(10),
+        );
+        assert_eq!(
+            r.iter().map(|r| (r.prefix, r.state)).collect::<Vec<_>>(),
+            [(q, Degraded)]
+        );
+        assert_eq!(w.next_deadline(pace), Some(t0 + ms(1000)), "q's hold");
+        assert_eq!(w.since.get(&p), Some(&t0), "p's linger");
+        // A walk of p alone, undrained: q's hold stays, p's linger goes.
+        let only_p = [p];
+        let r = w.routes(
+            &states(&specs, &[(p, Up)]),
+            Some(&only_p),
+            on,
+            pace,
+            t0 + ms(20),
+        );
+        assert_eq!(r[0].state, Draining, "held: drained 20 ms ago");
+        let r = w.routes(
+            &states(&specs, &[(p, Up), (q, Up)]),
+            None,
+            on,
+            pace,
+            t0 + ms(1000),
+        );
+        assert_eq!(r.iter().map(|r| r.state).collect::<Vec<_>>(), [Up, Up]);
+        assert_eq!(w.next_deadline(pace), None);
     }
 
     #[test]

@@ -64,6 +64,14 @@ impl Settled {
     }
 }
 
+/// What the last update started from and left: the next one looks only at the prefixes
+/// whose desire changed since, when nothing else did ([`Announcer::scope`]).
+pub(super) struct Basis {
+    desired: Arc<Desired>,
+    announced: Arc<BTreeMap<IpNet, Route>>,
+    intent: Arc<Intent>,
+}
+
 /// How many AddPath/DeletePath calls may be in flight at once.
 const IN_FLIGHT: usize = 64;
 
@@ -91,11 +99,30 @@ impl Announcer {
     /// announces, or a listing). One walk of the intent's and the desired prefixes side by
     /// side (both sorted), no lookup per prefix: with 20,000 prefixes the maps this built
     /// before took about 10 ms of the one worker thread on every change (issue 20).
-    fn wanted(&mut self, desired: &Desired, present: Present<'_>) -> Vec<Route> {
+    ///
+    /// With a `scope` (sorted), only the routes of those prefixes: see [`Announcer::scope`].
+    fn wanted(
+        &mut self,
+        desired: &Desired,
+        present: Present<'_>,
+        scope: Option<&[IpNet]>,
+    ) -> Vec<Route> {
         let stopping = *self.stop.borrow() != Stop::Running;
-        let mut states = Vec::with_capacity(self.intent.routes.len() + self.leaving.len());
+        let mut states = Vec::with_capacity(match scope {
+            Some(s) => s.len(),
+            None => self.intent.routes.len() + self.leaving.len(),
+        });
         let specs = self.intent.routes.iter().map(|(p, s)| (*p, s));
-        for (prefix, spec, want) in join(specs, desired.iter().map(|(p, w)| (*p, w))) {
+        let all = join(specs, desired.iter().map(|(p, w)| (*p, w)));
+        let some = scope.into_iter().flatten().map(|p| {
+            let spec = self.intent.routes.get(p);
+            (*p, spec, desired.get(p))
+        });
+        let walk: Box<dyn Iterator<Item = _>> = match scope {
+            None => Box::new(all),
+            Some(_) => Box::new(some),
+        };
+        for (prefix, spec, want) in walk {
             let Some(spec) = spec else {
                 // Desired, but not in the intent (yet): nothing to announce it with.
                 continue;
@@ -115,7 +142,7 @@ impl Announcer {
                 states.push((prefix, s, spec));
             }
         }
-        if !self.leaving.is_empty() {
+        if scope.is_none() && !self.leaving.is_empty() {
             // Not in the intent (a reload removed them): merged in, in order.
             states.extend(
                 self.leaving
@@ -130,7 +157,30 @@ impl Announcer {
             Present::Listed(l) => l.contains_key(p),
         };
         self.wanted
-            .routes(&states, on, self.intent.pace(), Instant::now())
+            .routes(&states, scope, on, self.intent.pace(), Instant::now())
+    }
+
+    /// The prefixes an update needs to look at, when that is not every one: those whose
+    /// desire changed since the last update, when nothing else did (the intent, gobgpd's
+    /// routes as anycastd knows them, a shutdown, a linger or hold that ended, the fleet
+    /// guard's prefixes). At 20,000 prefixes a walk of every one took 2.4 to 3.5 ms of the
+    /// 10 to 12 ms from a kill to the withdraw at the router (issue 20).
+    fn scope(&self, desired: &Desired, ask: Ask) -> Option<Vec<IpNet>> {
+        let basis = self.basis.as_ref()?;
+        let same = ask == Ask::NewOnly
+            && Arc::ptr_eq(&basis.intent, &self.intent)
+            && Arc::ptr_eq(&basis.announced, &self.announced)
+            && *self.stop.borrow() == Stop::Running
+            && self.fleet.is_none()
+            && self.leaving.is_empty()
+            && self
+                .wanted
+                .next_deadline(self.intent.pace())
+                .is_none_or(|at| at > Instant::now());
+        if !same {
+            return None;
+        }
+        desired.changed_since(&basis.desired)
     }
 
     /// Applies a change of the wanted routes against what anycastd knows gobgpd has.
@@ -146,14 +196,31 @@ impl Announcer {
         ask: Ask,
     ) -> Result<(), Lost> {
         let desired = self.gate.borrow().desired();
-        let wanted = self.wanted(&desired, Present::Announced);
+        let scope = self.scope(&desired, ask);
+        let wanted = self.wanted(&desired, Present::Announced, scope.as_deref());
         let leaving = self.leaving_of(&wanted, &desired, self.announced.keys());
         let wanted = self.guard(wanted, leaving, ask).await;
-        let present = self.announced.iter().map(|(p, r)| (*p, Some(&*r.advert)));
-        let p = plan(|p| self.ours(p), &wanted, present);
+        let announced = &self.announced;
+        let p = match &scope {
+            None => {
+                let present = announced.iter().map(|(p, r)| (*p, Some(&*r.advert)));
+                plan(|p| self.ours(p), &wanted, present)
+            }
+            Some(scope) => {
+                let present = scope
+                    .iter()
+                    .filter_map(|p| Some((*p, Some(&*announced.get(p)?.advert))));
+                plan(|p| self.ours(p), &wanted, present)
+            }
+        };
         self.execute(c, p, why, &desired).await?;
         self.follow_fleet(&desired).await;
         self.publish_usable();
+        self.basis = Some(Basis {
+            desired,
+            announced: self.announced.clone(),
+            intent: self.intent.clone(),
+        });
         Ok(())
     }
 
@@ -204,7 +271,7 @@ impl Announcer {
         if self.announced.keys().any(|p| !present.contains_key(p)) {
             Arc::make_mut(&mut self.announced).retain(|p, _| present.contains_key(p));
         }
-        let wanted = self.wanted(&desired, Present::Listed(&present));
+        let wanted = self.wanted(&desired, Present::Listed(&present), None);
         let leaving = self.leaving_of(&wanted, &desired, present.keys());
         let wanted = self.guard(wanted, leaving, Ask::NewOnly).await;
         let listed = present.iter().map(|(p, a)| (*p, a.as_ref()));

@@ -90,6 +90,8 @@ pub struct Announcer {
     pub(super) wanted: Wanted,
     /// The last reconcile's inputs, when it found nothing to change.
     pub(super) settled: Option<super::routes::Settled>,
+    /// The last update's, for the next one.
+    pub(super) basis: Option<super::routes::Basis>,
     /// This process's ownership mark, what it has seen of others', and the entry it last
     /// wrote.
     pub(super) owner: owner::Owner,
@@ -147,6 +149,7 @@ impl Announcer {
             peers_set: BTreeMap::new(),
             wanted: Wanted::default(),
             settled: None,
+            basis: None,
             mark_entry: None,
             doubted_marks: BTreeSet::new(),
             up,
