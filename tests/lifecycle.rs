@@ -180,6 +180,46 @@ fn drains_and_undrains_in_a_row_send_a_few_updates_and_end_up() {
     assert!(!has_gshut(monitor.events(p).last().expect("events")));
 }
 
+/// An undrain right after a drain waits for `attribute_hold` (5 s here), and `status` says
+/// so: the route's reason, and when it goes back.
+#[test]
+fn an_undrain_within_the_hold_waits_for_it_and_status_says_until_when() {
+    let lab = Lab::new();
+    let monitor = lab.router.monitor();
+    let target = HttpTarget::start();
+    let p = "192.0.2.115/32";
+    let d = lab.start(
+        &config(&lab, "30s")
+            .announcer("attribute_hold", "5s")
+            .service(http_service("web", &target.url()).routes(&[p])),
+    );
+    monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
+    ok(&d.cli(&["drain", "web"]));
+    let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    ok(&d.cli(&["undrain", "web"]));
+    let s = status(lab.metrics);
+    let prefix = &s["prefixes"][0];
+    assert_eq!(prefix["state"], "draining", "{s:#}");
+    let why = prefix["cause"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("service web is drained; up again at ")
+            && why.ends_with(" (announcer.attribute_hold)"),
+        "{why}"
+    );
+    assert!(
+        d.cli(&["status"])
+            .stdout
+            .windows(8)
+            .any(|w| w == b"up again"),
+        "the status table says it too"
+    );
+    let back = monitor.wait_for(p, "up after the hold", CHANGE, |e| {
+        !e.withdrawal && e.at > drained.at && !has_gshut(e)
+    });
+    let held = back.at.duration_since(drained.at);
+    assert!(held >= Duration::from_millis(4900), "{held:?}");
+}
+
 #[test]
 fn a_drain_file_drains_while_it_exists() {
     let lab = Lab::new();

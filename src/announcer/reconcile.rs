@@ -147,15 +147,6 @@ pub struct Pace {
     pub hold: Duration,
 }
 
-/// How much a router is made to prefer a route in `state`: up over degraded over draining.
-fn preference(state: RouteState) -> u8 {
-    match state {
-        RouteState::Up => 2,
-        RouteState::Degraded => 1,
-        RouteState::Draining => 0,
-    }
-}
-
 impl Wanted {
     /// `states`: the state each prefix of `scope` should be announced in, with its spec,
     /// sorted by prefix (absent: withdrawn). `scope`: the prefixes `states` speaks of,
@@ -184,7 +175,7 @@ impl Wanted {
             }
             let mut state = *state;
             match self.lowered.get(prefix).filter(|_| on) {
-                Some(l) if preference(state) > preference(l.state) => {
+                Some(l) if state.preference() > l.state.preference() => {
                     if now.duration_since(l.at) < pace.hold {
                         // Held: announced as it is until the hold ends.
                         state = l.state;

@@ -315,6 +315,16 @@ pub enum RouteState {
 }
 
 impl RouteState {
+    /// How much a router is made to prefer a route in this state: up over degraded over
+    /// draining (`announcer.attribute_hold` holds a change to a more preferred one).
+    pub fn preference(self) -> u8 {
+        match self {
+            RouteState::Up => 2,
+            RouteState::Degraded => 1,
+            RouteState::Draining => 0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RouteState::Up => "up",

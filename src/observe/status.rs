@@ -337,7 +337,19 @@ impl StatusView {
                     state: PrefixState::of(announced.map(|r| r.state)),
                     since: current.map(|t| rfc3339(t.at)),
                     cause: current
-                        .map(|t| t.reason.to_string())
+                        .map(|t| {
+                            let want = desired.get(p).and_then(|w| w.desire.route_state());
+                            let back = held_back(announced.map(|r| r.state), want);
+                            match back {
+                                Some(s) => format!(
+                                    "{}; {} again at {} (announcer.attribute_hold)",
+                                    t.reason,
+                                    s.name(),
+                                    rfc3339(t.at + intent.attribute_hold)
+                                ),
+                                None => t.reason.to_string(),
+                            }
+                        })
                         .or_else(|| desired.get(p).map(|w| w.cause.to_string())),
                     held,
                     history: record.map_or_else(Vec::new, |r| {
@@ -802,8 +814,32 @@ fn fleet_table(s: &FleetStatus) -> String {
     out
 }
 
+/// The state a route announced in `announced` goes back to when `announcer.attribute_hold`
+/// is over: the gate's `want`, when that is more preferred (the hold counts from the
+/// route's last change, its last transition).
+fn held_back(announced: Option<RouteState>, want: Option<RouteState>) -> Option<RouteState> {
+    let (now, want) = (announced?, want?);
+    (want.preference() > now.preference()).then_some(want)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_route_is_held_back_only_toward_a_more_preferred_state() {
+        use RouteState::*;
+        assert_eq!(held_back(Some(Draining), Some(Up)), Some(Up));
+        assert_eq!(held_back(Some(Draining), Some(Degraded)), Some(Degraded));
+        assert_eq!(held_back(Some(Degraded), Some(Up)), Some(Up));
+        assert_eq!(held_back(Some(Up), Some(Draining)), None);
+        assert_eq!(held_back(Some(Up), Some(Up)), None);
+        assert_eq!(
+            held_back(None, Some(Up)),
+            None,
+            "withdrawn: announced, not held"
+        );
+        assert_eq!(held_back(Some(Degraded), None), None);
+    }
+
     #[test]
     fn a_draining_prefix_is_wanted_only_while_announced() {
         assert!(is_wanted(Some(RouteState::Draining), true));
