@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::config::{check, config, peer, service};
 use common::e2e::{CHANGE, Lab, ROUTER_ASN, SESSION, SPEAKER_ASN, http_service};
 use common::lab::{
-    Anycastd, HttpTarget, free_tcp_port, http_get, status, wait_until, wait_until_or,
+    Anycastd, HttpTarget, free_tcp_port, http_get, status, try_status, wait_until, wait_until_or,
 };
 use common::prom;
 
@@ -373,6 +373,25 @@ fn the_seed_example_runs_every_kind_of_check() {
 
 /// The peer metrics follow the session and the UPDATEs sent, `/status` and `anycastd
 /// status` tell the same story, and the whole exposition parses.
+/// A session change polls the peers at once: with a poll every hour, the peer table still
+/// shows the session established (right after a start, the first poll ran before the
+/// announcer had added the peer, and the table stayed empty until the next poll).
+#[test]
+fn the_peer_table_follows_session_changes_without_waiting_for_the_poll() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let _d = lab.start(
+        &lab.config()
+            .routes(&["192.0.2.61/32"])
+            .gobgp("peer_poll_interval", "1h")
+            .service(http_service("web", &target.url())),
+    );
+    lab.wait("192.0.2.61/32", true, SESSION);
+    wait_until("the peer established in the status", CHANGE, || {
+        try_status(lab.metrics).is_some_and(|s| s["peers"][0]["session_state"] == "ESTABLISHED")
+    });
+}
+
 #[test]
 fn peer_metrics_status_and_status_command() {
     let mut lab = Lab::new();

@@ -233,13 +233,19 @@ impl PeerMonitor {
         let intents = self.intents.clone();
         let last = self.last.clone();
         let bfd_seen = self.bfd_seen.clone();
+        // A session change polls at once: the peer table (status, metrics) shows it then,
+        // not up to `peer_poll_interval` later (right after a start, the first poll ran
+        // before the announcer had added the peers, and the table stayed empty until the
+        // next).
+        let poke = Arc::new(tokio::sync::Notify::new());
+        let poked = poke.clone();
         events.spawn(async move {
             let stream = watcher.watch_peer_events().await?;
             let cause = BfdCause {
                 client: watcher.clone(),
                 seen: bfd_seen,
             };
-            log_events(stream, intents, last, cause).await;
+            log_events(stream, intents, last, cause, &poked).await;
             Err::<(), _>(watcher.stream_ended("WatchEvent"))
         });
         let mut tick = tokio::time::interval(self.intents.borrow().peer_poll_interval);
@@ -247,6 +253,7 @@ impl PeerMonitor {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = poke.notified() => {}
                 ended = events.join_next() => {
                     return match ended {
                         Some(Ok(Err(e))) => Err(e),
@@ -297,6 +304,7 @@ async fn log_events<G: Gobgp>(
     intents: watch::Receiver<Arc<Intent>>,
     last: Arc<Mutex<BTreeMap<String, SessionState>>>,
     cause: BfdCause<G>,
+    changed: &tokio::sync::Notify,
 ) {
     loop {
         let report = match stream.next().await {
@@ -323,6 +331,7 @@ async fn log_events<G: Gobgp>(
         if before == Some(state) {
             continue;
         }
+        changed.notify_one();
         let name = report
             .address
             .parse::<IpAddr>()
