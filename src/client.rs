@@ -53,15 +53,40 @@ pub fn control_command(
                 let socket = socket_of_unparsed(config_path);
                 if req == Request::Reload {
                     // The daemon's refusal says what is wrong with the file.
-                    return ask(&socket, report, req, Some(&e));
+                    return ask(&socket, report, req, Some(&e), config_path);
                 }
                 let what = format!("control.socket {}", socket.display());
                 client_warning(report, &e, &what);
-                return ask(&socket, report, req, None);
+                return ask(&socket, report, req, None, config_path);
             }
         },
     };
-    ask(&socket, report, req, None)
+    ask(&socket, report, req, None, config_path)
+}
+
+/// Whether `a` and `b` name the same file (device and inode: a symlink, another spelling
+/// or a bind mount of the same file is the same); `None` when either cannot be looked at.
+fn same_file(a: &Path, b: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    Some(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// A reload reads the daemon's own config file, not the one the client was given (that one
+/// only says where the control socket is): says so when they are not the same file.
+fn other_file_warning(report: Reporter, daemon: &str, given: &Path) {
+    if same_file(Path::new(daemon), given) != Some(false) {
+        return;
+    }
+    let text = format!(
+        "the daemon reloaded its own config file {daemon}, not {} (read here only to find the control socket); to run that file, start anycastd with --config {}",
+        given.display(),
+        given.display()
+    );
+    let mut fields = serde_json::Map::new();
+    fields.insert("daemon_file".into(), daemon.into());
+    fields.insert("given_file".into(), given.display().to_string().into());
+    report.warning(&text, fields);
 }
 
 /// Sends `req` to the daemon at `socket` and reports its answer. `unparsed`: the config
@@ -72,6 +97,7 @@ fn ask(
     report: Reporter,
     req: Request,
     unparsed: Option<&config::ConfigError>,
+    given: &Path,
 ) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -89,6 +115,9 @@ fn ask(
     match rt.block_on(control::request(socket, &req, timeout, MAX_REPLY)) {
         Ok(reply) if reply.ok => {
             println!("{}", reply.message);
+            if let Some(daemon) = &reply.file {
+                other_file_warning(report, daemon, given);
+            }
             ExitCode::SUCCESS
         }
         Ok(reply) => {

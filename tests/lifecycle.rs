@@ -220,6 +220,53 @@ fn an_undrain_within_the_hold_waits_for_it_and_status_says_until_when() {
     assert!(held >= Duration::from_millis(4900), "{held:?}");
 }
 
+/// `anycastd --config OTHER reload` reads OTHER only to find the control socket; the
+/// daemon reloads its own file. The reply names that file, and the client says when it is
+/// not the one it was given (it used to say nothing: the operator believed OTHER applied).
+#[test]
+fn a_reload_names_the_file_the_daemon_read_and_says_when_it_is_another() {
+    let lab = Lab::new();
+    let target = HttpTarget::start();
+    let d = lab.start(&config(&lab, "1s").service(http_service("web", &target.url())));
+    let own = std::fs::canonicalize(d.config_path()).expect("the daemon's config");
+    wait_until("the daemon to answer", SESSION, || {
+        try_status(lab.metrics).is_some_and(|s| s["gobgp"]["up"] == true)
+    });
+    let out = d.cli(&["reload"]);
+    let text = ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("reloaded {}: ", own.display())),
+        "{text}"
+    );
+    assert!(!text.contains("WARN"), "{text}");
+    // Another file naming the same control socket.
+    let other = own.with_file_name("other.yaml");
+    std::fs::copy(&own, &other).expect("copy the config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["--config", other.to_str().expect("utf-8"), "reload"])
+        .output()
+        .expect("run anycastd reload");
+    let text = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the daemon reloaded its own config file {}, not {} (read here only to find the control socket)",
+            own.display(),
+            other.display()
+        )),
+        "{text}"
+    );
+    // A link to the daemon's own file is the same file.
+    let link = own.with_file_name("link.yaml");
+    std::os::unix::fs::symlink(&own, &link).expect("symlink");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anycastd"))
+        .args(["--config", link.to_str().expect("utf-8"), "reload"])
+        .output()
+        .expect("run anycastd reload");
+    let text = ok(&out);
+    assert!(!text.contains("WARN"), "{text}");
+}
+
 #[test]
 fn a_drain_file_drains_while_it_exists() {
     let lab = Lab::new();

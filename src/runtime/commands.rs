@@ -14,8 +14,12 @@ use crate::announcer::Stop;
 /// What a command did.
 #[derive(Debug)]
 pub enum Done {
-    /// The config was read again and applied.
-    Reloaded(ReloadPlan),
+    /// The config was read again from `file` (canonical, when it could be made so) and
+    /// applied.
+    Reloaded {
+        file: std::path::PathBuf,
+        plan: Box<ReloadPlan>,
+    },
     Drained(Drained),
     Undrained(Undrained),
 }
@@ -68,7 +72,7 @@ pub type Answer = Result<Done, Refused>;
 impl fmt::Display for Done {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Done::Reloaded(plan) => write!(f, "{plan}"),
+            Done::Reloaded { file, plan } => write!(f, "reloaded {}: {plan}", file.display()),
             Done::Drained(d) => d.fmt(f),
             Done::Undrained(u) => u.fmt(f),
         }

@@ -18,7 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use super::commands::{Answer, Handle, Refused, WeakHandle};
+use super::commands::{Answer, Done, Handle, Refused, WeakHandle};
 use super::drain::Selection;
 
 /// How long a client may take to send its request.
@@ -54,6 +54,9 @@ pub enum Request {
 pub struct Reply {
     pub ok: bool,
     pub message: String,
+    /// The config file a reload read (the daemon's own, whatever file the client read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Why the control socket could not be used.
@@ -168,6 +171,7 @@ async fn accept(listener: UnixListener, handle: WeakHandle) {
                         message: format!(
                             "busy: {MAX_CLIENTS} requests are being served; try again"
                         ),
+                        file: None,
                     };
                     let _ = write_reply(stream, &busy).await;
                 });
@@ -184,10 +188,12 @@ async fn serve_one(stream: UnixStream, handle: &Handle) {
         Err(_) => Reply {
             ok: false,
             message: format!("no request within {REQUEST_TIMEOUT:?}"),
+            file: None,
         },
         Ok(Err(e)) => Reply {
             ok: false,
             message: format!("cannot read the request: {e}"),
+            file: None,
         },
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply {
@@ -195,12 +201,18 @@ async fn serve_one(stream: UnixStream, handle: &Handle) {
                 message: format!(
                     "not a request: {e} (send one JSON object on one line, e.g. {{\"command\":\"reload\"}})"
                 ),
+                file: None,
             },
             Ok(req) => {
                 debug!(request = ?req, "control request");
                 let r = execute(req, handle).await;
+                let file = match &r {
+                    Ok(Done::Reloaded { file, .. }) => Some(file.display().to_string()),
+                    _ => None,
+                };
                 Reply {
                     ok: r.is_ok(),
+                    file,
                     message: match r {
                         Ok(done) => done.to_string(),
                         Err(refused) => refused.to_string(),

@@ -583,7 +583,15 @@ impl Daemon {
                 Err(e) => e.to_string(),
             },
         }));
-        result.map(Done::Reloaded).map_err(Refused::Reload)
+        // Canonical, against the daemon's own working directory: `anycastd reload` compares
+        // it with the file it was given.
+        let file = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        result
+            .map(|plan| Done::Reloaded {
+                file,
+                plan: Box::new(plan),
+            })
+            .map_err(Refused::Reload)
     }
 
     /// Plans a reload of `loaded`, builds every new or changed service (a check that

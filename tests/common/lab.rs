@@ -263,6 +263,11 @@ impl Anycastd {
         humantime::parse_rfc3339_weak(ts.trim_end_matches('Z')).ok()
     }
 
+    /// The config file it runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
     /// Writes a new config file (for a reload).
     pub fn rewrite_config(&self, config: &str) {
         std::fs::write(&self.config, config).expect("rewrite the anycastd config");
