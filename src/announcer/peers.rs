@@ -331,7 +331,6 @@ async fn log_events<G: Gobgp>(
         if before == Some(state) {
             continue;
         }
-        changed.notify_one();
         let name = report
             .address
             .parse::<IpAddr>()
@@ -371,6 +370,9 @@ async fn log_events<G: Gobgp>(
         } else {
             info!(peer = %name, %address, from = %from, to = %to, "BGP session state changed");
         }
+        // After the line above: `was_bfd` reads the BFD state of the poll before this
+        // change, which the poll this asks for replaces.
+        changed.notify_one();
     }
 }
 
