@@ -10,7 +10,6 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::gobgp::ops::{Advert, GlobalSettings, PeerSettings, PeerTimers};
-use super::reconcile::Pace;
 use crate::config::Config;
 use crate::config::attributes::{Attributes, PathAttributes, RouteState};
 
@@ -72,6 +71,14 @@ impl RouteSpec {
             advert: self.advert(state).clone(),
         }
     }
+}
+
+/// How long a draining route lingers, and how long a lowered one is held (see
+/// [`super::reconcile::Wanted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub linger: Duration,
+    pub hold: Duration,
 }
 
 /// Everything the announcer needs from the config.

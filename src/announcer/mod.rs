@@ -5,7 +5,7 @@
 //! - [`run`]: the loop (connect, set up, reconcile, follow the desired routes);
 //! - [`setup`]: gobgpd's global settings, the ownership mark ([`owner`]) and the peers;
 //! - [`routes`]: the desired routes, lingers and fleet holds turned into gobgpd's RIB,
-//!   through the pure [`reconcile`];
+//!   through the pure [`reconcile`], with the cheaper paths of unchanged inputs ([`memo`]);
 //! - [`intent`]: what the config says gobgpd should hold;
 //! - [`gobgp`]: GoBGP behind one interface, a module per API;
 //! - [`connection`]: the connect and backoff loop, shared with [`peers`], which follows the
@@ -16,6 +16,7 @@ pub mod connection;
 pub mod gobgp;
 pub mod history;
 pub mod intent;
+pub mod memo;
 pub mod owner;
 pub mod peers;
 pub mod reconcile;

@@ -19,13 +19,12 @@
 
 use std::collections::BTreeMap;
 use std::iter::Peekable;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::time::Instant;
 
 use super::gobgp::ops::Advert;
-use super::intent::{Route, RouteSpec};
+use super::intent::{Pace, Route, RouteSpec};
 #[cfg(test)]
 use crate::config::attributes::PathAttributes;
 use crate::config::attributes::RouteState;
@@ -140,13 +139,6 @@ struct Lowered {
     waiting: bool,
 }
 
-/// How long a draining route lingers, and how long a lowered one is held (see [`Wanted`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pace {
-    pub linger: Duration,
-    pub hold: Duration,
-}
-
 impl Wanted {
     /// `states`: the state each prefix of `scope` should be announced in, with its spec,
     /// sorted by prefix (absent: withdrawn). `scope`: the prefixes `states` speaks of,
@@ -246,6 +238,7 @@ impl Wanted {
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
 

@@ -21,7 +21,8 @@ use tracing::{error, info, warn};
 
 use super::gobgp::ops::{Advert, Gobgp, OriginatedPath};
 use super::history::{PrefixState, Reasons, RouteHistory};
-use super::intent::{Intent, Route, RouteSpec};
+use super::intent::{Route, RouteSpec};
+use super::memo::{Basis, Settled};
 use super::reconcile::{Plan, join, plan};
 use super::run::{Announcer, Ask, Lost, Why};
 use super::state::Stop;
@@ -35,41 +36,6 @@ enum Present<'a> {
     Announced,
     /// What a listing of gobgpd's RIB found.
     Listed(&'a BTreeMap<IpNet, Option<Advert>>),
-}
-
-/// The inputs of a reconcile that found nothing to change (see [`Announcer::settles`]): a
-/// reconcile with the same ones (each the same `Arc`: a change makes a new one) would
-/// find nothing either, and stops after the listing. At 20,000 prefixes the rest of a
-/// reconcile (the listing read into a map, compared, the wanted routes, the plan) was
-/// about a third of anycastd's idle CPU (perf, issue 20).
-pub(super) struct Settled {
-    listing: Arc<Vec<OriginatedPath>>,
-    announced: Arc<BTreeMap<IpNet, Route>>,
-    desired: Arc<Desired>,
-    intent: Arc<Intent>,
-}
-
-impl Settled {
-    fn same(
-        &self,
-        a: &Announcer,
-        listing: &Arc<Vec<OriginatedPath>>,
-        desired: &Arc<Desired>,
-    ) -> bool {
-        Arc::ptr_eq(&self.listing, listing)
-            && Arc::ptr_eq(&self.announced, &a.announced)
-            && Arc::ptr_eq(&self.desired, desired)
-            && Arc::ptr_eq(&self.intent, &a.intent)
-            && a.settles()
-    }
-}
-
-/// What the last update started from and left: the next one looks only at the prefixes
-/// whose desire changed since, when nothing else did ([`Announcer::scope`]).
-pub(super) struct Basis {
-    desired: Arc<Desired>,
-    announced: Arc<BTreeMap<IpNet, Route>>,
-    intent: Arc<Intent>,
 }
 
 /// How many AddPath/DeletePath calls may be in flight at once.
@@ -239,7 +205,7 @@ impl Announcer {
         } else if self
             .settled
             .as_ref()
-            .is_some_and(|s| s.same(self, &listing, &desired))
+            .is_some_and(|s| self.same(s, &listing, &desired))
         {
             // Nothing changed since a reconcile that found nothing to change.
             self.publish_usable();
@@ -296,6 +262,20 @@ impl Announcer {
             });
         }
         Ok(())
+    }
+
+    /// Whether a reconcile with `listing` and `desired` has the inputs of `settled`.
+    fn same(
+        &self,
+        settled: &Settled,
+        listing: &Arc<Vec<OriginatedPath>>,
+        desired: &Arc<Desired>,
+    ) -> bool {
+        Arc::ptr_eq(&settled.listing, listing)
+            && Arc::ptr_eq(&settled.announced, &self.announced)
+            && Arc::ptr_eq(&settled.desired, desired)
+            && Arc::ptr_eq(&settled.intent, &self.intent)
+            && self.settles()
     }
 
     /// Whether a reconcile that found nothing to change would find nothing again while its

@@ -89,9 +89,9 @@ pub struct Announcer {
     pub(super) peers_set: BTreeMap<std::net::IpAddr, PeerSettings>,
     pub(super) wanted: Wanted,
     /// The last reconcile's inputs, when it found nothing to change.
-    pub(super) settled: Option<super::routes::Settled>,
+    pub(super) settled: Option<super::memo::Settled>,
     /// The last update's, for the next one.
-    pub(super) basis: Option<super::routes::Basis>,
+    pub(super) basis: Option<super::memo::Basis>,
     /// This process's ownership mark, what it has seen of others', and the entry it last
     /// wrote.
     pub(super) owner: owner::Owner,
