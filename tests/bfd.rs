@@ -103,6 +103,20 @@ fn assert_bfd_up_at_host(host: &Host, timers: Timers) {
     );
 }
 
+/// Waits until the route is at `router` (`who`), BFD 300 ms x 3 up on both sides, and the
+/// route steady: the start of a link cut.
+fn up_with_bfd(router: &dyn Router, host: &Host, who: &str) {
+    wait_route(router, host, true, SESSION);
+    assert_bfd_up_at_host(host, BFD_300);
+    wait_until_or(
+        &format!("BFD up at {who}"),
+        Duration::from_secs(10),
+        || router.bfd_up(),
+        || router.context(),
+    );
+    wait_steady(router, host, true, STEADY, SESSION);
+}
+
 /// Cuts the host's link and returns how long the prefix took to leave the router.
 fn cut_and_time(net: &Net, router: &dyn Router, deadline: Duration) -> Duration {
     let t0 = Instant::now();
@@ -118,15 +132,7 @@ fn link_cut_with_bfd_against_the_hold_time() {
         let net = Net::new();
         let router = GobgpRouter::start(Release::V4_8, &net, Some(BFD_300), 9);
         let host = Host::start(&net, Release::V4_8, |d| host_config(d, Some(BFD_300), "9s"));
-        wait_route(&router, &host, true, SESSION);
-        assert_bfd_up_at_host(&host, BFD_300);
-        wait_until_or(
-            "BFD up at the router",
-            Duration::from_secs(10),
-            || router.bfd_up(),
-            || router.context(),
-        );
-        wait_steady(&router, &host, true, STEADY, SESSION);
+        up_with_bfd(&router, &host, "the router");
         let gone = cut_and_time(&net, &router, Duration::from_secs(15));
         eprintln!(
             "link cut, BFD {}: gone at the router after {gone:?}",
@@ -227,15 +233,7 @@ fn frr_router_link_cut_and_freeze() {
     let net = Net::new();
     let frr = Frr::start(&net, BFD_300, 9);
     let host = Host::start(&net, Release::V4_8, |d| host_config(d, Some(BFD_300), "9s"));
-    wait_route(&frr, &host, true, SESSION);
-    assert_bfd_up_at_host(&host, BFD_300);
-    wait_until_or(
-        "BFD up at FRR",
-        Duration::from_secs(10),
-        || frr.bfd_up(),
-        || frr.context(),
-    );
-    wait_steady(&frr, &host, true, STEADY, SESSION);
+    up_with_bfd(&frr, &host, "FRR");
     let gone = cut_and_time(&net, &frr, Duration::from_secs(15));
     eprintln!(
         "FRR, link cut, BFD {}: gone after {gone:?}",

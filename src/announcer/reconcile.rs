@@ -493,18 +493,28 @@ mod tests {
         r.first().map(|r| r.state)
     }
 
-    #[test]
-    fn a_change_back_toward_up_waits_for_the_hold() {
-        use RouteState::*;
-        let specs = specs();
-        let p = net("192.0.2.1/32");
+    /// Two specs, the first prefix, a linger of 5 s and a hold of 1 s, a fresh [`Wanted`]
+    /// and the start time: what the hold's tests share.
+    fn hold_lab() -> (BTreeMap<IpNet, RouteSpec>, IpNet, Pace, Wanted, Instant) {
         let ms = Duration::from_millis;
         let pace = Pace {
             linger: ms(5000),
             hold: ms(1000),
         };
-        let mut w = Wanted::default();
-        let t0 = Instant::now();
+        (
+            specs(),
+            net("192.0.2.1/32"),
+            pace,
+            Wanted::default(),
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn a_change_back_toward_up_waits_for_the_hold() {
+        use RouteState::*;
+        let (specs, p, pace, mut w, t0) = hold_lab();
+        let ms = Duration::from_millis;
         assert_eq!(state_at(&mut w, &specs, p, Some(Up), pace, t0), Some(Up));
         assert_eq!(w.next_deadline(pace), None);
         // Drained: at once. Undrained 200 ms later: held until 1 s after the drain.
@@ -546,15 +556,8 @@ mod tests {
     #[test]
     fn a_change_away_from_up_and_a_withdraw_are_never_held() {
         use RouteState::*;
-        let specs = specs();
-        let p = net("192.0.2.1/32");
+        let (specs, p, pace, mut w, t0) = hold_lab();
         let ms = Duration::from_millis;
-        let pace = Pace {
-            linger: ms(5000),
-            hold: ms(1000),
-        };
-        let mut w = Wanted::default();
-        let t0 = Instant::now();
         state_at(&mut w, &specs, p, Some(Degraded), pace, t0);
         let r = state_at(&mut w, &specs, p, Some(Draining), pace, t0 + ms(1));
         assert_eq!(r, Some(Draining), "less preferred still: at once");
@@ -580,15 +583,8 @@ mod tests {
     fn a_thousand_drains_and_undrains_make_two_changes_a_hold() {
         // Issue 20.10: 1,000 alternations, one every 10 ms (10 s), sent 1,394 UPDATEs.
         use RouteState::*;
-        let specs = specs();
-        let p = net("192.0.2.1/32");
+        let (specs, p, pace, mut w, t0) = hold_lab();
         let ms = Duration::from_millis;
-        let pace = Pace {
-            linger: ms(5000),
-            hold: ms(1000),
-        };
-        let mut w = Wanted::default();
-        let t0 = Instant::now();
         let mut last = state_at(&mut w, &specs, p, Some(Up), pace, t0);
         let mut changes = 0;
         for i in 1..=1000u64 {
