@@ -364,7 +364,7 @@ async fn log_events<G: Gobgp>(
             && with_bfd
             && cause.was_bfd(address).await
         {
-            warn!(peer = %name, %address, from = %from, to = %to, reason = "BFD is down", "BGP session lost: BFD found the peer unreachable, and gobgpd reset the session");
+            warn!(peer = %name, %address, from = %from, to = %to, reason = "BFD is down", "BGP session lost to BFD: the peer's BFD packets stopped or said down, and gobgpd reset the session");
         } else if before == Some(SessionState::Established) {
             warn!(peer = %name, %address, from = %from, to = %to, "BGP session lost");
         } else {

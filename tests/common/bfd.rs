@@ -520,8 +520,9 @@ pub fn wait_route(router: &dyn Router, host: &Host, present: bool, deadline: Dur
 /// Waits for a steady lab, the state a cut is timed from: `PREFIX` at the router, the
 /// host's BGP session established for `uptime` or longer, and with `bfd`, BFD up at both
 /// ends. A session just up may still be reset by BFD (FRR re-creates its BFD session once
-/// the BGP session tells it the local address: the new one starts down, and GoBGP resets
-/// BGP when a peer's BFD goes from up to down), and a cut then would time that reset.
+/// the BGP session tells it the local address and interface: the old one says down as it
+/// goes, and GoBGP resets BGP when a peer's BFD goes from up to down; 22 starts in 24, FRR
+/// issue 17337), and a cut then would time that reset.
 pub fn wait_steady(
     router: &dyn Router,
     host: &Host,
