@@ -18,6 +18,7 @@ pub mod common {
     pub mod bfd;
     pub mod config;
     pub mod dns;
+    pub mod etcd;
     pub mod gobgpd;
     pub mod lab;
     pub mod netns;

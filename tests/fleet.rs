@@ -23,6 +23,7 @@ use anycastd::fleet::claims::Claims;
 use anycastd::fleet::decision::{Decision, HeldReason, Release};
 use anycastd::fleet::etcd::Etcd;
 use anycastd::fleet::guard::{self, Claim, ClaimState, Keys};
+use anycastd::fleet::policy::Fleet;
 use anycastd::fleet::view::FleetView;
 use anycastd::metrics::Metrics;
 use common::etcd::EtcdCluster;
@@ -839,4 +840,158 @@ async fn refusing_hanging_and_garbage_endpoints_never_block_beyond_the_timeout()
         site.stop().await;
     });
     futures_util::future::join_all(runs).await;
+}
+
+/// etcd's counters of what its gRPC server sent (`etcd_network_client_grpc_sent_bytes_total`)
+/// and of the Range calls it answered, read from a member's `/metrics`.
+fn etcd_sent(endpoint: &str) -> (f64, f64) {
+    let addr: std::net::SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an etcd client address");
+    // HTTP/1.0: etcd then sends the body whole, not in chunks.
+    let body = tokio::task::block_in_place(|| {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        Ok::<_, std::io::Error>(text)
+    })
+    .expect("etcd's /metrics");
+    let body = body.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let samples = prom::parse(body);
+    let bytes = prom::value(&samples, "etcd_network_client_grpc_sent_bytes_total", &[])
+        .expect("etcd_network_client_grpc_sent_bytes_total in etcd's /metrics");
+    let ranges = prom::value(
+        &samples,
+        "grpc_server_handled_total",
+        &[("grpc_method", "Range"), ("grpc_code", "OK")],
+    )
+    .expect("grpc_server_handled_total{grpc_method=\"Range\"} in etcd's /metrics");
+    (bytes, ranges)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_fleet_is_not_read_again_and_every_change_is() {
+    // 2,000 claims: a whole read of them is some 200 KB; a tick that finds etcd's revision
+    // unchanged reads one key. Without that, every tick (lease_ttl / 3: 1 s here) read them
+    // all (5.8 % of a core at 20,000, BENCHMARKS.md).
+    let cluster = EtcdCluster::start(1);
+    let endpoint = cluster.endpoints()[0].clone();
+    let prefixes: Vec<IpNet> = (0..2000u32)
+        .map(|i| net(&format!("10.77.{}.{}/32", i / 250, i % 250)))
+        .collect();
+    let cfg = config(cluster.endpoints(), 1, OnUnreachable::Hold);
+    let a = Site::start(&cfg, "ams1", &prefixes);
+    for p in &prefixes {
+        a.fleet.claim(*p).await.expect("claim");
+    }
+    a.wait_view("every claim in the view", |v| {
+        prefixes.iter().all(|p| sites_in_view(v, *p).len() == 1)
+    })
+    .await;
+    let mut c = raw(&cluster).await;
+    let all = c
+        .get(ROOT, Some(GetOptions::new().with_prefix()))
+        .await
+        .expect("read the claims");
+    let whole: usize = all
+        .kvs()
+        .iter()
+        .map(|kv| kv.key().len() + kv.value().len())
+        .sum();
+    assert!(whole > 100_000, "2,000 claims take {whole} bytes");
+
+    // Each tick asks for the revision (a Range); the first after the last claim reads them
+    // all once more (the claims moved it). Then three ticks with nothing changed.
+    let ticks = |n: f64| {
+        let endpoint = endpoint.clone();
+        async move {
+            let (_, ranges) = etcd_sent(&endpoint);
+            wait_for("ticks of the fleet task", Duration::from_secs(15), || {
+                let endpoint = endpoint.clone();
+                async move { etcd_sent(&endpoint).1 >= ranges + n }
+            })
+            .await
+        }
+    };
+    ticks(3.0).await;
+    let (bytes, _) = etcd_sent(&endpoint);
+    ticks(3.0).await;
+    let (after, _) = etcd_sent(&endpoint);
+    assert!(
+        after - bytes < whole as f64 / 4.0,
+        "quiet ticks sent {} bytes; the claims are {whole}",
+        after - bytes
+    );
+
+    // A change anywhere moves the revision: another site's claim is seen, and a claim of
+    // ours deleted behind the site's back is put again.
+    let keys = Keys::new(ROOT);
+    let p = prefixes[7];
+    let foreign = Claim {
+        instance: "lon1-test".to_string(),
+        state: ClaimState::Up,
+    };
+    c.put(keys.claim(&p, "lon1"), foreign.to_json(), None)
+        .await
+        .expect("put another site's claim");
+    a.wait_view("the other site's claim in the view", |v| {
+        sites_in_view(v, p) == set(&["ams1", "lon1"])
+    })
+    .await;
+    let q = prefixes[8];
+    c.delete(keys.claim(&q, "ams1"), None)
+        .await
+        .expect("delete a claim");
+    wait_for(
+        "the deleted claim put again",
+        Duration::from_secs(10),
+        || {
+            let mut c = c.clone();
+            async move { claim_sites(&mut c, q).await == set(&["ams1"]) }
+        },
+    )
+    .await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_claims_thousands_of_prefixes_at_once() {
+    // A site that starts announces its whole table at once, and the guard claims every
+    // prefix: 5,000 here. One put each, every put bounded by the timeout (1 s) and waiting
+    // for the session, most timed out and were put again by the fleet task one at a time
+    // (20,000 took the first minute, with a WARN each). In batches they are all in etcd
+    // when `follow` returns.
+    let cluster = EtcdCluster::start(1);
+    let prefixes: BTreeSet<IpNet> = (0..5000u32)
+        .map(|i| net(&format!("10.78.{}.{}/32", i / 250, i % 250)))
+        .collect();
+    let list: Vec<IpNet> = prefixes.iter().copied().collect();
+    let a = Site::start(
+        &config(cluster.endpoints(), 1, OnUnreachable::Hold),
+        "ams1",
+        &list,
+    );
+    let fleet = Fleet::new(a.fleet.clone(), None);
+    let t = Instant::now();
+    fleet.follow(&prefixes, &prefixes).await;
+    let took = t.elapsed();
+    let mut c = raw(&cluster).await;
+    let keys = Keys::new(ROOT);
+    let n = c
+        .get(
+            keys.routes(),
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        )
+        .await
+        .expect("count the claims")
+        .count();
+    assert_eq!(
+        n, 5000,
+        "claims in etcd when follow returned, after {took:?}"
+    );
+    println!("5,000 prefixes claimed in {took:?}");
+    a.stop().await;
 }

@@ -4,6 +4,10 @@
 //! still leaves the router in milliseconds, the daemon costs nothing while idle, and a
 //! reload takes well under a second.
 //!
+//! With `BENCH_FLEET=1`, the same with a fleet guard on a one-member etcd covering the
+//! 20,000 prefixes (`fleet.prefixes`; the watched one is not covered, so its kill is
+//! withdrawn as without a guard): what the guard's claims cost at this size.
+//!
 //! `BENCH_WATCH_CYCLES` (default 20) sets the kill cycles, `BENCH_SECONDS` (default 60) the
 //! idle window, `BENCH_RELOADS` (default 10) the reloads of each kind (file settled, and written then
 //! reloaded at once).
@@ -72,7 +76,19 @@ pub fn many() {
     let mut target = ProcessTarget::start();
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let total = SERVICES * ROUTES + 1;
-    let config = b.config(&[], &services(&target, None), metrics);
+    let etcd = (std::env::var("BENCH_FLEET").as_deref() == Ok("1"))
+        .then(|| super::common::etcd::EtcdCluster::start(1));
+    let fleet = etcd.as_ref().map_or(String::new(), |e| {
+        let covered: Vec<String> = (0..SERVICES)
+            .flat_map(|s| (0..ROUTES).map(move |r| prefix(s, r)))
+            .collect();
+        format!(
+            "fleet:\n  etcd:\n    endpoints: [{}]\n  site: bench\n  prefixes: [{}]\n",
+            e.endpoints().join(", "),
+            covered.join(", ")
+        )
+    });
+    let config = b.config(&[], &services(&target, None), metrics) + &fleet;
     let t0 = SystemTime::now();
     let d = b.anycastd(&config, metrics, &[]);
     wait_until(
@@ -120,7 +136,7 @@ pub fn many() {
     let mut at_once = Vec::new();
     for i in 0..2 * reloads {
         let extra = format!("192.0.2.{}/32", 240 + i % 2);
-        d.rewrite_config(&b.config(&[], &services(&target, Some(&extra)), metrics));
+        d.rewrite_config(&(b.config(&[], &services(&target, Some(&extra)), metrics) + &fleet));
         let waited = i < reloads;
         if waited {
             std::thread::sleep(settled);
@@ -145,8 +161,13 @@ pub fn many() {
         || b.rib.count() == total + 1,
     );
 
+    let guard = if etcd.is_some() {
+        ", a fleet guard on a one-member etcd covering the 20,000"
+    } else {
+        ""
+    };
     println!(
-        "## Many prefixes ({SERVICES} services x {ROUTES} routes + 1 watched = {total} prefixes; {cycles} kill cycles, {reloads} reloads of each kind)\n"
+        "## Many prefixes ({SERVICES} services x {ROUTES} routes + 1 watched = {total} prefixes{guard}; {cycles} kill cycles, {reloads} reloads of each kind)\n"
     );
     println!(
         "start -> all {total} prefixes at the router: {:.2} s (includes the BGP session, 5-9 s)\n",

@@ -94,6 +94,28 @@ struct Session {
     lease: Option<i64>,
     /// We own `{prefix}sites/{site}` under the current lease.
     owns_site: bool,
+    /// What the last whole tick read etcd at and worked from.
+    last: Option<Quiet>,
+}
+
+/// What a tick works from: the store's revision, the claims this site wants, whether a
+/// router sees it, and whether it owns its site name. A tick that finds the same as the
+/// last whole one has nothing to read, repair or publish: with 20,000 claims, reading them
+/// all every `lease_ttl / 3` cost most of 5.8 % of a core while nothing changed
+/// (BENCHMARKS.md, "Many prefixes" with a fleet guard).
+#[derive(Debug, Clone, PartialEq)]
+struct Quiet {
+    revision: i64,
+    wanted: BTreeMap<IpNet, ClaimState>,
+    counting: bool,
+    owns_site: bool,
+}
+
+impl Quiet {
+    /// Whether a tick that sees `now` may stop: the last whole tick saw the same.
+    fn unchanged(last: Option<&Quiet>, now: &Quiet) -> bool {
+        last == Some(now)
+    }
 }
 
 struct Gauges {
@@ -186,6 +208,7 @@ impl Claims {
                 etcd,
                 lease: None,
                 owns_site: false,
+                last: None,
             }),
             view: watch::channel(view).0,
             gauges,
@@ -220,21 +243,38 @@ impl Claims {
     /// held prefix's services recover. An error means etcd could not be told now; the
     /// fleet task puts the claim as soon as it can, so the caller only logs it.
     pub async fn claim(&self, prefix: IpNet) -> Result<(), FleetError> {
+        self.claim_all(&[prefix]).await
+    }
+
+    /// [`Claims::claim`] for many prefixes at once, in transactions of `PUTS_PER_TXN`
+    /// claims. A site claims every prefix it announces when it starts: 20,000 claims put
+    /// one by one (each waiting for the session, most timing out and put again by the
+    /// fleet task one at a time, with a WARN each) took the first minute of a site's life
+    /// (BENCHMARKS.md, "Many prefixes" with a fleet guard).
+    pub async fn claim_all(&self, prefixes: &[IpNet]) -> Result<(), FleetError> {
+        if prefixes.is_empty() {
+            return Ok(());
+        }
         let inner = &self.inner;
-        inner.want(prefix, Some(ClaimState::Up));
-        inner.local_view(prefix, Some(ClaimState::Up), false);
+        inner.local_views(prefixes, Some(ClaimState::Up), false);
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
+                // Wanted only now, under the session: the fleet task, which repairs what
+                // is wanted and not in etcd, never sees these before they are put.
+                inner.want_all(prefixes, Some(ClaimState::Up));
                 let lease = inner.ensure(&mut s).await?;
                 if s.owns_site && inner.counting() {
-                    inner
-                        .put_claim(&mut s.etcd, lease, prefix, ClaimState::Up)
-                        .await?;
+                    let claims: Vec<_> = prefixes.iter().map(|p| (*p, ClaimState::Up)).collect();
+                    inner.put_claims(&mut s.etcd, lease, &claims).await?;
                 }
                 Ok(())
             })
             .await;
+        if r.is_err() {
+            // Wanted all the same: the fleet task puts them as soon as it can.
+            inner.want_all(prefixes, Some(ClaimState::Up));
+        }
         inner.reached(&r);
         r
     }
@@ -262,17 +302,24 @@ impl Claims {
     /// reload, gobgpd lost. An error means etcd could not be told now; the fleet task
     /// deletes the claim as soon as it can (or the lease expires).
     pub async fn release_forced(&self, prefix: IpNet) -> Result<(), FleetError> {
+        self.release_all_forced(&[prefix]).await
+    }
+
+    /// [`Claims::release_forced`] for many prefixes at once, in transactions of
+    /// `PUTS_PER_TXN` deletes (a reload that removes a service of 100 routes).
+    pub async fn release_all_forced(&self, prefixes: &[IpNet]) -> Result<(), FleetError> {
+        if prefixes.is_empty() {
+            return Ok(());
+        }
         let inner = &self.inner;
-        inner.want(prefix, None);
-        inner.local_view(prefix, None, false);
+        inner.want_all(prefixes, None);
+        inner.local_views(prefixes, None, false);
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
                 inner.ensure(&mut s).await?;
                 if s.owns_site {
-                    s.etcd
-                        .delete(&inner.keys.claim(&prefix, &inner.site))
-                        .await?;
+                    inner.delete_claims(&mut s.etcd, prefixes).await?;
                 }
                 Ok(())
             })
@@ -280,6 +327,21 @@ impl Claims {
         inner.reached(&r);
         r
     }
+}
+
+/// The first few of `names` for a log line, and how many more.
+fn few(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
 }
 
 /// What is new about reaching etcd, for the log.
@@ -453,11 +515,17 @@ impl Inner {
     }
 
     fn want(&self, prefix: IpNet, state: Option<ClaimState>) {
+        self.want_all(&[prefix], state);
+    }
+
+    fn want_all(&self, prefixes: &[IpNet], state: Option<ClaimState>) {
         if let Ok(mut w) = self.wanted.lock() {
-            match state {
-                Some(s) => w.insert(prefix, s),
-                None => w.remove(&prefix),
-            };
+            for prefix in prefixes {
+                match state {
+                    Some(s) => w.insert(*prefix, s),
+                    None => w.remove(prefix),
+                };
+            }
         }
     }
 
@@ -479,21 +547,27 @@ impl Inner {
     /// Shows our own change in the view at once (the fleet task confirms it from etcd).
     /// The gauges change before the view is published: whoever sees the view sees them.
     fn local_view(&self, prefix: IpNet, ours: Option<ClaimState>, held: bool) {
-        let site = self.site.clone();
+        self.local_views(&[prefix], ours, held);
+    }
+
+    /// [`Inner::local_view`] of many prefixes, in one change of the view.
+    fn local_views(&self, prefixes: &[IpNet], ours: Option<ClaimState>, held: bool) {
         let counting = self.counting();
         self.view.send_modify(|v| {
             let duplicate = v.duplicate.is_some() || !counting;
-            let p = v.prefixes.entry(prefix).or_default();
-            match ours {
-                Some(s) if !duplicate => {
-                    p.sites.insert(site, Some(s));
+            for prefix in prefixes {
+                let p = v.prefixes.entry(*prefix).or_default();
+                match ours {
+                    Some(s) if !duplicate => {
+                        p.sites.insert(self.site.clone(), Some(s));
+                    }
+                    _ => {
+                        p.sites.remove(&self.site);
+                    }
                 }
-                _ => {
-                    p.sites.remove(&site);
-                }
+                p.held = held;
+                self.set_gauges(*prefix, p);
             }
-            p.held = held;
-            self.set_gauges(prefix, p);
         });
     }
 
@@ -628,7 +702,33 @@ impl Inner {
     /// Puts every wanted claim (a new lease, or our site name regained).
     async fn put_all(&self, etcd: &mut Etcd, lease: i64) -> Result<(), FleetError> {
         let wanted: Vec<(IpNet, ClaimState)> = self.effective().into_iter().collect();
-        for chunk in wanted.chunks(PUTS_PER_TXN) {
+        self.put_claims(etcd, lease, &wanted).await?;
+        if !wanted.is_empty() {
+            info!(site = %self.site, claims = wanted.len(), "fleet: claims put under the lease");
+        }
+        Ok(())
+    }
+
+    /// Deletes this site's claims of `prefixes`, `PUTS_PER_TXN` to a transaction.
+    async fn delete_claims(&self, etcd: &mut Etcd, prefixes: &[IpNet]) -> Result<(), FleetError> {
+        for chunk in prefixes.chunks(PUTS_PER_TXN) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|p| TxnOp::delete(self.keys.claim(p, &self.site), None))
+                .collect();
+            etcd.txn(Txn::new().and_then(ops)).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts `claims` under `lease`, `PUTS_PER_TXN` to a transaction.
+    async fn put_claims(
+        &self,
+        etcd: &mut Etcd,
+        lease: i64,
+        claims: &[(IpNet, ClaimState)],
+    ) -> Result<(), FleetError> {
+        for chunk in claims.chunks(PUTS_PER_TXN) {
             let ops: Vec<TxnOp> = chunk
                 .iter()
                 .map(|(p, state)| {
@@ -644,9 +744,6 @@ impl Inner {
                 })
                 .collect();
             etcd.txn(Txn::new().and_then(ops)).await?;
-        }
-        if !wanted.is_empty() {
-            info!(site = %self.site, claims = wanted.len(), "fleet: claims put under the lease");
         }
         Ok(())
     }
@@ -726,7 +823,21 @@ impl Inner {
             s.owns_site = false;
             lease = self.ensure(&mut s).await?;
         }
-        let kvs = s.etcd.range(&self.keys.routes()).await?;
+        // The revision first (one key): the same store, the same wishes, nothing to do.
+        let revision = s.etcd.revision(&self.keys.site(&self.site)).await?;
+        let mut now = revision.map(|revision| Quiet {
+            revision,
+            wanted: self.wanted(),
+            counting: self.counting(),
+            owns_site: s.owns_site,
+        });
+        if now
+            .as_ref()
+            .is_some_and(|n| Quiet::unchanged(s.last.as_ref(), n))
+        {
+            return Ok(());
+        }
+        let (kvs, read_at) = s.etcd.range_at(&self.keys.routes()).await?;
         let mut seen: BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>> = BTreeMap::new();
         let mut ours: BTreeMap<IpNet, Option<ClaimState>> = BTreeMap::new();
         for kv in &kvs {
@@ -741,6 +852,15 @@ impl Inner {
         if s.owns_site {
             self.repair(&mut s.etcd, lease, &ours, &mut seen).await?;
         }
+        // Kept as read: a repair's writes move the revision, and the next tick reads again.
+        // Wishes that changed since `now` was taken differ from it next time, likewise.
+        s.last = match (now.as_mut(), read_at) {
+            (Some(n), Some(at)) => {
+                n.revision = at;
+                now
+            }
+            _ => None,
+        };
         drop(s);
         self.publish(seen);
         Ok(())
@@ -780,22 +900,39 @@ impl Inner {
         seen: &mut BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>,
     ) -> Result<(), FleetError> {
         let wanted = self.effective();
-        for (p, state) in &wanted {
-            if ours.get(p) != Some(&Some(*state)) {
-                if ours.contains_key(p) {
-                    debug!(site = %self.site, prefix = %p, state = ?state, "fleet: claim updated");
-                } else {
-                    warn!(site = %self.site, prefix = %p, "fleet: claim missing in etcd; put again");
-                }
-                self.put_claim(etcd, lease, *p, *state).await?;
-                seen.entry(*p)
-                    .or_default()
-                    .insert(self.site.clone(), Some(*state));
-            }
+        let put: Vec<(IpNet, ClaimState)> = wanted
+            .iter()
+            .filter(|(p, state)| ours.get(*p) != Some(&Some(**state)))
+            .map(|(p, state)| (*p, *state))
+            .collect();
+        let missing: Vec<String> = put
+            .iter()
+            .filter(|(p, _)| !ours.contains_key(p))
+            .map(|(p, _)| p.to_string())
+            .collect();
+        for (p, state) in put.iter().filter(|(p, _)| ours.contains_key(p)) {
+            debug!(site = %self.site, prefix = %p, state = ?state, "fleet: claim updated");
         }
-        for p in ours.keys().filter(|p| !wanted.contains_key(*p)) {
-            info!(site = %self.site, prefix = %p, "fleet: stale claim deleted");
-            etcd.delete(&self.keys.claim(p, &self.site)).await?;
+        if !missing.is_empty() {
+            warn!(site = %self.site, claims = missing.len(), prefixes = %few(&missing), "fleet: claims missing in etcd; put again");
+        }
+        self.put_claims(etcd, lease, &put).await?;
+        for (p, state) in &put {
+            seen.entry(*p)
+                .or_default()
+                .insert(self.site.clone(), Some(*state));
+        }
+        let stale: Vec<IpNet> = ours
+            .keys()
+            .filter(|p| !wanted.contains_key(*p))
+            .copied()
+            .collect();
+        if !stale.is_empty() {
+            let names: Vec<String> = stale.iter().map(IpNet::to_string).collect();
+            info!(site = %self.site, claims = stale.len(), prefixes = %few(&names), "fleet: stale claims deleted");
+        }
+        self.delete_claims(etcd, &stale).await?;
+        for p in &stale {
             if let Some(sites) = seen.get_mut(p) {
                 sites.remove(&self.site);
             }

@@ -104,6 +104,30 @@ impl Etcd {
         .await
     }
 
+    /// Every key under `prefix`, and the store's revision they were read at (`None` when
+    /// the member sent no header).
+    pub async fn range_at(&mut self, prefix: &str) -> Result<(Vec<Kv>, Option<i64>), EtcdError> {
+        self.call(|mut c| async move {
+            let r = c.get(prefix, Some(GetOptions::new().with_prefix())).await?;
+            let revision = r.header().map(|h| h.revision());
+            Ok((r.kvs().iter().map(Kv::from).collect(), revision))
+        })
+        .await
+    }
+
+    /// The store's revision now, read with the one key `key`. It moves with every change
+    /// to any key (a put, a delete, the keys of an expired lease): the same revision is the
+    /// same store. A lease kept alive does not move it.
+    pub async fn revision(&mut self, key: &str) -> Result<Option<i64>, EtcdError> {
+        self.call(|mut c| async move {
+            let r = c
+                .get(key, Some(GetOptions::new().with_count_only()))
+                .await?;
+            Ok(r.header().map(|h| h.revision()))
+        })
+        .await
+    }
+
     pub async fn get(&mut self, key: &str) -> Result<Option<Kv>, EtcdError> {
         self.call(|mut c| async move {
             let r = c.get(key, None).await?;

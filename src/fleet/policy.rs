@@ -170,19 +170,25 @@ impl Fleet {
             }
             (claim, release)
         };
-        let claims = futures_util::future::join_all(claim.iter().map(|p| self.claims.claim(*p)));
-        let releases =
-            futures_util::future::join_all(release.iter().map(|p| self.claims.release_forced(*p)));
-        let (claimed, released) = tokio::join!(claims, releases);
-        for (p, r) in claim.iter().zip(claimed) {
-            if let Err(e) = r {
-                debug!(prefix = %p, error = e.to_string().as_str(), "fleet: claim not written yet (the fleet task retries)");
-            }
+        // In batches: at start every announced prefix is claimed at once (20,000 with a
+        // large table).
+        let (claimed, released) = tokio::join!(
+            self.claims.claim_all(&claim),
+            self.claims.release_all_forced(&release)
+        );
+        if let Err(e) = claimed {
+            debug!(
+                claims = claim.len(),
+                error = e.to_string().as_str(),
+                "fleet: claims not written yet (the fleet task retries)"
+            );
         }
-        for (p, r) in release.iter().zip(released) {
-            if let Err(e) = r {
-                debug!(prefix = %p, error = e.to_string().as_str(), "fleet: claim not removed yet (the fleet task retries)");
-            }
+        if let Err(e) = released {
+            debug!(
+                claims = release.len(),
+                error = e.to_string().as_str(),
+                "fleet: claims not removed yet (the fleet task retries)"
+            );
         }
     }
 
