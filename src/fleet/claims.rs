@@ -256,13 +256,14 @@ impl Claims {
             return Ok(());
         }
         let inner = &self.inner;
-        inner.local_views(prefixes, Some(ClaimState::Up), false);
         let r = inner
             .bounded(async {
                 let mut s = inner.session.lock().await;
                 // Wanted only now, under the session: the fleet task, which repairs what
-                // is wanted and not in etcd, never sees these before they are put.
+                // is wanted and not in etcd, never sees these before they are put; and
+                // its view of the claims read before is published before this one.
                 inner.want_all(prefixes, Some(ClaimState::Up));
+                inner.local_views(prefixes, Some(ClaimState::Up), false);
                 let lease = inner.ensure(&mut s).await?;
                 if s.owns_site && inner.counting() {
                     let claims: Vec<_> = prefixes.iter().map(|p| (*p, ClaimState::Up)).collect();
@@ -274,6 +275,7 @@ impl Claims {
         if r.is_err() {
             // Wanted all the same: the fleet task puts them as soon as it can.
             inner.want_all(prefixes, Some(ClaimState::Up));
+            inner.local_views(prefixes, Some(ClaimState::Up), false);
         }
         inner.reached(&r);
         r
@@ -850,7 +852,11 @@ impl Inner {
             }
         }
         if s.owns_site {
-            self.repair(&mut s.etcd, lease, &ours, &mut seen).await?;
+            // Claims put back after the site did not count (no router saw it, the name
+            // was taken) or at its first tick were out of etcd on purpose: not news.
+            let expected = s.last.as_ref().is_none_or(|l| !l.counting || !l.owns_site);
+            self.repair(&mut s.etcd, lease, &ours, &mut seen, expected)
+                .await?;
         }
         // Kept as read: a repair's writes move the revision, and the next tick reads again.
         // Wishes that changed since `now` was taken differ from it next time, likewise.
@@ -891,13 +897,15 @@ impl Inner {
     }
 
     /// Puts the wanted claims that etcd lacks (or that say another state) and deletes
-    /// those nobody wants any more; `seen` is corrected to match.
+    /// those nobody wants any more; `seen` is corrected to match. `expected`: the wanted
+    /// claims were out of etcd on purpose (said at INFO, not as missing).
     async fn repair(
         &self,
         etcd: &mut Etcd,
         lease: i64,
         ours: &BTreeMap<IpNet, Option<ClaimState>>,
         seen: &mut BTreeMap<IpNet, BTreeMap<String, Option<ClaimState>>>,
+        expected: bool,
     ) -> Result<(), FleetError> {
         let wanted = self.effective();
         let put: Vec<(IpNet, ClaimState)> = wanted
@@ -913,7 +921,9 @@ impl Inner {
         for (p, state) in put.iter().filter(|(p, _)| ours.contains_key(p)) {
             debug!(site = %self.site, prefix = %p, state = ?state, "fleet: claim updated");
         }
-        if !missing.is_empty() {
+        if !missing.is_empty() && expected {
+            info!(site = %self.site, claims = missing.len(), prefixes = %few(&missing), "fleet: claims put");
+        } else if !missing.is_empty() {
             warn!(site = %self.site, claims = missing.len(), prefixes = %few(&missing), "fleet: claims missing in etcd; put again");
         }
         self.put_claims(etcd, lease, &put).await?;
