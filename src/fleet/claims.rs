@@ -112,13 +112,6 @@ struct Quiet {
     owns_site: bool,
 }
 
-impl Quiet {
-    /// Whether a tick that sees `now` may stop: the last whole tick saw the same.
-    fn unchanged(last: Option<&Quiet>, now: &Quiet) -> bool {
-        last == Some(now)
-    }
-}
-
 struct Gauges {
     metrics: Metrics,
     up: Gauge,
@@ -421,7 +414,7 @@ impl Inner {
                     .and_then(Option::as_ref)
                     .is_some_and(|c| c.state == ClaimState::Held && c.instance == self.instance);
                 if owns_site && !said_held && self.counting() {
-                    self.put_claim(&mut s.etcd, lease, prefix, ClaimState::Held)
+                    self.put_claims(&mut s.etcd, lease, &[(prefix, ClaimState::Held)])
                         .await?;
                 }
             }
@@ -643,26 +636,6 @@ impl Inner {
             }
             (Some(_), false) => {}
         }
-        Ok(())
-    }
-
-    async fn put_claim(
-        &self,
-        etcd: &mut Etcd,
-        lease: i64,
-        prefix: IpNet,
-        state: ClaimState,
-    ) -> Result<(), FleetError> {
-        let claim = Claim {
-            instance: self.instance.clone(),
-            state,
-        };
-        etcd.put(
-            &self.keys.claim(&prefix, &self.site),
-            &claim.to_json(),
-            lease,
-        )
-        .await?;
         Ok(())
     }
 

@@ -97,11 +97,7 @@ impl Etcd {
 
     /// Every key under `prefix`, at one revision.
     pub async fn range(&mut self, prefix: &str) -> Result<Vec<Kv>, EtcdError> {
-        self.call(|mut c| async move {
-            let r = c.get(prefix, Some(GetOptions::new().with_prefix())).await?;
-            Ok(r.kvs().iter().map(Kv::from).collect())
-        })
-        .await
+        Ok(self.range_at(prefix).await?.0)
     }
 
     /// Every key under `prefix`, and the store's revision they were read at (`None` when

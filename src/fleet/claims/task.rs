@@ -136,10 +136,7 @@ impl Inner {
             counting: self.counting(),
             owns_site: s.owns_site,
         });
-        if now
-            .as_ref()
-            .is_some_and(|n| Quiet::unchanged(s.last.as_ref(), n))
-        {
+        if now.as_ref().is_some_and(|n| s.last.as_ref() == Some(n)) {
             return Ok(());
         }
         let (kvs, read_at) = s.etcd.range_at(&self.keys.routes()).await?;
