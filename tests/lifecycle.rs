@@ -458,12 +458,16 @@ fn a_drain_that_cannot_be_saved_fails_the_command_and_is_retried() {
     // Applied all the same.
     lab.wait(p, false, CHANGE);
     assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(0.0));
-    // The way clears: the next drain poll saves it.
+    // The way clears: the next drain poll saves it. The file is renamed into place before
+    // the gauge is set: a scrape between the two reads 0 (CI caught the test reading it
+    // there), so both are waited for.
     std::fs::remove_dir_all(&file).expect("clear the way");
     wait_until("the drain saved", CHANGE, || {
         std::fs::read_to_string(&file).is_ok_and(|t| t.contains("web"))
     });
-    assert_eq!(d.sample("anycastd_drain_state_ok", &[]), Some(1.0));
+    wait_until("anycastd_drain_state_ok 1 after the save", CHANGE, || {
+        d.sample("anycastd_drain_state_ok", &[]) == Some(1.0)
+    });
 }
 
 #[test]
