@@ -48,11 +48,13 @@ fn route_follows_the_http_target() {
         "failure -> absent at router: {withdraw:?}; recovery -> present at router: {announce:?} (check_interval 200ms)"
     );
 
+    // The router may see the UPDATE before gobgpd's answer to AddPath reaches anycastd.
+    let announced = "anycastd_route_announced{prefix=\"192.0.2.10/32\"} 1";
+    wait_until("anycastd_route_announced 1", CHANGE, || {
+        d.metrics_text().contains(announced)
+    });
     let text = d.metrics_text();
-    assert!(
-        text.contains("anycastd_route_announced{prefix=\"192.0.2.10/32\"} 1"),
-        "{text}"
-    );
+    assert!(text.contains(announced), "{text}");
     assert!(
         text.contains("anycastd_service_up{service=\"web\"} 1"),
         "{text}"
@@ -549,6 +551,11 @@ fn peer_metrics_status_and_status_command() {
     // counters; the received ones are checked below).
     wait_until("sent updates to grow after a withdraw", CHANGE, || {
         sent_updates(&d) > before_withdraw
+    });
+    // What anycastd announces is published once gobgpd answered DeletePath: after the
+    // router may have seen the withdraw.
+    wait_until("the status to say withdrawn", CHANGE, || {
+        status(lab.metrics)["prefixes"][0]["announced"] == false
     });
     let s = status(lab.metrics);
     assert_eq!(s["services"][0]["state"], "down", "{s:#}");

@@ -354,11 +354,18 @@ fn a_grpc_server_that_is_no_gobgpd_is_named_and_retried_with_backoff() {
         log.contains("anycastd drives GoBGP 3.10 to 3.37 and 4.0 to 4.8"),
         "{log}"
     );
-    let error = status(lab.metrics)["gobgp"]["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(error.contains(said), "{error}");
+    // The peer monitor may log the error first (its line names it too); the status has
+    // the announcer's, once its own attempt fails.
+    wait_until_or(
+        "the status's gobgp.error naming both APIs",
+        CHANGE,
+        || {
+            status(lab.metrics)["gobgp"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(said))
+        },
+        || status(lab.metrics)["gobgp"].to_string(),
+    );
     assert_eq!(d.sample("anycastd_gobgp_up", &[]), Some(0.0));
     // The announcer's attempts wait 0.2, 0.4, 0.8 s...: its fourth comes at least 1.4 s
     // after its first. The log says each one at DEBUG (the harness runs at debug level),

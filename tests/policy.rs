@@ -108,13 +108,15 @@ fn a_failing_degrade_check_changes_the_attributes_without_a_withdraw() {
          failing round decided -> MED 500 at the router: {round_to_router:.2} ms"
     );
     assert_eq!(as_path(&degraded.attrs), [65001, 65001, 65001, 65001]);
+    // The router may see the UPDATE before gobgpd's answer to AddPath reaches anycastd,
+    // which then publishes what it announces.
+    let shown = "degraded: med 500, prepend 3, communities 65000:100 no_export, large_communities 65000:1:1";
+    wait_until("the status to show the degraded attributes", CHANGE, || {
+        status(lab.metrics)["prefixes"][0]["attributes"] == shown
+    });
     let s = status(lab.metrics);
     assert_eq!(s["services"][0]["state"], "degraded", "{s:#}");
-    assert_eq!(
-        s["prefixes"][0]["attributes"],
-        "degraded: med 500, prepend 3, communities 65000:100 no_export, large_communities 65000:1:1",
-        "{s:#}"
-    );
+    assert_eq!(s["prefixes"][0]["attributes"], shown, "{s:#}");
     let m = prom::parse(&d.metrics_text());
     let state = |st: &str| {
         prom::value(
