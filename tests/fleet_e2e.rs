@@ -47,10 +47,18 @@ fn wait_paths(router: &Gobgpd, n: usize, deadline: Duration) {
 }
 
 fn site(i: u8, router: &Gobgpd, etcd: &[String], min_sites: u32, on_unreachable: &str) -> Site {
-    site_with(i, router, etcd, min_sites, on_unreachable, None)
+    site_with(
+        i,
+        router,
+        etcd,
+        min_sites,
+        on_unreachable,
+        None,
+        Some("{ med: 500 }"),
+    )
 }
 
-/// [`site`], with `fleet.prefixes` when given.
+/// [`site`], with `fleet.prefixes` when given, and `degraded` attributes (none: those of up).
 fn site_with(
     i: u8,
     router: &Gobgpd,
@@ -58,6 +66,7 @@ fn site_with(
     min_sites: u32,
     on_unreachable: &str,
     covered: Option<&[&str]>,
+    degraded: Option<&str>,
 ) -> Site {
     let speaker = Gobgpd::speaker();
     let target = HttpTarget::start();
@@ -68,7 +77,6 @@ fn site_with(
         .announcer("next_hop", format!("198.51.100.{i}"))
         .announcer("state_directory", format!("{dir_path}/state"))
         .announcer("drain_linger", "1s")
-        .announcer("attributes", map().set("degraded", "{ med: 500 }"))
         .peer(peer("router", "127.0.0.1", 65000).set("remote_port", router.bgp_port()))
         .gobgp("address", format!("127.0.0.1:{}", speaker.api_port()))
         .gobgp("reconcile_interval", "1s")
@@ -97,6 +105,10 @@ fn site_with(
         .fleet("min_sites", min_sites)
         .fleet("lease_ttl", "3s")
         .fleet("on_unreachable", on_unreachable);
+    let config = match degraded {
+        Some(d) => config.announcer("attributes", map().set("degraded", d)),
+        None => config,
+    };
     let config = match covered {
         Some(p) => config.fleet(
             "prefixes",
@@ -403,7 +415,15 @@ fn the_guard_covers_only_the_prefixes_it_lists() {
     let etcd = EtcdCluster::start(1);
     let endpoints = etcd.endpoints();
     let router = router_of_two();
-    let s = site_with(1, &router, &endpoints, 1, "hold", Some(&[SECOND]));
+    let s = site_with(
+        1,
+        &router,
+        &endpoints,
+        1,
+        "hold",
+        Some(&[SECOND]),
+        Some("{ med: 500 }"),
+    );
     let second = |r: &Gobgpd| common::gobgpd::rib_path_count(r.api_port(), SECOND).unwrap_or(0);
     wait_paths(&router, 1, SESSION);
     wait_until("the second prefix at the router", CHANGE, || {
@@ -432,4 +452,75 @@ fn the_guard_covers_only_the_prefixes_it_lists() {
     wait_rounds(&s, 5);
     assert_eq!(second(&router), 1);
     assert!(!s.daemon.log().contains("holding 192.0.2.200/32"));
+}
+
+/// A prefix held for a failed service, in a config without `degraded` attributes: gobgpd
+/// has nothing to send (the held path is the up one), but `status` says it is held,
+/// degraded, and why; it said `up` and "service web is up" before.
+#[test]
+fn a_prefix_held_with_the_up_attributes_says_so_in_status() {
+    require_gobgpd();
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    let router = router_of_two();
+    let monitor = router.monitor();
+    let s = site_with(1, &router, &endpoints, 1, "hold", None, None);
+    // The first announcement: the monitor follows.
+    monitor.wait_for(PREFIX, "the announcement", SESSION, |e| !e.withdrawal);
+    s.target.set_status(503);
+    let prefix = |st: &serde_json::Value| st["prefixes"][0].clone();
+    wait_until("the prefix held, and said degraded", CHANGE, || {
+        try_status(s.daemon.metrics)
+            .is_some_and(|st| prefix(&st)["held"] == true && prefix(&st)["state"] == "degraded")
+    });
+    let st = try_status(s.daemon.metrics).expect("status");
+    let p = prefix(&st);
+    let why = p["cause"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("service web is down")
+            && why.contains("held by the fleet guard: no other site announces it"),
+        "{p:#}"
+    );
+    let last = p["history"].as_array().and_then(|h| h.last()).cloned();
+    assert!(
+        last.as_ref().is_some_and(|t| t["from"] == "up"
+            && t["to"] == "degraded"
+            && t["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("held by the fleet guard"))),
+        "{p:#}"
+    );
+    assert_eq!(
+        s.daemon.sample(
+            "anycastd_route_state",
+            &[("prefix", PREFIX), ("state", "degraded")]
+        ),
+        Some(1.0)
+    );
+    let out = s.daemon.cli(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(PREFIX))
+        .unwrap_or_default();
+    eprintln!("anycastd status, the held prefix: {line}");
+    assert!(
+        line.contains("no (held)") && line.contains("held by the fleet guard"),
+        "{text}"
+    );
+    // Still at the router, with no UPDATE since the announcement: the path did not change.
+    wait_rounds(&s, 5);
+    assert_eq!(paths(&router), 1);
+    // Back: up again, and said so; still no UPDATE.
+    s.target.set_status(200);
+    wait_until("the prefix up again", CHANGE, || {
+        try_status(s.daemon.metrics)
+            .is_some_and(|st| prefix(&st)["held"] == false && prefix(&st)["state"] == "up")
+    });
+    assert_eq!(
+        monitor.events(PREFIX).len(),
+        1,
+        "{:#?}",
+        monitor.events(PREFIX)
+    );
 }

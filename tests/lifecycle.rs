@@ -142,6 +142,7 @@ fn drains_and_undrains_in_a_row_send_a_few_updates_and_end_up() {
         lab.start(&config(&lab, "30s").service(http_service("web", &target.url()).routes(&[p])));
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     let before = monitor.events(p).len();
+    let log_from = d.log().len();
 
     let asked = Instant::now();
     ok(&d.cli(&["drain", "web"]));
@@ -178,6 +179,14 @@ fn drains_and_undrains_in_a_row_send_a_few_updates_and_end_up() {
         "{updates} UPDATEs in {seconds:.1} s (bound {bound})"
     );
     assert!(!has_gshut(monitor.events(p).last().expect("events")));
+    // Each change was an update's: a reconcile (every second here) that came with one, or
+    // with the end of a hold, applies it as an update, not as a repair of gobgpd.
+    let log = d.log();
+    let repairs: Vec<&str> = log[log_from..]
+        .lines()
+        .filter(|l| l.contains("reason=\"reconcile:"))
+        .collect();
+    assert!(repairs.is_empty(), "{repairs:#?}");
 }
 
 /// An undrain right after a drain waits for `attribute_hold` (5 s here), and `status` says
@@ -196,6 +205,10 @@ fn an_undrain_within_the_hold_waits_for_it_and_status_says_until_when() {
     monitor.wait_for(p, "the announcement", SESSION, |e| !e.withdrawal);
     ok(&d.cli(&["drain", "web"]));
     let drained = monitor.wait_for(p, "GRACEFUL_SHUTDOWN", CHANGE, has_gshut);
+    // Published once gobgpd answered AddPath, which may be after the router saw it.
+    wait_until("the status to say draining", CHANGE, || {
+        status(lab.metrics)["prefixes"][0]["state"] == "draining"
+    });
     ok(&d.cli(&["undrain", "web"]));
     let s = status(lab.metrics);
     let prefix = &s["prefixes"][0];

@@ -188,6 +188,7 @@ impl Announcer {
             }
         };
         self.execute(c, p, why, &desired).await?;
+        self.relabel(&wanted, why, &desired);
         if scope.as_ref().is_none_or(|s| !s.is_empty()) {
             // Nothing in scope: what is announced, and every desire, is as the last
             // update left it, and so are the claims that follow them.
@@ -210,7 +211,7 @@ impl Announcer {
             warn!("gobgpd had lost its global config (it restarted); set it up again");
             self.reconnects.increment(1);
         }
-        let listing = c.originated_paths(self.intent.global.asn).await?;
+        let listing = self.listing(c, first).await?;
         let desired = self.gate.borrow().desired();
         if first || fresh {
             self.settled = None;
@@ -263,6 +264,7 @@ impl Announcer {
         }
         let nothing = p.is_empty() && !foreign;
         self.execute(c, p, Why::Reconcile, &desired).await?;
+        self.relabel(&wanted, Why::Reconcile, &desired);
         self.follow_fleet(&desired).await;
         self.publish_usable();
         if nothing && self.settles() {
@@ -274,6 +276,38 @@ impl Announcer {
             });
         }
         Ok(())
+    }
+
+    /// gobgpd's paths, for a reconcile. A change of the services that comes with the
+    /// reconcile's tick, or while gobgpd is listed, and the end of a linger or a hold that
+    /// came meanwhile, are applied first by an update, and
+    /// gobgpd listed again: its log lines and history then say why without `reconcile:`,
+    /// which means a repair of gobgpd (a drain applied by a reconcile said it was one, and
+    /// `.ci/run` caught the status saying so). At most a few times: services that change
+    /// all the time do not keep gobgpd from being reconciled.
+    async fn listing<G: Gobgp>(
+        &mut self,
+        c: &G,
+        first: bool,
+    ) -> Result<Arc<Vec<OriginatedPath>>, Lost> {
+        let changed = |a: &Self| {
+            let due = a
+                .wanted
+                .next_deadline(a.intent.pace())
+                .is_some_and(|at| at <= Instant::now());
+            !first && (due || a.gate.has_changed().unwrap_or(false))
+        };
+        for _ in 0..3 {
+            if changed(self) {
+                self.gate.borrow_and_update();
+                self.update(c, Why::Change).await?;
+            }
+            let listing = c.originated_paths(self.intent.global.asn).await?;
+            if !changed(self) {
+                return Ok(listing);
+            }
+        }
+        Ok(c.originated_paths(self.intent.global.asn).await?)
     }
 
     /// Whether a reconcile with `listing` and `desired` has the inputs of `settled`.
@@ -402,9 +436,57 @@ impl Announcer {
             }
             Some(w) => w.cause.to_string(),
         };
+        let held = state
+            .zip(self.fleet.as_ref())
+            .and_then(|(s, f)| f.held_why(prefix, s));
+        let base = match held {
+            Some(held) => format!("{base}; held by the fleet guard: {held}"),
+            None => base,
+        };
         match why {
             Why::Change => base,
             Why::Reconcile => format!("reconcile: {base}"),
+        }
+    }
+
+    /// Records the new state of the routes of `wanted` that gobgpd announces with the
+    /// path they want already: a state whose attributes are those of the one before (a
+    /// config without `degraded` attributes, a prefix held by the fleet guard in it). The
+    /// plan sends gobgpd nothing for them; without this, `status` and the history went on
+    /// saying `up` and why it was up beside a prefix held for a failed service.
+    fn relabel(&mut self, wanted: &[Route], why: Why, desired: &Desired) {
+        let same = |w: &Route, h: &Route| {
+            w.state != h.state && (Arc::ptr_eq(&w.advert, &h.advert) || w.advert == h.advert)
+        };
+        // A few wanted routes (the update of a change): a lookup each; every route: one
+        // walk of both sorted maps side by side, not 20,000 lookups.
+        let changed: Vec<Route> = if wanted.len() * 16 < self.announced.len() {
+            wanted
+                .iter()
+                .filter(|w| self.announced.get(&w.prefix).is_some_and(|h| same(w, h)))
+                .cloned()
+                .collect()
+        } else {
+            let announced = self.announced.iter().map(|(p, r)| (*p, r));
+            join(wanted.iter().map(|r| (r.prefix, r)), announced)
+                .filter_map(|(_, w, h)| Some(w?).filter(|w| h.is_some_and(|h| same(w, h))))
+                .cloned()
+                .collect()
+        };
+        let mut reasons = Reasons::default();
+        let now = std::time::SystemTime::now();
+        for r in changed {
+            let reason = self.reason(&r.prefix, Some(r.state), why, desired);
+            let before = Arc::make_mut(&mut self.announced).insert(r.prefix, r.clone());
+            let before = PrefixState::of(before.map(|b| b.state));
+            self.history.record(
+                r.prefix,
+                before,
+                PrefixState::of(Some(r.state)),
+                reasons.get(&reason),
+                now,
+            );
+            info!(prefix = %r.prefix, state = r.state.name(), before = before.name(), reason = reason.as_str(), "now announced as {}: its attributes are those of {}, so gobgpd has no UPDATE to send", r.state.name(), before.name());
         }
     }
 

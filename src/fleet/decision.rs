@@ -47,22 +47,43 @@ pub enum HeldReason {
 
 impl fmt::Display for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "holding {} (kept announced, degraded): ", self.prefix)?;
-        match &self.reason {
-            HeldReason::TooFewSites if self.others.is_empty() => write!(
+        write!(
+            f,
+            "holding {} (kept announced, degraded): {}",
+            self.prefix,
+            self.why()
+        )
+    }
+}
+
+impl Held {
+    /// Why it is held, without the prefix: for the status's WHY and a transition's reason.
+    pub fn why(&self) -> HeldWhy<'_> {
+        HeldWhy(self)
+    }
+}
+
+/// [`Held::why`].
+pub struct HeldWhy<'a>(&'a Held);
+
+impl fmt::Display for HeldWhy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self.0;
+        match &held.reason {
+            HeldReason::TooFewSites if held.others.is_empty() => write!(
                 f,
                 "no other site announces it: withdrawing would take it off every router (fleet.min_sites is {}); it stays announced until its services recover, another site announces it, or `anycastd drain --force` takes it out",
-                self.min_sites
+                held.min_sites
             ),
             HeldReason::TooFewSites => {
-                let n = self.others.len();
+                let n = held.others.len();
                 write!(
                     f,
                     "{n} other site{} announce{} it ({}), fleet.min_sites is {}; withdrawing would leave fewer",
                     if n == 1 { "" } else { "s" },
                     if n == 1 { "s" } else { "" },
-                    self.others.join(", "),
-                    self.min_sites
+                    held.others.join(", "),
+                    held.min_sites
                 )
             }
             HeldReason::Contended { tries } => write!(

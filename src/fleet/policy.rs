@@ -65,6 +65,14 @@ impl Fleet {
         self.state.lock().is_ok_and(|s| !s.held.is_empty())
     }
 
+    /// Why the guard holds `prefix` in `as_state`, while it does (the announcer announces a
+    /// recovered prefix up before the guard lets go of it).
+    pub fn held_why(&self, prefix: &IpNet, as_state: RouteState) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        let (held_as, held) = state.held.get(prefix)?;
+        (*held_as == as_state).then(|| held.why().to_string())
+    }
+
     /// This site's name in the fleet.
     pub fn site(&self) -> &str {
         self.claims.site()

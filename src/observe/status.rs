@@ -11,12 +11,13 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::announcer::gobgp::ops::Api;
 use crate::announcer::history::{PrefixState, RouteHistory};
-use crate::announcer::intent::Intent;
+use crate::announcer::intent::{Intent, Route};
 use crate::announcer::peers::{PeerInfo, PeerTable};
 use crate::announcer::{AnnouncerState, GobgpHealth};
 use crate::config::attributes::{RouteState, describe};
@@ -27,7 +28,7 @@ use crate::config::fleet::OnUnreachable;
 use crate::fleet::policy::Fleet;
 use crate::fleet::view::{FleetStatus, SiteState};
 use crate::runtime::drain::Reason;
-use crate::service::gate::Gate;
+use crate::service::gate::{Desired, Gate};
 use crate::service::health::{Health, ServiceState};
 use crate::service::rounds::RoundReport;
 use crate::watch::context::{WatchState, WatchView};
@@ -336,19 +337,21 @@ impl StatusView {
                     attributes: announced.map(|r| describe(r.state, &r.advert.attrs)),
                     state: PrefixState::of(announced.map(|r| r.state)),
                     since: current.map(|t| rfc3339(t.at)),
-                    cause: current
-                        .map(|t| {
-                            let want = desired.get(p).and_then(|w| w.desire.route_state());
-                            let back = held_back(announced.map(|r| r.state), want);
-                            match back {
-                                Some(s) => format!(
-                                    "{}; {} again at {} (announcer.attribute_hold)",
-                                    t.reason,
-                                    s.name(),
-                                    rfc3339(t.at + intent.attribute_hold)
-                                ),
-                                None => t.reason.to_string(),
-                            }
+                    cause: held_cause(held, src.fleet.as_ref(), p, announced, &desired)
+                        .or_else(|| {
+                            current.map(|t| {
+                                let want = desired.get(p).and_then(|w| w.desire.route_state());
+                                let back = held_back(announced.map(|r| r.state), want);
+                                match back {
+                                    Some(s) => format!(
+                                        "{}; {} again at {} (announcer.attribute_hold)",
+                                        t.reason,
+                                        s.name(),
+                                        rfc3339(t.at + intent.attribute_hold)
+                                    ),
+                                    None => t.reason.to_string(),
+                                }
+                            })
                         })
                         .or_else(|| desired.get(p).map(|w| w.cause.to_string())),
                     held,
@@ -817,6 +820,28 @@ fn fleet_table(s: &FleetStatus) -> String {
 /// The state a route announced in `announced` goes back to when `announcer.attribute_hold`
 /// is over: the gate's `want`, when that is more preferred (the hold counts from the
 /// route's last change, its last transition).
+/// The WHY of a prefix the fleet guard holds: what its services say now, and why the guard
+/// keeps it. Its last transition's reason may be older (the hold began while it was up).
+fn held_cause(
+    held: bool,
+    fleet: Option<&Fleet>,
+    prefix: &IpNet,
+    announced: Option<&Route>,
+    desired: &Desired,
+) -> Option<String> {
+    if !held {
+        return None;
+    }
+    let cause = desired.get(prefix).map(|w| w.cause.to_string())?;
+    let why = fleet
+        .zip(announced)
+        .and_then(|(f, r)| f.held_why(prefix, r.state));
+    Some(match why {
+        Some(why) => format!("{cause}; held by the fleet guard: {why}"),
+        None => format!("{cause}; held by the fleet guard"),
+    })
+}
+
 fn held_back(announced: Option<RouteState>, want: Option<RouteState>) -> Option<RouteState> {
     let (now, want) = (announced?, want?);
     (want.preference() > now.preference()).then_some(want)
