@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config;
 use crate::observe::logging::Reporter;
-use crate::observe::status;
+use crate::observe::{status, table};
 use crate::runtime::control::{self, Request};
 
 /// Exit code for a bad config or environment, and for a refused reload.
@@ -210,7 +210,7 @@ pub fn status_command(
     }
     match serde_json::from_str::<status::Status>(&body) {
         Ok(s) => {
-            print!("{}", status::render_table(&s));
+            print!("{}", table::render_table(&s));
             ExitCode::SUCCESS
         }
         Err(e) => {
