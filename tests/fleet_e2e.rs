@@ -444,6 +444,19 @@ fn the_guard_covers_only_the_prefixes_it_lists() {
         s.daemon.log().contains("holding 192.0.2.201/32")
     });
     assert_eq!(second(&router), 1);
+    // Held past its linger, the prefix asks for no more work: the linger's end, once
+    // applied, was left as a deadline in the past and the announcer ran update after update
+    // (a whole core) for as long as the hold lasted.
+    let cpu = || {
+        s.daemon
+            .sample("process_cpu_seconds_total", &[])
+            .unwrap_or(0.0)
+    };
+    let (cpu0, t0) = (cpu(), Instant::now());
+    wait_rounds(&s, 10);
+    let share = (cpu() - cpu0) / t0.elapsed().as_secs_f64();
+    eprintln!("CPU while held: {:.1} % of a core", share * 100.0);
+    assert!(share < 0.3, "{:.0} % of a core while held", share * 100.0);
     assert!(s.daemon.cli(&["undrain", "web"]).status.success());
     wait_paths(&router, 1, CHANGE);
     // The same for a failure.

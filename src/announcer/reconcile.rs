@@ -124,9 +124,20 @@ where
 #[derive(Debug, Default)]
 pub struct Wanted {
     /// When each draining route began draining.
-    since: BTreeMap<IpNet, Instant>,
+    since: BTreeMap<IpNet, Linger>,
     /// The announced routes in a less preferred state than up, with when they entered it.
     lowered: BTreeMap<IpNet, Lowered>,
+}
+
+/// A draining route's linger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Linger {
+    since: Instant,
+    /// Over, and its end applied: the route is no longer wanted. It is kept while gobgpd
+    /// still announces the route (the fleet guard may hold it), so that the linger does
+    /// not start again; it is no deadline any more. It was one, in the past, while the
+    /// guard held a drained prefix: the announcer ran update after update, a whole core.
+    over: bool,
 }
 
 /// A route announced in a less preferred state than up.
@@ -160,8 +171,12 @@ impl Wanted {
                 if !on {
                     continue;
                 }
-                let since = *self.since.entry(*prefix).or_insert(now);
-                if now.duration_since(since) >= pace.linger {
+                let linger = self.since.entry(*prefix).or_insert(Linger {
+                    since: now,
+                    over: false,
+                });
+                if now.duration_since(linger.since) >= pace.linger {
+                    linger.over = true;
                     continue;
                 }
             }
@@ -228,7 +243,11 @@ impl Wanted {
     /// When the next draining route's linger ends, or the next held route may go back
     /// toward up.
     pub fn next_deadline(&self, pace: Pace) -> Option<Instant> {
-        let lingers = self.since.values().map(|s| *s + pace.linger);
+        let lingers = self
+            .since
+            .values()
+            .filter(|l| !l.over)
+            .map(|l| l.since + pace.linger);
         let holds = self.lowered.values().filter(|l| l.waiting);
         lingers.chain(holds.map(|l| l.at + pace.hold)).min()
     }
@@ -427,6 +446,12 @@ mod tests {
         assert_eq!(r.len(), 1, "still lingering");
         let r = w.routes(&states, None, on, pace, t0 + linger);
         assert!(r.is_empty(), "withdrawn once the linger is over");
+        // Still announced (the fleet guard holds it): the linger does not start again, and
+        // its end, applied, is no deadline.
+        assert_eq!(w.next_deadline(pace), None);
+        let later = t0 + linger + Duration::from_secs(60);
+        assert!(w.routes(&states, None, on, pace, later).is_empty());
+        assert_eq!(w.next_deadline(pace), None);
     }
 
     #[test]
@@ -651,7 +676,7 @@ mod tests {
             [(q, Degraded)]
         );
         assert_eq!(w.next_deadline(pace), Some(t0 + ms(1000)), "q's hold");
-        assert_eq!(w.since.get(&p), Some(&t0), "p's linger");
+        assert_eq!(w.since.get(&p).map(|l| l.since), Some(t0), "p's linger");
         // A walk of p alone, undrained: q's hold stays, p's linger goes.
         let only_p = [p];
         let r = w.routes(
