@@ -444,6 +444,16 @@ fn the_guard_covers_only_the_prefixes_it_lists() {
         s.daemon.log().contains("holding 192.0.2.201/32")
     });
     assert_eq!(second(&router), 1);
+    // Said as a drain's hold: draining, until it is undrained.
+    let log = s.daemon.log();
+    let said = log
+        .lines()
+        .find(|l| l.contains("holding 192.0.2.201/32"))
+        .unwrap_or_default();
+    assert!(
+        said.contains("(kept announced, draining)") && said.contains("until it is undrained"),
+        "{said}"
+    );
     // Held past its linger, the prefix asks for no more work: the linger's end, once
     // applied, was left as a deadline in the past and the announcer ran update after update
     // (a whole core) for as long as the hold lasted.

@@ -66,6 +66,19 @@ pub fn plan<'a>(
     p
 }
 
+/// Whether gobgpd has the wanted route `want` already (`has`: its path of the prefix, as
+/// believed or as listed) while anycastd records it otherwise (`recorded`): in another
+/// state whose path is the same (no `degraded` attributes, a prefix held by the fleet
+/// guard), or with another path or none (gobgpd applied a call whose answer was lost). The
+/// plan sends gobgpd nothing for such a route; what anycastd records must follow.
+pub fn unrecorded(want: &Route, has: Option<&Advert>, recorded: Option<&Route>) -> bool {
+    let same = |a: &Advert| std::ptr::eq(&*want.advert, a) || *want.advert == *a;
+    if !has.is_some_and(same) {
+        return false;
+    }
+    recorded.is_none_or(|r| r.state != want.state || !same(&r.advert))
+}
+
 /// Walks two sequences sorted by key side by side: each key once, with the item of each
 /// side that has it. A key that one side repeats comes once per repetition.
 pub fn join<K: Ord + Copy, A, B>(
@@ -410,6 +423,30 @@ mod tests {
         let mut v: Vec<_> = states.iter().map(|(p, s)| (*p, *s, &specs[p])).collect();
         v.sort_by_key(|s| s.0);
         v
+    }
+
+    #[test]
+    fn a_route_gobgpd_has_as_wanted_is_recorded_as_wanted() {
+        use RouteState::*;
+        let specs = specs();
+        let p = net("192.0.2.1/32");
+        let spec = &specs[&p];
+        let (up, degraded) = (spec.route(p, Up), spec.route(p, Degraded));
+        let med7 = advert("198.51.100.1", Some(7));
+        // No `degraded` attributes: the same path, another state.
+        assert_eq!(up.advert, degraded.advert);
+        assert!(unrecorded(&degraded, Some(&up.advert), Some(&up)));
+        // Recorded as wanted already; gobgpd without it, or with another path: the plan's.
+        assert!(!unrecorded(&up, Some(&up.advert), Some(&up)));
+        assert!(!unrecorded(&up, None, Some(&up)));
+        assert!(!unrecorded(&up, Some(&med7), None));
+        // gobgpd has it as wanted, anycastd recorded nothing or another path.
+        assert!(unrecorded(&up, Some(&up.advert), None));
+        let other = Route {
+            advert: Arc::new(med7.clone()),
+            ..up.clone()
+        };
+        assert!(unrecorded(&up, Some(&up.advert), Some(&other)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::gobgp::ops::{Advert, Gobgp, OriginatedPath};
 use super::history::{PrefixState, Reasons, RouteHistory};
 use super::intent::{Route, RouteSpec};
 use super::memo::{Basis, Settled};
-use super::reconcile::{Plan, join, plan};
+use super::reconcile::{Plan, join, plan, unrecorded};
 use super::run::{Announcer, Ask, Lost, Why};
 use super::state::Stop;
 use crate::config::attributes::RouteState;
@@ -188,7 +188,7 @@ impl Announcer {
             }
         };
         self.execute(c, p, why, &desired).await?;
-        self.relabel(&wanted, why, &desired);
+        self.record_unsent(&wanted, Present::Announced, &desired);
         if scope.as_ref().is_none_or(|s| !s.is_empty()) {
             // Nothing in scope: what is announced, and every desire, is as the last
             // update left it, and so are the claims that follow them.
@@ -211,7 +211,7 @@ impl Announcer {
             warn!("gobgpd had lost its global config (it restarted); set it up again");
             self.reconnects.increment(1);
         }
-        let listing = self.listing(c, first).await?;
+        let listing = self.listing(c, first || fresh).await?;
         let desired = self.gate.borrow().desired();
         if first || fresh {
             self.settled = None;
@@ -264,7 +264,7 @@ impl Announcer {
         }
         let nothing = p.is_empty() && !foreign;
         self.execute(c, p, Why::Reconcile, &desired).await?;
-        self.relabel(&wanted, Why::Reconcile, &desired);
+        self.record_unsent(&wanted, Present::Listed(&present), &desired);
         self.follow_fleet(&desired).await;
         self.publish_usable();
         if nothing && self.settles() {
@@ -280,34 +280,36 @@ impl Announcer {
 
     /// gobgpd's paths, for a reconcile. A change of the services that comes with the
     /// reconcile's tick, or while gobgpd is listed, and the end of a linger or a hold that
-    /// came meanwhile, are applied first by an update, and
-    /// gobgpd listed again: its log lines and history then say why without `reconcile:`,
-    /// which means a repair of gobgpd (a drain applied by a reconcile said it was one, and
-    /// `.ci/run` caught the status saying so). At most a few times: services that change
-    /// all the time do not keep gobgpd from being reconciled.
+    /// came meanwhile, are applied first by an update, and gobgpd listed again: its log
+    /// lines and history then say why without `reconcile:`, which means a repair of gobgpd
+    /// (a drain applied by a reconcile said it was one, and `.ci/run` caught the status
+    /// saying so). At most three listings: services that change all the time do not keep
+    /// gobgpd from being reconciled. Not after a connect or a gobgpd that lost its paths
+    /// (`fresh`): an update would plan against what anycastd believed it had.
     async fn listing<G: Gobgp>(
         &mut self,
         c: &G,
-        first: bool,
+        fresh: bool,
     ) -> Result<Arc<Vec<OriginatedPath>>, Lost> {
         let changed = |a: &Self| {
             let due = a
                 .wanted
                 .next_deadline(a.intent.pace())
                 .is_some_and(|at| at <= Instant::now());
-            !first && (due || a.gate.has_changed().unwrap_or(false))
+            !fresh && (due || a.gate.has_changed().unwrap_or(false))
         };
-        for _ in 0..3 {
+        let mut listings = 0;
+        loop {
             if changed(self) {
                 self.gate.borrow_and_update();
                 self.update(c, Why::Change).await?;
             }
             let listing = c.originated_paths(self.intent.global.asn).await?;
-            if !changed(self) {
+            listings += 1;
+            if listings == 3 || !changed(self) {
                 return Ok(listing);
             }
         }
-        Ok(c.originated_paths(self.intent.global.asn).await?)
     }
 
     /// Whether a reconcile with `listing` and `desired` has the inputs of `settled`.
@@ -449,35 +451,57 @@ impl Announcer {
         }
     }
 
-    /// Records the new state of the routes of `wanted` that gobgpd announces with the
-    /// path they want already: a state whose attributes are those of the one before (a
-    /// config without `degraded` attributes, a prefix held by the fleet guard in it). The
-    /// plan sends gobgpd nothing for them; without this, `status` and the history went on
-    /// saying `up` and why it was up beside a prefix held for a failed service.
-    fn relabel(&mut self, wanted: &[Route], why: Why, desired: &Desired) {
-        let same = |w: &Route, h: &Route| {
-            w.state != h.state && (Arc::ptr_eq(&w.advert, &h.advert) || w.advert == h.advert)
-        };
-        // A few wanted routes (the update of a change): a lookup each; every route: one
-        // walk of both sorted maps side by side, not 20,000 lookups.
-        let changed: Vec<Route> = if wanted.len() * 16 < self.announced.len() {
-            wanted
+    /// Records the routes of `wanted` that gobgpd has as wanted already, as `has` says
+    /// (what anycastd believes after an update, a listing in a reconcile), and that
+    /// anycastd records otherwise ([`unrecorded`]). The plan sends gobgpd nothing for
+    /// them. Without this a prefix held for a failed service with no `degraded`
+    /// attributes went on saying `up` and why it was up; and a path gobgpd added although
+    /// its answer was lost was never recorded: every reconcile after called it a foreign
+    /// change.
+    fn record_unsent(&mut self, wanted: &[Route], has: Present<'_>, desired: &Desired) {
+        let announced = &self.announced;
+        let mine = |p: &IpNet| announced.get(p);
+        let changed: Vec<Route> = match has {
+            // A few wanted routes (the update of a change): a lookup each.
+            Present::Announced if wanted.len() * 16 < announced.len() => wanted
                 .iter()
-                .filter(|w| self.announced.get(&w.prefix).is_some_and(|h| same(w, h)))
+                .filter(|w| {
+                    let r = mine(&w.prefix);
+                    unrecorded(w, r.map(|r| &*r.advert), r)
+                })
                 .cloned()
-                .collect()
-        } else {
-            let announced = self.announced.iter().map(|(p, r)| (*p, r));
-            join(wanted.iter().map(|r| (r.prefix, r)), announced)
-                .filter_map(|(_, w, h)| Some(w?).filter(|w| h.is_some_and(|h| same(w, h))))
-                .cloned()
-                .collect()
+                .collect(),
+            // Every route: walks of the sorted maps side by side, not 20,000 lookups.
+            Present::Announced => {
+                let recorded = announced.iter().map(|(p, r)| (*p, r));
+                join(wanted.iter().map(|r| (r.prefix, r)), recorded)
+                    .filter_map(|(_, w, r)| {
+                        Some(w?).filter(|w| unrecorded(w, r.map(|r| &*r.advert), r))
+                    })
+                    .cloned()
+                    .collect()
+            }
+            Present::Listed(listed) => {
+                let has = listed.iter().map(|(p, a)| (*p, a.as_ref()));
+                let pairs = join(wanted.iter().map(|r| (r.prefix, r)), has)
+                    .filter_map(|(p, w, a)| Some((p, (w?, a.flatten()))));
+                let recorded = announced.iter().map(|(p, r)| (*p, r));
+                join(pairs, recorded)
+                    .filter_map(|(_, wa, r)| {
+                        let (w, a) = wa?;
+                        unrecorded(w, a, r).then(|| w.clone())
+                    })
+                    .collect()
+            }
         };
         let mut reasons = Reasons::default();
         let now = std::time::SystemTime::now();
         for r in changed {
-            let reason = self.reason(&r.prefix, Some(r.state), why, desired);
+            // gobgpd had the path already: never a repair, whatever ran it.
+            let reason = self.reason(&r.prefix, Some(r.state), Why::Change, desired);
+            let attributes = crate::config::attributes::describe(r.state, &r.advert.attrs);
             let before = Arc::make_mut(&mut self.announced).insert(r.prefix, r.clone());
+            let same_path = before.as_ref().is_some_and(|b| b.advert == r.advert);
             let before = PrefixState::of(before.map(|b| b.state));
             self.history.record(
                 r.prefix,
@@ -486,7 +510,11 @@ impl Announcer {
                 reasons.get(&reason),
                 now,
             );
-            info!(prefix = %r.prefix, state = r.state.name(), before = before.name(), reason = reason.as_str(), "now announced as {}: its attributes are those of {}, so gobgpd has no UPDATE to send", r.state.name(), before.name());
+            if same_path {
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "now {}: its path is that of {}, gobgpd has no UPDATE to send", r.state.name(), before.name());
+            } else {
+                warn!(target: NOTICE, prefix = %r.prefix, next_hop = %r.advert.next_hop, attributes = attributes.as_str(), reason = reason.as_str(), "gobgpd announces it as wanted already (an answer from gobgpd was lost): recorded");
+            }
         }
     }
 

@@ -5,6 +5,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
+use crate::config::attributes::RouteState;
+
 /// What the announcer does about a prefix whose services failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -46,33 +48,47 @@ pub enum HeldReason {
 }
 
 impl fmt::Display for Held {
+    /// As for a failure (held degraded); [`Held::said`] for another state.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "holding {} (kept announced, degraded): {}",
-            self.prefix,
-            self.why()
-        )
+        f.write_str(&self.said(RouteState::Degraded))
     }
 }
 
 impl Held {
-    /// Why it is held, without the prefix: for the status's WHY and a transition's reason.
-    pub fn why(&self) -> HeldWhy<'_> {
-        HeldWhy(self)
+    /// The log line of a hold in `state` (degraded for a failure, draining for a drain).
+    pub fn said(&self, state: RouteState) -> String {
+        format!(
+            "holding {} (kept announced, {}): {}",
+            self.prefix,
+            state.name(),
+            self.why(state)
+        )
+    }
+
+    /// Why it is held in `state`, without the prefix: for the status's WHY and a
+    /// transition's reason.
+    pub fn why(&self, state: RouteState) -> HeldWhy<'_> {
+        HeldWhy { held: self, state }
     }
 }
 
 /// [`Held::why`].
-pub struct HeldWhy<'a>(&'a Held);
+pub struct HeldWhy<'a> {
+    held: &'a Held,
+    state: RouteState,
+}
 
 impl fmt::Display for HeldWhy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let held = self.0;
+        let held = self.held;
+        let until = match self.state {
+            RouteState::Draining => "it is undrained",
+            _ => "its services recover",
+        };
         match &held.reason {
             HeldReason::TooFewSites if held.others.is_empty() => write!(
                 f,
-                "no other site announces it: withdrawing would take it off every router (fleet.min_sites is {}); it stays announced until its services recover, another site announces it, or `anycastd drain --force` takes it out",
+                "no other site announces it: withdrawing would take it off every router (fleet.min_sites is {}); it stays announced until {until}, another site announces it, or `anycastd drain --force` takes it out",
                 held.min_sites
             ),
             HeldReason::TooFewSites => {

@@ -70,7 +70,7 @@ impl Fleet {
     pub fn held_why(&self, prefix: &IpNet, as_state: RouteState) -> Option<String> {
         let state = self.state.lock().ok()?;
         let (held_as, held) = state.held.get(prefix)?;
-        (*held_as == as_state).then(|| held.why().to_string())
+        (*held_as == as_state).then(|| held.why(as_state).to_string())
     }
 
     /// This site's name in the fleet.
@@ -99,17 +99,20 @@ impl Fleet {
         let mut holding = BTreeMap::new();
         let mut ask = Vec::new();
         {
-            let Ok(state) = self.state.lock() else {
+            let Ok(mut state) = self.state.lock() else {
                 return holding;
             };
             for (prefix, hold_as) in leaving {
                 if !self.covers(&prefix) {
                     continue;
                 }
-                if !again && state.held.contains_key(&prefix) {
-                    holding.insert(prefix, hold_as);
-                } else {
-                    ask.push((prefix, hold_as));
+                match state.held.get_mut(&prefix) {
+                    Some((held_as, _)) if !again => {
+                        // Held drained, then failed (or back): held in the new state.
+                        *held_as = hold_as;
+                        holding.insert(prefix, hold_as);
+                    }
+                    _ => ask.push((prefix, hold_as)),
                 }
             }
         }
@@ -131,11 +134,12 @@ impl Fleet {
                     warn!(target: NOTICE, prefix = %prefix, release = release.to_string().as_str(), "fleet guard: this site may withdraw");
                 }
                 Decision::Held(held) => {
-                    let before = state.held.get(&prefix).map(|(_, h)| &h.reason);
-                    if before != Some(&held.reason) {
-                        error!(prefix = %prefix, "{held}");
+                    let before = state.held.get(&prefix).map(|(s, h)| (*s, &h.reason));
+                    let said = held.said(hold_as);
+                    if before != Some((hold_as, &held.reason)) {
+                        error!(prefix = %prefix, "{said}");
                     } else {
-                        debug!(prefix = %prefix, "{held}");
+                        debug!(prefix = %prefix, "{said}");
                     }
                     state.held.insert(prefix, (hold_as, held));
                     holding.insert(prefix, hold_as);
