@@ -968,24 +968,18 @@ fn a_route_that_went_away_says_why_after_it_is_back() {
     );
 
     let prefix = &s["prefixes"][0];
-    // The first announcement may come from the change or from a reconcile that saw it
-    // first (`reconcile: service web is up`).
+    // The first announcement comes from the change, or from the first reconcile after
+    // connecting when the service came up first: neither is a repair of gobgpd, and
+    // neither says `reconcile:` (the first reconcile's said `reconcile: service web is up`).
     let history: Vec<(String, String, String)> = prefix["history"]
         .as_array()
         .expect("a history")
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let reason = t["reason"].as_str().unwrap_or("?");
+        .map(|t| {
             (
                 t["from"].as_str().unwrap_or("?").to_string(),
                 t["to"].as_str().unwrap_or("?").to_string(),
-                if i == 0 {
-                    reason.trim_start_matches("reconcile: ")
-                } else {
-                    reason
-                }
-                .to_string(),
+                t["reason"].as_str().unwrap_or("?").to_string(),
             )
         })
         .collect();
@@ -1014,9 +1008,7 @@ fn a_route_that_went_away_says_why_after_it_is_back() {
         .collect();
     let times: Vec<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(
-        rows.iter()
-            .map(|r| r[1..].join(" ").replace("reconcile: ", ""))
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r[1..].join(" ")).collect::<Vec<_>>(),
         [
             format!("{p} withdrawn up service web is up"),
             format!("{p} up withdrawn service web is down"),
@@ -1103,4 +1095,29 @@ fn a_reload_of_a_file_that_does_not_parse_reaches_the_daemon() {
     );
     // Nothing changed.
     assert!(lab.router.rib_prefixes().contains(p));
+}
+
+/// The first reconcile of anycastd's life announces what the services say: a service up
+/// before gobgpd could be reached is announced with its own reason, not as a repair of
+/// gobgpd (`reconcile: service web is up`, which every such start said).
+#[test]
+fn the_first_announcement_is_not_called_a_repair() {
+    let mut lab = Lab::new();
+    let target = HttpTarget::start();
+    let p = "192.0.2.116/32";
+    lab.speaker.stop();
+    let d = lab.start(&config(&lab, "1s").service(http_service("web", &target.url()).routes(&[p])));
+    wait_until("the service up while gobgpd is away", CHANGE, || {
+        try_status(lab.metrics).is_some_and(|s| s["services"][0]["state"] == "up")
+    });
+    lab.speaker.restart();
+    lab.wait(p, true, SESSION);
+    let log = d.log();
+    let announced: Vec<&str> = log.lines().filter(|l| l.contains(" announced ")).collect();
+    assert!(
+        announced
+            .first()
+            .is_some_and(|l| l.contains("reason=\"service web is up\"")),
+        "{announced:#?}"
+    );
 }

@@ -255,7 +255,15 @@ impl Announcer {
         let wanted = self.guard(wanted, leaving, Ask::NewOnly).await;
         let listed = present.iter().map(|(p, a)| (*p, a.as_ref()));
         let p = plan(|p| self.ours(p), &wanted, listed);
-        if !p.is_empty() {
+        // The first reconcile of anycastd's life announces what the services say: not a
+        // repair of gobgpd, so its lines say no `reconcile:` (every start said
+        // `reconcile: service web is up`). After a reconnect it is one.
+        let why = if first && !self.connected_before {
+            Why::Change
+        } else {
+            Why::Reconcile
+        };
+        if !p.is_empty() && why == Why::Reconcile {
             info!(
                 add = p.add.len(),
                 delete = p.delete.len(),
@@ -263,7 +271,7 @@ impl Announcer {
             );
         }
         let nothing = p.is_empty() && !foreign;
-        self.execute(c, p, Why::Reconcile, &desired).await?;
+        self.execute(c, p, why, &desired).await?;
         self.record_unsent(&wanted, Present::Listed(&present), &desired);
         self.follow_fleet(&desired).await;
         self.publish_usable();

@@ -50,7 +50,7 @@ impl From<GobgpError> for Lost {
 }
 
 /// Why a route changes, for the log line.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Why {
     /// The desired routes (or the linger of a draining route).
     Change,
@@ -112,7 +112,7 @@ pub struct Announcer {
     /// its outcome (for systemd's READY=1).
     first_attempt: Option<tokio::sync::oneshot::Sender<()>>,
     /// Whether gobgpd has been set up before (a later set-up is a reconnect).
-    connected_before: bool,
+    pub(super) connected_before: bool,
     /// The fleet guard, when the config has one (SPEC 14): it owns the claims and holds.
     pub(super) fleet: Option<Fleet>,
 }
