@@ -448,9 +448,9 @@ impl Announcer {
         };
         let held = state
             .zip(self.fleet.as_ref())
-            .and_then(|(s, f)| f.held_why(prefix, s));
+            .and_then(|(s, f)| f.held_said(prefix, s));
         let base = match held {
-            Some(held) => format!("{base}; held by the fleet guard: {held}"),
+            Some(held) => format!("{base}; {held}"),
             None => base,
         };
         match why {

@@ -46,6 +46,9 @@ struct State {
     claimed: BTreeSet<IpNet>,
 }
 
+/// How a prefix held by the guard is said, in a reason or a WHY.
+pub const HELD_BY_THE_GUARD: &str = "held by the fleet guard";
+
 impl Fleet {
     pub fn new(claims: Claims, covered: Option<Vec<IpNet>>) -> Fleet {
         Fleet {
@@ -65,12 +68,13 @@ impl Fleet {
         self.state.lock().is_ok_and(|s| !s.held.is_empty())
     }
 
-    /// Why the guard holds `prefix` in `as_state`, while it does (the announcer announces a
-    /// recovered prefix up before the guard lets go of it).
-    pub fn held_why(&self, prefix: &IpNet, as_state: RouteState) -> Option<String> {
+    /// `held by the fleet guard: WHY` while the guard holds `prefix` in `as_state` (the
+    /// announcer announces a recovered prefix up before the guard lets go of it): what a
+    /// transition's reason and the status's WHY add to what the services say.
+    pub fn held_said(&self, prefix: &IpNet, as_state: RouteState) -> Option<String> {
         let state = self.state.lock().ok()?;
         let (held_as, held) = state.held.get(prefix)?;
-        (*held_as == as_state).then(|| held.why(as_state).to_string())
+        (*held_as == as_state).then(|| format!("{HELD_BY_THE_GUARD}: {}", held.why(as_state)))
     }
 
     /// This site's name in the fleet.

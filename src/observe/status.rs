@@ -491,13 +491,14 @@ fn held_cause(
         return None;
     }
     let cause = desired.get(prefix).map(|w| w.cause.to_string())?;
-    let why = fleet
+    let held = fleet
         .zip(announced)
-        .and_then(|(f, r)| f.held_why(prefix, r.state));
-    Some(match why {
-        Some(why) => format!("{cause}; held by the fleet guard: {why}"),
-        None => format!("{cause}; held by the fleet guard"),
-    })
+        .and_then(|(f, r)| f.held_said(prefix, r.state));
+    Some(format!(
+        "{cause}; {}",
+        held.as_deref()
+            .unwrap_or(crate::fleet::policy::HELD_BY_THE_GUARD)
+    ))
 }
 
 /// The state a route announced in `announced` goes back to when `announcer.attribute_hold`
