@@ -547,3 +547,27 @@ fn a_prefix_held_with_the_up_attributes_says_so_in_status() {
         monitor.events(PREFIX)
     );
 }
+
+/// The guard's own words offer `anycastd drain --force` to take out a prefix it holds. For
+/// a failed service it did not: a down service's routes stayed held, drained or not.
+#[test]
+fn drain_force_takes_out_a_prefix_held_for_a_failed_service() {
+    require_gobgpd();
+    let etcd = EtcdCluster::start(1);
+    let endpoints = etcd.endpoints();
+    let router = router_of_two();
+    let s = site(1, &router, &endpoints, 1, "hold");
+    wait_paths(&router, 1, SESSION);
+    s.target.set_status(503);
+    wait_until("the guard to hold the prefix", CHANGE, || {
+        s.daemon
+            .log()
+            .contains("anycastd drain --force` takes it out")
+    });
+    wait_rounds(&s, 5);
+    assert_eq!(paths(&router), 1, "held");
+    let out = s.daemon.cli(&["drain", "--force", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    // Withdrawn at once, as a failed service's route (no linger).
+    wait_paths(&router, 0, CHANGE);
+}

@@ -365,8 +365,8 @@ impl Announcer {
                 on.is_some() && want.is_none() && self.intent.routes.contains_key(p)
             })
             .filter_map(|(p, ..)| match desired.get(&p)?.desire {
-                // Its services failed.
-                Desire::Withdraw => Some((p, RouteState::Degraded)),
+                // Its services failed (and are not drained with --force).
+                Desire::Withdraw { forced: false } => Some((p, RouteState::Degraded)),
                 // Drained without --force, and the linger is over.
                 Desire::Drain { forced: false } => Some((p, RouteState::Draining)),
                 _ => None,

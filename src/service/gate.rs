@@ -30,8 +30,11 @@ pub enum Desire {
     /// Drained by an operator: announced with its draining attributes for `drain_linger`,
     /// then withdrawn. `forced`: past the fleet guard (`anycastd drain --force`).
     Drain { forced: bool },
-    /// A service behind it is down: withdrawn at once, never lingered.
-    Withdraw,
+    /// A service behind it is down: withdrawn at once, never lingered. `forced`: every
+    /// such service is drained with `--force` too: past the fleet guard (the guard's own
+    /// words offer `anycastd drain --force` to take a held prefix out; it did not for a
+    /// failed service, whose state is down whatever drains it).
+    Withdraw { forced: bool },
 }
 
 impl Desire {
@@ -40,7 +43,7 @@ impl Desire {
         match self {
             Desire::Announce(s) => Some(s),
             Desire::Drain { .. } => Some(RouteState::Draining),
-            Desire::Withdraw => None,
+            Desire::Withdraw { .. } => None,
         }
     }
 }
@@ -187,7 +190,9 @@ impl GateService {
             ServiceState::Drained => Desire::Drain {
                 forced: self.forced,
             },
-            ServiceState::Down => Desire::Withdraw,
+            ServiceState::Down => Desire::Withdraw {
+                forced: self.forced,
+            },
         }
     }
 
@@ -284,7 +289,14 @@ impl Gate {
     fn global_want(&self) -> Want {
         let states: Vec<ServiceState> = self.services.iter().map(GateService::state).collect();
         let desire = if states.is_empty() || states.contains(&ServiceState::Down) {
-            Desire::Withdraw
+            let mut down = self
+                .services
+                .iter()
+                .filter(|s| s.state() == ServiceState::Down)
+                .peekable();
+            Desire::Withdraw {
+                forced: down.peek().is_some() && down.all(|s| s.forced),
+            }
         } else if states.contains(&ServiceState::Drained) {
             Desire::Drain {
                 forced: self.services.iter().filter(|s| s.drained).all(|s| s.forced),
@@ -461,7 +473,10 @@ mod tests {
         g.set("a", Level::Down);
         assert_eq!(g.state("a"), Some(ServiceState::Down));
         assert_eq!(wanted(&g), ["2001:db8::/48 degraded"]);
-        assert_eq!(want(&g, "192.0.2.10/32").desire, Desire::Withdraw);
+        assert_eq!(
+            want(&g, "192.0.2.10/32").desire,
+            Desire::Withdraw { forced: false }
+        );
     }
 
     #[test]
@@ -505,6 +520,23 @@ mod tests {
             want(&g, "192.0.2.10/32").desire,
             Desire::Drain { forced: true }
         );
+    }
+
+    #[test]
+    fn a_failed_service_drained_with_force_is_withdrawn_past_the_guard() {
+        let mut g = gate();
+        g.set("b", Level::Up);
+        // a is down: its route and the global one are withdrawn, guarded.
+        let withdraw = |forced| Desire::Withdraw { forced };
+        assert_eq!(want(&g, "192.0.2.10/32").desire, withdraw(false));
+        g.set_drained("a", true, false);
+        assert_eq!(want(&g, "192.0.2.10/32").desire, withdraw(false));
+        g.set_drained("a", true, true);
+        assert_eq!(want(&g, "192.0.2.10/32").desire, withdraw(true));
+        assert_eq!(want(&g, "192.0.2.1/32").desire, withdraw(true), "global");
+        // b down too, not forced: the global route is guarded again.
+        g.set("b", Level::Down);
+        assert_eq!(want(&g, "192.0.2.1/32").desire, withdraw(false), "global");
     }
 
     #[test]
